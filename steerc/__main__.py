@@ -1,0 +1,5 @@
+import sys
+
+from steerc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""steerc.catalogue"""

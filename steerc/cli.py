@@ -1,0 +1,71 @@
+"""The `steerc` command: parses arguments and calls the library, nothing more.
+
+Each subcommand is one module in `steerc.commands` exposing `NAME`, `HELP`,
+`add_arguments(parser)` and `run(args) -> int`. Exit codes: 0 ok, 1 diagnostics or
+failed expectations, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from steerc.diagnostics import DiagnosticError, render_all
+
+# The order here is the order of `steerc --help`.
+COMMANDS = (
+    "check",
+    "explain",
+    "compile",
+    "verify",
+    "trace",
+    "catalogue",
+)
+
+
+def _load_commands():
+    mods = []
+    for name in COMMANDS:
+        try:
+            mods.append(importlib.import_module(f"steerc.commands.{name}"))
+        except ModuleNotFoundError as e:  # a command whose module is not written yet
+            if e.name != f"steerc.commands.{name}":
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steerc", description="Declarative steering compiler for language models.")
+    from steerc import __version__
+
+    parser.add_argument("--version", action="version", version=f"steerc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _load_commands():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except DiagnosticError as e:
+        print(render_all(e.diagnostics), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("steerc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""The steer language's syntax tree: frozen dataclasses, every node with a `Span`.
+
+The parser (steerc.grammar.parser) is the only producer; nothing downstream ever sees
+Lark objects. Literal values that a diagnostic may point at (`Str`, `Num`, `Name`) are
+nodes of their own so their positions survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from steerc.diagnostics import Span
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    value: str
+    span: Span
+
+
+# --- feature references (one feature) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    """`res2[1234]`"""
+
+    sae: Name
+    index: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class LabelRef:
+    """`res2["json key"]`: an exact label or alias in the catalogue."""
+
+    sae: Name
+    label: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class SearchRef:
+    """`res2[search "python code"]`: text search that must resolve to exactly one feature."""
+
+    sae: Name
+    query: Str
+    span: Span
+
+
+# --- feature sets (zero or more features) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagSet:
+    """`features tagged "entity:person" [in res2] [limit 20]`"""
+
+    tag: Str
+    sae: Name | None
+    limit: int | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class SearchSet:
+    """`features matching "bridge" [in res2] limit 5`"""
+
+    query: Str
+    sae: Name | None
+    limit: int | None
+    span: Span
+
+
+FeatureRef = Union[IndexRef, LabelRef, SearchRef]
+Target = Union[IndexRef, LabelRef, SearchRef, TagSet, SearchSet]
+
+Positions = Literal["all", "prompt", "generated"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a rule applies. Layers: `at layers 2..4` (inclusive) or `everywhere`.
+
+    `positions`: `on prompt` / `on generated` / `on all` (default all).
+    """
+
+    layers: tuple[int, int] | None = None
+    everywhere: bool = False
+    positions: Positions = "all"
+    span: Span | None = None
+
+
+# --- declarations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelDecl:
+    path: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class SaeDecl:
+    alias: Name
+    path: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class CatalogueDecl:
+    path: Str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Use:
+    path: Str
+    span: Span
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """Feature activation forced to 0 at its hook point (keeps the SAE error term)."""
+
+    target: Target
+    scope: Scope
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ablate:
+    """Remove the decoder direction: at the hook point, at layers, or `everywhere`."""
+
+    target: Target
+    scope: Scope
+    span: Span
+
+
+@dataclass(frozen=True)
+class Steer:
+    """`steer X by a` / `amplify X by a`: x <- x + a * d_i (same op, two verbs)."""
+
+    verb: Literal["steer", "amplify"]
+    target: Target
+    amount: Num
+    scope: Scope
+    span: Span
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """`clamp X to v` (absolute) or `clamp X to 5x max` (times the catalogue max activation)."""
+
+    target: Target
+    value: Num
+    unit: Literal["abs", "max"]
+    scope: Scope
+    span: Span
+
+
+@dataclass(frozen=True)
+class Scale:
+    """`scale X by k`: activation <- k * activation."""
+
+    target: Target
+    factor: Num
+    scope: Scope
+    span: Span
+
+
+Rule = Union[Suppress, Ablate, Steer, Clamp, Scale]
+
+
+@dataclass(frozen=True)
+class When:
+    """`when res2["greeting"] > 0.5 { rules }`: rules apply on tokens where the condition holds."""
+
+    feature: FeatureRef
+    threshold: Num
+    body: tuple["Rule | When", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class EnforceJson:
+    """`enforce json format [strength s]` or `enforce json schema "f" [strength s]`."""
+
+    schema: Str | None
+    strength: Num | None
+    span: Span
+
+
+ExpectKind = Literal["is_json", "matches_schema", "mentions", "not_mentions"]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """`expect "prompt" is json | matches schema "f" | mentions "t" | not mentions "t"`."""
+
+    prompt: Str
+    kind: ExpectKind
+    arg: Str | None
+    span: Span
+
+
+Statement = Union[ModelDecl, SaeDecl, CatalogueDecl, Use, Suppress, Ablate, Steer, Clamp, Scale,
+                  When, EnforceJson, Expect]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One parsed file. `comments` keeps (line, text) pairs so `fmt` can put them back."""
+
+    file: str
+    statements: tuple[Statement, ...]
+    comments: tuple[tuple[int, str], ...] = ()

@@ -1,0 +1,122 @@
+"""The intermediate representation: what a spec means, with every name resolved.
+
+`resolve` produces a `Program`; `plan` lowers each `Intervention` to a weight edit or a
+hook module; `steerc.runtime` applies a `Program` in process (the reference semantics).
+
+Semantics at one hook point p with incoming activation x (B, T, d) — DESIGN.md §4:
+
+1. Every activation a_i(x) (for `set`/`scale`) and every condition is computed from the
+   incoming x, before any edit at p.
+2. delta = sum_add alpha d_i + sum_set (v - a_i(x)) d_i + sum_scale (k - 1) a_i(x) d_i,
+   each term masked per token by its condition and position scope; x <- x + delta.
+3. Local `project_out` rules at p remove the span of their unit directions:
+   x <- x - Q Q^T x with Q an orthonormal basis of {u_j} (one subspace projection, so the
+   order of ablate rules never matters).
+4. `project_out` with `everywhere`: every residual write (token/position embeddings, every
+   attention and MLP output, and steerc's own deltas) is projected, so the residual stream
+   never holds a component in that subspace. This is what orthogonalizing the writers does.
+
+Positions: `prompt` = tokens processed while the KV cache is empty (prefill); `generated` =
+tokens processed with a non-empty cache. Weight edits always apply to all positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from steerc.diagnostics import Span
+
+
+class Op(str, Enum):
+    ADD = "add"                      # x <- x + value * d_i
+    PROJECT_OUT = "project_out"      # x <- x - (u . x) u,  u = d_i / |d_i|
+    SET = "set_activation"           # x <- x + (value - a_i(x)) d_i   (clamp; suppress = 0)
+    SCALE = "scale_activation"       # x <- x + (value - 1) a_i(x) d_i
+
+
+@dataclass(frozen=True)
+class FeatureId:
+    """A concrete feature: the spec's SAE alias and the feature index in that SAE."""
+
+    sae: str
+    index: int
+    label: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.sae}[{self.index}]" + (f' "{self.label}"' if self.label else "")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Per-token gate: the rule applies where a_feature(x) > threshold at `hook`."""
+
+    feature: FeatureId
+    hook: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One op on one feature. `points` are TransformerLens-style hook names
+    (`blocks.2.hook_resid_post`); `everywhere` is only meaningful for PROJECT_OUT."""
+
+    op: Op
+    feature: FeatureId
+    value: float
+    points: tuple[str, ...]
+    everywhere: bool = False
+    positions: str = "all"
+    condition: Condition | None = None
+    span: Span | None = None
+    origin: str = ""  # the rule as written, for explain and the audit trail
+
+
+@dataclass(frozen=True)
+class SaeBinding:
+    """An SAE declared by the spec: alias, path (as resolved on disk), hook point, sizes, hash."""
+
+    alias: str
+    path: str
+    hook: str
+    d_in: int
+    d_sae: int
+    sha256: str
+    format: str = "saelens"
+
+
+@dataclass(frozen=True)
+class JsonConstraint:
+    """Decode-time guard: any JSON (`schema is None`) or JSON valid against `schema` (JSON text)."""
+
+    schema_path: str | None
+    schema: str | None
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class ExpectCheck:
+    prompt: str
+    kind: str  # is_json | matches_schema | mentions | not_mentions
+    arg: str | None
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """A resolved spec: the root of the IR."""
+
+    spec_file: str
+    model: str
+    saes: tuple[SaeBinding, ...]
+    catalogue: str | None
+    interventions: tuple[Intervention, ...]
+    json: JsonConstraint | None = None
+    expects: tuple[ExpectCheck, ...] = ()
+    files: tuple[str, ...] = ()  # every spec file read (the root and its `use`s)
+
+    def sae(self, alias: str) -> SaeBinding:
+        for b in self.saes:
+            if b.alias == alias:
+                return b
+        raise KeyError(alias)
