@@ -1,0 +1,84 @@
+"""The weight-edit math: pure functions on tensors (DESIGN.md §4).
+
+Every edit is computed in fp32 and cast back to the stored dtype by `finish`. Shapes use
+d = d_model, r = rank of a projected-out subspace (Q is [d, r] with orthonormal columns):
+
+    writer (linear, weight [d, in]):  W <- W - Q (Q^T W)        (I - Q Q^T) W
+    writer (conv1d, weight [in, d]):  W <- W - (W Q) Q^T        W (I - Q Q^T)
+    bias [d]:                         b <- b - Q (Q^T b)
+    embedding [V, d]:                 E <- E - (E Q) Q^T
+    bias slot (add at resid_post):    b <- b + sum_i alpha_i d_i
+    embedding add (resid_pre 0):      E <- E + 1 (sum_i alpha_i d_i)^T   (every row)
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Directions shorter than this (relative to the longest) add nothing to a subspace basis.
+_RANK_TOL = 1e-6
+
+
+def orthonormal_basis(directions: list[torch.Tensor]) -> torch.Tensor:
+    """An orthonormal basis Q [d, r] of span{directions} (each [d]); r = numerical rank.
+
+    Computed in float64 with an SVD (deterministic on CPU), returned as fp32. One direction u
+    gives Q = u / |u| exactly up to rounding, matching `x - (u.x) u` with u a unit vector.
+    """
+    if not directions:
+        raise ValueError("orthonormal_basis needs at least one direction")
+    A = torch.stack([d.detach().to(torch.float64).reshape(-1) for d in directions], dim=1)  # (d, n)
+    if A.shape[1] == 1:
+        return (A / A.norm()).to(torch.float32)
+    U, S, _ = torch.linalg.svd(A, full_matrices=False)
+    r = int((S > _RANK_TOL * S.max()).sum())
+    return U[:, :r].contiguous().to(torch.float32)
+
+
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float32)
+
+
+def project_writer(weight: torch.Tensor, Q: torch.Tensor, layout: str) -> torch.Tensor:
+    """Remove span(Q) from a residual writer's output space; returns fp32."""
+    W = _f32(weight)
+    if layout == "linear":  # (d, in)
+        assert W.shape[0] == Q.shape[0], (W.shape, Q.shape)
+        return W - Q @ (Q.T @ W)
+    if layout == "conv1d":  # (in, d)
+        assert W.shape[1] == Q.shape[0], (W.shape, Q.shape)
+        return W - (W @ Q) @ Q.T
+    raise ValueError(f"unknown writer layout {layout!r}")
+
+
+def project_bias(bias: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+    """b - Q Q^T b for a writer bias [d]; returns fp32."""
+    b = _f32(bias)
+    assert b.shape == (Q.shape[0],), (b.shape, Q.shape)
+    return b - Q @ (Q.T @ b)
+
+
+def project_embedding(table: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+    """E (I - Q Q^T) for an embedding table [V, d]; returns fp32."""
+    E = _f32(table)
+    assert E.shape[1] == Q.shape[0], (E.shape, Q.shape)
+    return E - (E @ Q) @ Q.T
+
+
+def add_to_bias(bias: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """b + delta, both [d]; returns fp32."""
+    b = _f32(bias)
+    assert b.shape == delta.shape, (b.shape, delta.shape)
+    return b + _f32(delta)
+
+
+def add_to_rows(table: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Add delta [d] to every row of a [V, d] table (an add at resid_pre 0); returns fp32."""
+    E = _f32(table)
+    assert E.shape[1] == delta.shape[0], (E.shape, delta.shape)
+    return E + _f32(delta)[None, :]
+
+
+def finish(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Cast an fp32 result back to the stored dtype, contiguous (ready to serialize)."""
+    return t.to(dtype).contiguous()

@@ -1,0 +1,269 @@
+"""Streaming checkpoint I/O: read a base checkpoint tensor by tensor, write an edited copy.
+
+Never loads a whole model: untouched shards are hard-linked (copied where links fail),
+shards holding an edited tensor are rewritten one tensor at a time with our own
+safetensors header writer (metadata exactly {"format": "pt"}, tensors in a fixed order), so
+the same inputs give the same bytes. The output directory is built beside its final place
+and moved there with `os.replace` only when complete (`atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from safetensors import safe_open
+
+from steerc.diagnostics import Diagnostic, DiagnosticError
+
+SINGLE = "model.safetensors"
+INDEX = "model.safetensors.index.json"
+WEIGHT_FILES = (SINGLE, INDEX, "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+             "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
+             "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+TORCH_TO_ST = {v: k for k, v in ST_DTYPES.items()}
+
+Producer = Callable[[], torch.Tensor]  # computes one output tensor on demand
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str  # safetensors dtype string (F32, BF16, ...)
+    shape: tuple[int, ...]
+    file: str
+    offsets: tuple[int, int]  # byte range inside the file's data section
+
+
+@dataclass
+class Checkpoint:
+    """A base checkpoint on disk: shard files, which tensor lives where, lazy tensor access."""
+
+    root: Path
+    files: list[str]
+    tensors: dict[str, TensorInfo]
+    sharded: bool
+    index_metadata: dict = field(default_factory=dict)
+    _data_start: dict[str, int] = field(default_factory=dict)
+
+    def info(self, name: str) -> TensorInfo:
+        return self.tensors[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.tensors
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """One tensor, read through safetensors' mmap (only that tensor's pages)."""
+        info = self.tensors[name]
+        with safe_open(self.root / info.file, framework="pt", device="cpu") as f:
+            return f.get_tensor(name)
+
+    def raw(self, name: str) -> bytes:
+        """The stored bytes of one tensor, untouched (little-endian, row-major)."""
+        info = self.tensors[name]
+        with open(self.root / info.file, "rb") as f:
+            f.seek(self._data_start[info.file] + info.offsets[0])
+            return f.read(info.offsets[1] - info.offsets[0])
+
+    def names_in(self, file: str) -> list[str]:
+        """Tensor names of one shard in stored (offset) order."""
+        return sorted((t.name for t in self.tensors.values() if t.file == file),
+                      key=lambda n: self.tensors[n].offsets[0])
+
+    def nbytes(self, file: str) -> int:
+        return (self.root / file).stat().st_size
+
+
+def read_header(path: Path) -> tuple[dict, int]:
+    """A safetensors file's JSON header and the byte offset where its data section starts."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    return header, 8 + n
+
+
+def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
+    """Index a base checkpoint directory (single `model.safetensors` or sharded with an
+    index); reads only headers. Raises DiagnosticError E601 when there are no safetensors."""
+    root = Path(root)
+    if (root / INDEX).is_file():
+        index = json.loads((root / INDEX).read_text())
+        files = sorted(set(index["weight_map"].values()))
+        sharded, meta = True, index.get("metadata", {})
+    elif (root / SINGLE).is_file():
+        files, sharded, meta = [SINGLE], False, {}
+    else:
+        raise DiagnosticError([Diagnostic(
+            "E601", f"no safetensors weights in {root}",
+            hint="steerc reads `model.safetensors` or a sharded `model.safetensors.index.json`; "
+                 "convert .bin checkpoints with `save_pretrained(..., safe_serialization=True)`")])
+    tensors: dict[str, TensorInfo] = {}
+    starts: dict[str, int] = {}
+    for file in files:
+        header, start = read_header(root / file)
+        starts[file] = start
+        for name, h in header.items():
+            if name == "__metadata__":
+                continue
+            tensors[name] = TensorInfo(name, h["dtype"], tuple(h["shape"]), file,
+                                       tuple(h["data_offsets"]))
+    return Checkpoint(root, files, tensors, sharded, meta, starts)
+
+
+def tensor_bytes(t: torch.Tensor) -> memoryview:
+    """Raw little-endian bytes of a contiguous tensor (bf16 included), without a copy."""
+    t = t.detach().contiguous().reshape(-1)
+    return memoryview(t.view(torch.uint8).numpy())
+
+
+def tensor_hash(name: str, dtype: str, shape: tuple[int, ...], data: bytes | memoryview) -> str:
+    """sha256 of one tensor: length-prefixed name, dtype, shape, then its raw bytes."""
+    h = hashlib.sha256()
+    for part in (name.encode(), dtype.encode(), json.dumps(list(shape)).encode()):
+        h.update(struct.pack("<Q", len(part)))
+        h.update(part)
+    h.update(struct.pack("<Q", len(data)))
+    h.update(data)
+    return h.hexdigest()
+
+
+def combined_hash(per_tensor: dict[str, str]) -> str:
+    """One hash over every tensor's hash, by sorted name."""
+    h = hashlib.sha256()
+    for name in sorted(per_tensor):
+        h.update(f"{name}\0{per_tensor[name]}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tensor of an output shard: either copied raw from the base or produced."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    produce: Producer | None = None  # None: copy the base tensor's bytes
+
+    @property
+    def nbytes(self) -> int:
+        n = torch.tensor([], dtype=ST_DTYPES[self.dtype]).element_size()
+        for s in self.shape:
+            n *= s
+        return n
+
+
+def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
+                      on_bytes: Callable[[int], None] = lambda n: None) -> dict[str, str]:
+    """Write one safetensors file tensor by tensor, in `entries` order; returns each
+    tensor's content hash. The header is ours: compact JSON, {"format":"pt"} metadata,
+    padded with spaces to 8 bytes, so equal inputs give equal bytes."""
+    header: dict = {"__metadata__": {"format": "pt"}}
+    off = 0
+    for e in entries:
+        header[e.name] = {"dtype": e.dtype, "shape": list(e.shape), "data_offsets": [off, off + e.nbytes]}
+        off += e.nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    hashes = {}
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for e in entries:
+            if e.produce is None:
+                data = base.raw(e.name)
+            else:
+                t = e.produce()
+                if TORCH_TO_ST[t.dtype] != e.dtype or tuple(t.shape) != e.shape:
+                    raise AssertionError(f"{e.name}: produced {t.dtype} {tuple(t.shape)}, "
+                                         f"header says {e.dtype} {e.shape}")
+                data = tensor_bytes(t)
+            assert len(data) == e.nbytes, e.name
+            f.write(data)
+            hashes[e.name] = tensor_hash(e.name, e.dtype, e.shape, data)
+            on_bytes(e.nbytes)
+    return hashes
+
+
+def hash_file_tensors(path: Path) -> dict[str, str]:
+    """Content hash of every tensor of an existing safetensors file (streamed)."""
+    header, start = read_header(path)
+    out = {}
+    with open(path, "rb") as f:
+        for name, h in header.items():
+            if name == "__metadata__":
+                continue
+            a, b = h["data_offsets"]
+            f.seek(start + a)
+            out[name] = tensor_hash(name, h["dtype"], tuple(h["shape"]), f.read(b - a))
+    return out
+
+
+def link_or_copy(src: Path, dst: Path) -> str:
+    """Hard-link src to dst (same bytes, no space); copy where linking fails. Returns how."""
+    try:
+        os.link(src, dst)
+        return "link"
+    except OSError:
+        shutil.copyfile(src, dst)
+        return "copy"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_json(path: Path, obj) -> None:
+    """Deterministic JSON: sorted keys, 2-space indent, trailing newline."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
+    """Copy the base's regular top-level non-weight files (tokenizer, generation config...)."""
+    copied = []
+    for p in sorted(base.iterdir()):
+        if not p.is_file() or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
+            continue
+        shutil.copyfile(p, out / p.name)
+        copied.append(p.name)
+    return copied
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield an empty temp dir beside `out`; on success move it to `out` (replacing an
+    existing `out` only with `force`), on any failure remove it so nothing is left behind."""
+    out = Path(out).absolute()
+    if out.exists() and not force:
+        raise DiagnosticError([Diagnostic(
+            "E401", f"output directory {out} already exists", hint="pass --force to replace it")])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.steerc-tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.steerc-old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,245 @@
+"""Lowering plan: for each IR intervention, an exact weight edit, a hook module, or a refusal.
+
+`plan(program, config, adapter, target)` runs the passes in `PASSES` (pure functions
+Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (DESIGN.md §4-§5):
+
+- ADD at `blocks.L.hook_resid_post` (= `blocks.L+1.hook_resid_pre`), all positions, no
+  condition -> the bias of the adapter's `BiasSlot` for L. ADD at `resid_pre` 0 /
+  `hook_embed` -> every row of an unscaled embedding (an untied one if the family has it,
+  else the token embedding, untying a tied head). Scaled embeddings (Gemma) -> hook.
+- PROJECT_OUT `everywhere` -> orthogonalize every writer, its bias and every embedding
+  (untie a tied head).
+- Everything else (SET, SCALE, conditions, position scopes, local PROJECT_OUT, families with
+  post-writer norms) -> hook.
+- A folded ADD would be seen by a hook reading the same point (the reference computes
+  activations before any edit at a point), and a hook's own delta must be projected by an
+  `everywhere` rule: such combinations go to hooks together (`isolate_hook_points`).
+
+Targets: `weights` refuses (E410) what is not exact, naming the rule and `--target hooks`;
+`hooks` keeps exact edits as weights and hooks the rest; `auto` picks `weights` when every
+rule is exact, else `hooks`. Nothing is ever approximated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from steerc.compiler.ir import Intervention, Op, Program
+from steerc.diagnostics import Diagnostic, DiagnosticError
+
+Kind = Literal["weights", "hook", "refused"]
+TARGETS = ("auto", "weights", "hooks")
+
+_POINT = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """How one intervention is lowered. `tensors`: checkpoint keys a weight edit writes;
+    `hook_points`: TransformerLens names a hook module sits at; `reason`: why (for explain)."""
+
+    index: int
+    intervention: Intervention
+    kind: Kind
+    reason: str
+    tensors: tuple[str, ...] = ()
+    hook_points: tuple[str, ...] = ()
+    code: str | None = None  # refused: the E4xx code
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole lowering. `target` is the resolved backend (weights|hooks); `requested` what
+    the user asked for. `untie`: the LM head must be written out as its own tensor."""
+
+    requested: str
+    target: str
+    family: str
+    lowerings: tuple[Lowering, ...]
+    untie: bool = False
+    exact_families: bool = True
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def weight_edits(self) -> tuple[Lowering, ...]:
+        return tuple(lo for lo in self.lowerings if lo.kind == "weights")
+
+    @property
+    def hooks(self) -> tuple[Lowering, ...]:
+        return tuple(lo for lo in self.lowerings if lo.kind == "hook")
+
+
+def parse_point(point: str) -> tuple[int | None, str]:
+    """(layer, kind) of a hook name; `hook_embed` -> (None, 'hook_embed')."""
+    m = _POINT.match(point)
+    if m:
+        return int(m.group(1)), m.group(2)
+    return None, point
+
+
+def _residual_slot(point: str) -> int | None:
+    """The layer L whose resid_post equals `point` (-1 = before layer 0), or None."""
+    layer, kind = parse_point(point)
+    if kind == "hook_resid_post":
+        return layer
+    if kind == "hook_resid_pre":
+        return layer - 1
+    if kind == "hook_embed":
+        return -1
+    return None
+
+
+def _why_not_exact(iv: Intervention) -> str | None:
+    if iv.op in (Op.SET, Op.SCALE):
+        return f"{iv.op.value} needs the feature's activation a_i(x), which only a hook can compute"
+    if iv.condition is not None:
+        return "a condition is evaluated per token, which only a hook can do"
+    if iv.positions != "all":
+        return f"position scope '{iv.positions}' needs the cache state, which only a hook sees"
+    if iv.op == Op.PROJECT_OUT and not iv.everywhere:
+        return ("project_out at one point is local; a weight edit would also change every later "
+                "layer (add `everywhere` to remove the direction from the whole stream)")
+    return None
+
+
+def _classify_one(i: int, iv: Intervention, config, adapter) -> Lowering:
+    why = _why_not_exact(iv)
+    if why:
+        return Lowering(i, iv, "hook", why, hook_points=iv.points)
+    if not adapter.exact_residual_edits:
+        return Lowering(i, iv, "hook", f"{adapter.name} has a norm between each writer and the "
+                        "residual add, so a residual edit is not a weight edit", hook_points=iv.points)
+    if iv.op == Op.PROJECT_OUT:  # everywhere
+        tensors = []
+        for w in adapter.writers(config):
+            tensors += [w.weight] + ([w.bias] if w.bias else [])
+        tensors += [e.weight for e in adapter.embeddings(config)]
+        return Lowering(i, iv, "weights", "orthogonalize every residual writer, its bias and the "
+                        "embeddings: the stream never holds the direction", tensors=tuple(tensors))
+    # ADD at every listed point, all positions, unconditional
+    tensors = []
+    for p in iv.points:
+        slot = _residual_slot(p)
+        if slot is None:
+            return Lowering(i, iv, "hook", f"add at {p} is read by the rest of its layer; only a "
+                            "residual point folds into a bias", hook_points=iv.points)
+        if slot == -1:
+            emb = _add_embedding(adapter, config)
+            if emb is None:
+                return Lowering(i, iv, "hook", "the embeddings are scaled in forward (sqrt(d)); an "
+                                "add folded into them would be scaled and rounded", hook_points=iv.points)
+            tensors.append(emb.weight)
+            continue
+        bs = adapter.bias_slot(slot, config)
+        if bs is None:
+            return Lowering(i, iv, "hook", f"{adapter.name} has no bias slot after layer {slot}",
+                            hook_points=iv.points)
+        tensors.append(bs.bias)
+    return Lowering(i, iv, "weights", "add alpha*d_i to the bias of the last residual writer "
+                    "(every token, exactly)", tensors=tuple(tensors))
+
+
+def _add_embedding(adapter, config):
+    """The embedding an add at resid_pre 0 folds into: an unscaled untied one first (GPT-2
+    `wpe`), else the unscaled token embedding (untied on write); None if all are scaled."""
+    embs = [e for e in adapter.embeddings(config) if not e.scale_by_sqrt_d]
+    untied = [e for e in embs if e.tied_to is None]
+    return (untied or embs or [None])[0]
+
+
+# ---------------------------------------------------------------- passes (Plan -> Plan)
+
+def classify(p: Plan, program: Program, config, adapter) -> Plan:
+    """Per intervention, on its own: exact weight edit or hook (with why)."""
+    if p.lowerings:
+        return p
+    los = tuple(_classify_one(i, iv, config, adapter) for i, iv in enumerate(program.interventions))
+    return replace(p, lowerings=los)
+
+
+def _reads(lo: Lowering) -> set[str]:
+    """Hook points whose incoming activation a hook lowering reads."""
+    iv = lo.intervention
+    pts = set()
+    if iv.op in (Op.SET, Op.SCALE, Op.PROJECT_OUT):
+        pts |= set(iv.points)
+    if iv.condition is not None:
+        pts.add(iv.condition.hook)
+    return pts
+
+
+def _same_point(a: str, b: str) -> bool:
+    sa, sb = _residual_slot(a), _residual_slot(b)
+    return a == b or (sa is not None and sa == sb)
+
+
+def isolate_hook_points(p: Plan, program: Program, config, adapter) -> Plan:
+    """Move weight edits to hooks where a hook would otherwise see them too early: an ADD
+    folded at a point some hook reads, and `everywhere` projections once any hook exists
+    (its delta must be projected too; then every ADD is hooked with it). Fixpoint."""
+    los = list(p.lowerings)
+    changed = True
+    while changed:
+        changed = False
+        hooked = [lo for lo in los if lo.kind == "hook"]
+        read = set().union(*(_reads(lo) for lo in hooked)) if hooked else set()
+        any_everywhere_hook = any(lo.intervention.everywhere for lo in hooked)
+        for k, lo in enumerate(los):
+            if lo.kind != "weights":
+                continue
+            iv = lo.intervention
+            why = None
+            if iv.op == Op.PROJECT_OUT and hooked:
+                why = ("other rules need hooks, and their deltas must be projected too: the "
+                       "projection runs as a hook with them")
+            elif iv.op == Op.ADD and any_everywhere_hook:
+                why = "an everywhere projection runs as a hook, and it must see this add"
+            elif iv.op == Op.ADD and any(_same_point(q, r) for q in iv.points for r in read):
+                why = "a hook reads the activation at this point before any edit there"
+            if why:
+                los[k] = Lowering(lo.index, iv, "hook", why, hook_points=iv.points)
+                changed = True
+    return replace(p, lowerings=tuple(los))
+
+
+def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
+    """Resolve `auto`, refuse hooks under `weights` (E410), set `untie`."""
+    exact = all(lo.kind == "weights" for lo in p.lowerings)
+    target = p.requested if p.requested != "auto" else ("weights" if exact else "hooks")
+    los = p.lowerings
+    diags = list(p.diagnostics)
+    if target == "weights":
+        new = []
+        for lo in los:
+            if lo.kind == "hook":
+                origin = lo.intervention.origin or f"{lo.intervention.op.value} {lo.intervention.feature}"
+                diags.append(Diagnostic("E410", f"`{origin}` cannot be lowered to an exact weight "
+                                        f"edit: {lo.reason}", lo.intervention.span,
+                                        "use --target hooks (or auto) to compile it as a hook module"))
+                lo = replace(lo, kind="refused", code="E410")
+            new.append(lo)
+        los = tuple(new)
+    tied = {e.weight for e in adapter.embeddings(config) if e.tied_to}
+    untie = any(set(lo.tensors) & tied for lo in los if lo.kind == "weights")
+    return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags))
+
+
+PASSES = (classify, isolate_hook_points, apply_target)
+
+
+def plan(program: Program, config, adapter, target: str = "auto", *, check: bool = True) -> Plan:
+    """Lower `program` for one model (`config`: transformers config; `adapter`: its family).
+
+    With `check` (the default) a refusal raises DiagnosticError; `explain` passes
+    check=False to show refused rules instead."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; one of {TARGETS}")
+    p = Plan(requested=target, target=target, family=adapter.name, lowerings=(),
+             exact_families=adapter.exact_residual_edits)
+    for pass_ in PASSES:
+        p = pass_(p, program, config, adapter)
+    if check and any(d.is_error for d in p.diagnostics):
+        raise DiagnosticError(list(p.diagnostics))
+    return p
