@@ -41,6 +41,10 @@ class SAEConfig:
     normalize_activations: Normalization = "none"
     dtype: str = "float32"
     format: str = "saelens"  # which loader produced it
+    # Additions (backwards compatible, all defaulted):
+    reshape_activations: str = "none"  # "hook_z": flatten [..., n_heads, d_head] to d_in first
+    model_name: Optional[str] = None  # as recorded by the SAE file, if any
+    neuronpedia_id: Optional[str] = None
 
     @property
     def layer(self) -> Optional[int]:

@@ -1,0 +1,75 @@
+"""Helpers shared by the format loaders: JSON configs, dtype strings, hook checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .. import errors
+from ...diagnostics import did_you_mean
+from ..hooks import normalize_hook_name
+
+DTYPES = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "float64": torch.float64, "float": torch.float32, "half": torch.float16,
+}
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path`; E300 when missing, E303 when unreadable."""
+    if not path.is_file():
+        errors.fail(errors.MISSING_FILE, path, "file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        errors.fail(errors.BAD_CONFIG, path, f"not valid JSON ({e})")
+    if not isinstance(data, dict):
+        errors.fail(errors.BAD_CONFIG, path, "expected a JSON object")
+    return data
+
+
+def require(cfg: dict, key: str, path: Path, kind: type = object) -> Any:
+    """cfg[key], E303 naming file and key if it is missing or of the wrong type."""
+    if key not in cfg or cfg[key] is None:
+        errors.fail(errors.BAD_CONFIG, path, f"missing config key '{key}'",
+                    did_you_mean(key, cfg.keys()))
+    value = cfg[key]
+    if kind is int and not isinstance(value, bool) and isinstance(value, (int, float)) and int(value) == value:
+        return int(value)
+    if kind is not object and not isinstance(value, kind):
+        errors.fail(errors.BAD_CONFIG, path,
+                    f"config key '{key}' should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_dtype(s: Any, path: Path, key: str = "dtype") -> torch.dtype:
+    """'float32' or the old 'torch.float32' -> torch dtype; E306 otherwise."""
+    name = str(s).removeprefix("torch.")
+    if name not in DTYPES:
+        errors.fail(errors.UNKNOWN_ARCH, path, f"unknown dtype '{s}' in config key '{key}'",
+                    did_you_mean(name, DTYPES) or f"expected one of {sorted(DTYPES)}")
+    return DTYPES[name]
+
+
+def dtype_name(dt: torch.dtype) -> str:
+    return str(dt).removeprefix("torch.")
+
+
+def hook_or_fail(raw: Optional[str], path: Path, key: str) -> str:
+    """Normalise a hook name read from config key `key`; E311 if unrecognised."""
+    if raw is None:
+        errors.fail(errors.NO_HOOK, path, f"no hook point (config key '{key}' missing)",
+                    "pass hook_name= to load_sae")
+    hook = normalize_hook_name(str(raw))
+    if hook is None:
+        errors.fail(errors.NO_HOOK, path, f"unrecognised hook point '{raw}' (config key '{key}')",
+                    "steerc understands TransformerLens names such as blocks.3.hook_resid_post")
+    return hook
+
+
+def explicit_hook(hook_name: Optional[str], path: Path) -> Optional[str]:
+    """Normalise a caller-given hook name (None passes through)."""
+    return None if hook_name is None else hook_or_fail(hook_name, path, "hook_name argument")

@@ -1,0 +1,48 @@
+"""load_sae: pick a format by sniffing (or by name) and load it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from . import errors
+from .registry import FORMATS
+from .sae import SAE
+from ..diagnostics import did_you_mean
+
+
+def detect_format(path: "str | Path") -> Optional[str]:
+    """The name of the first registered format whose `sniff` accepts `path`, else None."""
+    p = Path(path)
+    for name, mod in FORMATS.items():
+        if mod.sniff(p):
+            return name
+    return None
+
+
+def load_sae(path: "str | Path", *, format: Optional[str] = None, allow_pickle: bool = False,
+             device: str = "cpu", hook_name: Optional[str] = None,
+             norm_scaling_factor: Optional[float] = None) -> SAE:
+    """Load the SAE at `path` (a folder or file) lazily.
+
+    format: a key of FORMATS; default: detected from the files present.
+    allow_pickle: torch-pickled formats (OpenAI, Goodfire) are refused without it (E307);
+        with it they are read with `torch.load(weights_only=True)`.
+    hook_name: overrides / supplies the hook point (needed where the layout lacks one).
+    norm_scaling_factor: SAELens `expected_average_only_in` factor to fold into the weights.
+    Raises DiagnosticError (E3xx) naming the file and key on any problem.
+    """
+    p = Path(path)
+    if not p.exists():
+        errors.fail(errors.MISSING_FILE, p, "no such file or folder")
+    if format is None:
+        format = detect_format(p)
+        if format is None:
+            listing = sorted(x.name for x in p.iterdir())[:12] if p.is_dir() else [p.name]
+            errors.fail(errors.UNKNOWN_FORMAT, p, f"not a recognised SAE layout (found {listing})",
+                        f"supported formats: {', '.join(FORMATS)}; pass format= to choose one")
+    if format not in FORMATS:
+        errors.fail(errors.UNKNOWN_FORMAT, p, f"unknown SAE format '{format}'",
+                    did_you_mean(format, FORMATS) or f"supported formats: {', '.join(FORMATS)}")
+    return FORMATS[format].load(p, device=device, allow_pickle=allow_pickle, hook_name=hook_name,
+                                norm_scaling_factor=norm_scaling_factor)
