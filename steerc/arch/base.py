@@ -48,6 +48,21 @@ class BiasSlot:
     retarget_model_type: str | None = None  # e.g. Qwen2/Mistral saved as "llama"
 
 
+@dataclass(frozen=True)
+class EditSite:
+    """Where a hook applies an edit at a hook point.
+
+    `where="in"`: replace the module's first input (forward pre-hook); `"out"`: replace its
+    output (forward hook; tuple outputs edit element 0). With `add_input_of` set, the hook
+    value is `input(add_input_of) + output(path)` (resid_mid = resid_pre + attention write)
+    and the edit goes onto the output of `path`, so it reaches the residual add instead of
+    only a norm's input."""
+
+    path: str
+    where: Where
+    add_input_of: str | None = None
+
+
 class Adapter:
     """Base class; each family overrides what differs. `config` is a transformers config."""
 
@@ -78,3 +93,27 @@ class Adapter:
     def bias_slot(self, layer: int, config) -> BiasSlot | None:
         """The bias that an add at resid_post of `layer` folds into, or None (hooks only)."""
         raise NotImplementedError
+
+    # --- runtime additions (defaults keep older subclasses working) ---
+
+    def edit_site(self, hook: str, config) -> EditSite:
+        """Where a hook module edits `hook` (differs from `module` for resid_mid)."""
+        path, where = self.module(hook, config)
+        return EditSite(path, where)
+
+    def write_sites(self, config) -> list[str]:
+        """Module paths whose output is added to the residual stream: embeddings, then every
+        layer's attention and MLP writes (after Gemma-2's post-norms)."""
+        raise NotImplementedError
+
+    def base_model(self, config) -> str:
+        """Module path of the decoder stack (`model`, `transformer`)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def residual_hook(hook: str) -> bool:
+        """True when the hook's space is the residual stream (so `everywhere` ablation
+        projects edits made there)."""
+        last = hook.rsplit(".", 1)[-1]
+        return hook in ("hook_embed", "hook_pos_embed") or last in (
+            "hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")

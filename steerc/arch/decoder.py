@@ -1,0 +1,90 @@
+"""A table-driven adapter for decoder-only families: each family file fills in templates.
+
+Templates are module paths relative to the CausalLM model with `{L}` for the layer index;
+`HOOKS` maps a hook kind to (path, "in"|"out") per FORMATS.md §7.
+"""
+
+from __future__ import annotations
+
+from steerc.arch.base import Adapter, EditSite, Embedding, Writer
+from steerc.arch.hooknames import parse_hook
+
+
+class DecoderAdapter(Adapter):
+    """Shared logic; subclasses set the class attributes below."""
+
+    base: str = "model"                       # decoder stack
+    layer: str = "model.layers.{L}"
+    hooks: dict[str, tuple[str, str]] = {}    # hook kind -> (template, where)
+    global_hooks: dict[str, tuple[str, str]] = {}
+    attn_write: str = ""                      # module whose output is the attention write
+    mlp_write: str = ""                       # module whose output is the MLP write
+    embedding_modules: tuple[str, ...] = ("model.embed_tokens",)
+
+    def module(self, hook: str, config) -> tuple[str, str]:
+        layer, kind = parse_hook(hook, self.n_layers(config))
+        if layer is None:
+            if kind not in self.global_hooks:
+                from steerc.diagnostics import Diagnostic, DiagnosticError
+
+                raise DiagnosticError([Diagnostic(
+                    "E491", f"hook point '{hook}' does not exist in {self.name} models", None,
+                    "supported here: " + ", ".join(sorted(self.global_hooks)))])
+            return self.global_hooks[kind]
+        path, where = self.hooks[kind]
+        return path.format(L=layer), where
+
+    def edit_site(self, hook: str, config) -> EditSite:
+        layer, kind = parse_hook(hook, self.n_layers(config))
+        if kind == "hook_resid_mid":
+            return EditSite(self.attn_write.format(L=layer), "out", self.layer.format(L=layer))
+        path, where = self.module(hook, config)
+        return EditSite(path, where)
+
+    def write_sites(self, config) -> list[str]:
+        sites = list(self.embedding_modules)
+        for L in range(self.n_layers(config)):
+            sites += [self.attn_write.format(L=L), self.mlp_write.format(L=L)]
+        return sites
+
+    def base_model(self, config) -> str:
+        return self.base
+
+    def lm_head(self, config) -> str:
+        return "lm_head.weight"
+
+    def _tied(self, config) -> str | None:
+        return self.lm_head(config) if getattr(config, "tie_word_embeddings", False) else None
+
+
+class LinearDecoderAdapter(DecoderAdapter):
+    """Llama-shaped blocks: self_attn.o_proj and mlp.down_proj (nn.Linear) write the stream."""
+
+    hooks = {
+        "hook_resid_pre": ("model.layers.{L}", "in"),
+        "hook_resid_mid": ("model.layers.{L}.post_attention_layernorm", "in"),
+        "hook_resid_post": ("model.layers.{L}", "out"),
+        "hook_attn_out": ("model.layers.{L}.self_attn", "out"),
+        "hook_mlp_out": ("model.layers.{L}.mlp", "out"),
+        "attn.hook_z": ("model.layers.{L}.self_attn.o_proj", "in"),
+        "ln2.hook_normalized": ("model.layers.{L}.post_attention_layernorm", "out"),
+    }
+    global_hooks = {"hook_embed": ("model.embed_tokens", "out")}
+    attn_write = "model.layers.{L}.self_attn"
+    mlp_write = "model.layers.{L}.mlp"
+
+    def writers(self, config) -> list[Writer]:
+        out = []
+        for L in range(self.n_layers(config)):
+            p = f"model.layers.{L}"
+            o_bias = f"{p}.self_attn.o_proj.bias" if self._o_bias(config) else None
+            d_bias = f"{p}.mlp.down_proj.bias" if getattr(config, "mlp_bias", False) else None
+            out += [Writer(f"{p}.self_attn.o_proj.weight", "linear", o_bias),
+                    Writer(f"{p}.mlp.down_proj.weight", "linear", d_bias)]
+        return out
+
+    def _o_bias(self, config) -> bool:
+        return bool(getattr(config, "attention_bias", False))
+
+    def embeddings(self, config) -> list[Embedding]:
+        return [Embedding("model.embed_tokens.weight", tied_to=self._tied(config))]

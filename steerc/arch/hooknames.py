@@ -1,0 +1,39 @@
+"""TransformerLens hook names: parsing `blocks.L.<kind>` and the global hooks.
+
+The kinds steerc understands (FORMATS.md §7). Residual-space kinds carry d_model vectors;
+`attn.hook_z` is the concatenated per-head attention output (n_heads * d_head) and
+`ln2.hook_normalized` the MLP's normalised input.
+"""
+
+from __future__ import annotations
+
+import re
+
+from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+
+GLOBAL_HOOKS = ("hook_embed", "hook_pos_embed")
+BLOCK_KINDS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out",
+               "hook_mlp_out", "attn.hook_z", "ln2.hook_normalized")
+_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+def parse_hook(hook: str, n_layers: int) -> tuple[int | None, str]:
+    """`blocks.3.hook_resid_post` -> (3, "hook_resid_post"); `hook_embed` -> (None, "hook_embed").
+
+    Raises DiagnosticError E491 for an unknown name, E492 for a layer out of range.
+    """
+    if hook in GLOBAL_HOOKS:
+        return None, hook
+    m = _BLOCK.match(hook)
+    if m is None or m.group(2) not in BLOCK_KINDS:
+        kind = m.group(2) if m else hook
+        hint = did_you_mean(kind, BLOCK_KINDS + GLOBAL_HOOKS)
+        raise DiagnosticError([Diagnostic(
+            "E491", f"unknown hook point '{hook}'", None,
+            hint or "use blocks.<L>.{" + ",".join(BLOCK_KINDS) + "} or hook_embed")])
+    layer = int(m.group(1))
+    if not 0 <= layer < n_layers:
+        raise DiagnosticError([Diagnostic(
+            "E492", f"hook point '{hook}' names layer {layer}, but the model has {n_layers} layers",
+            None, f"layers are 0..{n_layers - 1}")])
+    return layer, m.group(2)

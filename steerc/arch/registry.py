@@ -1,0 +1,30 @@
+"""model_type -> Adapter: the one registry of architecture families."""
+
+from __future__ import annotations
+
+from steerc.arch import gemma2, gpt2, llama, qwen2
+from steerc.arch.base import Adapter
+from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+
+ADAPTERS: dict[str, Adapter] = {
+    "gpt2": gpt2.ADAPTER,
+    "llama": llama.LLAMA,
+    "mistral": llama.MISTRAL,
+    "qwen2": qwen2.ADAPTER,
+    "gemma2": gemma2.ADAPTER,
+}
+
+STEERC_PREFIX = "steerc_"  # compiled hook checkpoints use model_type steerc_<base>
+
+
+def adapter_for(config) -> Adapter:
+    """The adapter for a transformers config (or a model_type string); E490 if unsupported."""
+    mt = config if isinstance(config, str) else getattr(config, "model_type", None)
+    if isinstance(mt, str) and mt.startswith(STEERC_PREFIX):
+        mt = mt[len(STEERC_PREFIX):]
+    if mt in ADAPTERS:
+        return ADAPTERS[mt]
+    hint = did_you_mean(str(mt), ADAPTERS) or "supported model types: " + ", ".join(ADAPTERS)
+    raise DiagnosticError([Diagnostic(
+        "E490", f"unsupported model architecture '{mt}' (supported: {', '.join(ADAPTERS)})",
+        None, hint)])
