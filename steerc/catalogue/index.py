@@ -1,0 +1,145 @@
+"""The SQLite index a catalogue is searched through: its tables and how it is written.
+
+Tables (INDEX_VERSION 1):
+  meta(key, value)          format, index_version, catalogue_version, sha256, source, fts
+  saes(ord, id, ...)        declared SAEs in order, with their feature counts
+  features(fid, sae, idx, label, aliases, description, tags, max_activation, density,
+           top_contexts)    aliases/tags/top_contexts as JSON text
+  names(sae, name, fid, is_label)   normalized labels and aliases: exact lookup
+  tags(tag, sae, idx, fid)          normalized tags: `tagged`, ordered by index
+  features_fts              FTS5 over label/aliases/description/tags (porter stemming, bm25)
+  labels_tri                FTS5 trigram over labels (contentless): "did you mean" candidates
+The FTS tables are absent when the SQLite build lacks FTS5 (meta fts = 0); readers then
+fall back to LIKE scans.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from functools import lru_cache
+from typing import Iterable
+
+from tqdm import tqdm
+
+from steerc.catalogue.types import normalize_name
+from steerc.catalogue.validate import CATALOGUE_VERSION
+
+FORMAT = "steerc-catalogue"
+INDEX_VERSION = 1
+
+_TABLES = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE saes(ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, hook TEXT NOT NULL,
+                  d_sae INTEGER NOT NULL, sha256 TEXT, model TEXT, n_features INTEGER NOT NULL);
+CREATE TABLE features(fid INTEGER PRIMARY KEY, sae TEXT NOT NULL, idx INTEGER NOT NULL,
+                      label TEXT NOT NULL, aliases TEXT NOT NULL, description TEXT NOT NULL,
+                      tags TEXT NOT NULL, max_activation REAL, density REAL, top_contexts TEXT NOT NULL);
+CREATE TABLE names(sae TEXT NOT NULL, name TEXT NOT NULL, fid INTEGER NOT NULL, is_label INTEGER NOT NULL,
+                   PRIMARY KEY(sae, name, fid)) WITHOUT ROWID;
+CREATE TABLE tags(tag TEXT NOT NULL, sae TEXT NOT NULL, idx INTEGER NOT NULL, fid INTEGER NOT NULL,
+                  PRIMARY KEY(tag, sae, idx)) WITHOUT ROWID;
+"""
+_FTS_TABLES = """
+CREATE VIRTUAL TABLE features_fts USING fts5(sae UNINDEXED, label, aliases, description, tags,
+    content='features', content_rowid='fid', tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE labels_tri USING fts5(label, content='', detail='none', columnsize=0, tokenize='trigram');
+CREATE VIRTUAL TABLE labels_tri_vocab USING fts5vocab(labels_tri, 'row');
+"""
+_INDEXES = "CREATE UNIQUE INDEX features_sae_idx ON features(sae, idx);"
+
+_EMPTY = "[]"
+
+
+@lru_cache(maxsize=1)
+def fts5_available() -> bool:
+    """Whether this Python's SQLite has FTS5 with the trigram tokenizer (SQLite >= 3.34)."""
+    try:
+        con = sqlite3.connect(":memory:")
+        con.execute("CREATE VIRTUAL TABLE t USING fts5(a, tokenize='trigram')")
+        con.close()
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+def _dumps(x: list) -> str:
+    return json.dumps(x, ensure_ascii=False) if x else _EMPTY
+
+
+def _feature_rows(features: Iterable[dict]) -> Iterable[tuple]:
+    for fid, f in enumerate(features, start=1):
+        ctx = f.get("top_contexts") or ()
+        yield (fid, f["sae"], int(f["index"]), f["label"], _dumps(f.get("aliases") or []),
+               f.get("description", ""), _dumps(f.get("tags") or []),
+               f.get("max_activation"), f.get("density"),
+               _dumps([[c["text"], c["activation"]] for c in ctx]))
+
+
+def _name_rows(features: list[dict]) -> Iterable[tuple]:
+    for fid, f in enumerate(features, start=1):
+        label = normalize_name(f["label"])
+        yield f["sae"], label, fid, 1
+        for a in f.get("aliases") or ():
+            n = normalize_name(a)
+            if n != label:
+                yield f["sae"], n, fid, 0
+
+
+def _tag_rows(features: list[dict]) -> Iterable[tuple]:
+    for fid, f in enumerate(features, start=1):
+        for t in set(normalize_name(t) for t in f.get("tags") or ()):
+            yield t, f["sae"], int(f["index"]), fid
+
+
+def write_index(con: sqlite3.Connection, doc: dict, *, sha256: str, source: str,
+                progress: bool = True, fts: bool | None = None) -> None:
+    """Write a validated catalogue document into an empty database `con`.
+
+    `fts=None` uses FTS5 when available; False forces the LIKE fallback (tests use it).
+    """
+    use_fts = fts5_available() if fts is None else (fts and fts5_available())
+    features = doc["features"]
+    counts: dict[str, int] = {}
+    for f in features:
+        counts[f["sae"]] = counts.get(f["sae"], 0) + 1
+    con.execute("PRAGMA journal_mode=OFF")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache while building
+    with con:
+        con.executescript(_TABLES)
+        meta = {"format": FORMAT, "index_version": str(INDEX_VERSION), "catalogue_version": str(CATALOGUE_VERSION),
+                "sha256": sha256, "source": source, "fts": "1" if use_fts else "0"}
+        con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        con.executemany("INSERT INTO saes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(i, s["id"], s["hook"], s["d_sae"], s.get("sha256"), s.get("model"), counts.get(s["id"], 0))
+                         for i, s in enumerate(doc["saes"])])
+        bar = tqdm(total=len(features), desc="catalogue: features", unit="f", unit_scale=True,
+                   disable=not progress or len(features) < 50_000, leave=False)
+        rows = _feature_rows(features)
+        chunk = 50_000
+        while True:
+            batch = [r for _, r in zip(range(chunk), rows)]
+            if not batch:
+                break
+            con.executemany("INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            bar.update(len(batch))
+        bar.close()
+        con.execute(_INDEXES)
+        # WITHOUT ROWID tables insert fastest in key order.
+        con.executemany("INSERT OR IGNORE INTO names VALUES (?, ?, ?, ?)", sorted(_name_rows(features)))
+        con.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", sorted(_tag_rows(features)))
+        if use_fts:
+            _write_fts(con, features, progress)
+    con.execute("PRAGMA journal_mode=DELETE")
+
+
+def _write_fts(con: sqlite3.Connection, features: list[dict], progress: bool) -> None:
+    con.executescript(_FTS_TABLES)
+    steps = tqdm(total=2, desc="catalogue: search index", disable=not progress or len(features) < 50_000, leave=False)
+    con.execute("INSERT INTO features_fts(features_fts) VALUES ('rebuild')")
+    steps.update()
+    con.executemany("INSERT INTO labels_tri(rowid, label) VALUES (?, ?)",
+                    ((fid, f["label"]) for fid, f in enumerate(features, start=1)))
+    steps.update()
+    steps.close()
