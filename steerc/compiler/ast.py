@@ -195,6 +195,7 @@ class When:
     threshold: Num
     body: tuple["Rule | When", ...]
     span: Span
+    end: Span | None = None  # the closing `}` (the formatter places comments by it)
 
 
 @dataclass(frozen=True)

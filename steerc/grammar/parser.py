@@ -1,0 +1,173 @@
+"""Text -> `ast.Spec`: the steer language's parser, with error recovery.
+
+The LALR parser is built once per process from steer.lark. `parse` drives it token by
+token so that it can recover from a syntax error (panic mode: pop the parser stack back
+to a statement boundary, skip to the next newline, `;` or `}`) and report every error
+in one `DiagnosticError` rather than only the first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedToken
+
+from steerc.compiler import ast
+from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+from steerc.grammar.errors import classify, classify_lex
+from steerc.grammar.lexer import LexProblem, make_lexer, tokenize
+from steerc.grammar.transform import Builder
+
+MAX_ERRORS = 50  # past this, errors are usually one mistake echoing (or not a steer file)
+
+_PARSER = Lark.open("steer.lark", rel_to=__file__, parser="lalr", lexer="basic",
+                    propagate_positions=True, maybe_placeholders=True)
+_LEXER = make_lexer(_PARSER)
+
+
+def parse(text: str, file: str = "<string>") -> ast.Spec:
+    """Parse steer source `text`; spans name `file`. Raises DiagnosticError (E0xx) listing
+    every syntax error found, never anything else."""
+    diags = Collector()
+    comments: list[Token] = []
+    tree = _Recovering(text, file, diags).run(comments)
+    if tree is None:
+        raise DiagnosticError(diags.diagnostics)
+    spec = Builder(text, file, diags, report_empty_when=not diags.has_errors).spec(tree, comments)
+    diags.check()
+    return spec
+
+
+def parse_file(path: str | Path) -> ast.Spec:
+    """Read and parse a `.steer` file (spans carry `path` as given). Unreadable files,
+    NUL bytes and invalid UTF-8 are DiagnosticErrors (E018, E019), not exceptions."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DiagnosticError([Diagnostic("E019", f"cannot read {file}: {e.strerror or e}",
+                                          Span(file, 0, 0), "check the path")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, col = _line_col(data[:e.start].decode("utf-8", errors="replace"))
+        raise DiagnosticError([Diagnostic("E018", f"invalid UTF-8 (byte 0x{data[e.start]:02x})",
+                                          Span(file, line, col), "save the file as UTF-8")]) from None
+    if "\0" in text:
+        line, col = _line_col(text[:text.index("\0")])
+        raise DiagnosticError([Diagnostic("E018", "the file contains a NUL byte", Span(file, line, col),
+                                          "is this a binary file? steer specs are UTF-8 text")])
+    return parse(text.removeprefix("\ufeff"), file)
+
+
+def _line_col(before: str) -> tuple[int, int]:
+    line = before.count("\n") + 1
+    return line, len(before) - (before.rfind("\n") + 1) + 1
+
+
+class _Recovering:
+    """One parse of one text: feeds tokens to Lark's LALR state machine and recovers."""
+
+    def __init__(self, text: str, file: str, diags: Collector):
+        self.text, self.file, self.diags = text, file, diags
+        self.ps = _PARSER.parse_interactive("").parser_state
+        self.table = self.ps.parse_conf.parse_table.states
+        self.error_lines: set[int] = set()
+        self.skipped_braces = 0  # `{` skipped while recovering: their `}` are not errors
+        self.reported_braces: set[int] = set()
+
+    def accepts(self, name: str) -> bool:
+        return name in self.table[self.ps.position]
+
+    def report(self, diag: Diagnostic) -> bool:
+        """Record `diag` unless its line already has one (a cascade); False past MAX_ERRORS."""
+        line = diag.span.line if diag.span else 0
+        if line not in self.error_lines:
+            self.error_lines.add(line)
+            self.diags.diagnostics.append(diag)
+        if len(self.diags.diagnostics) >= MAX_ERRORS:
+            self.diags.error("E026", f"too many syntax errors; stopped after {MAX_ERRORS}",
+                             None, "fix the first errors and run again")
+            return False
+        return True
+
+    def pop_until(self, name: str) -> None:
+        """Pop parser states until the top one accepts terminal `name` (the bottom always
+        accepts `_SEP` and `$END`; a block's `{` state accepts `_SEP` and `}`)."""
+        states, values = self.ps.state_stack, self.ps.value_stack
+        while len(states) > 1 and not self.accepts(name):
+            states.pop()
+            values.pop()
+
+    def feed_sync(self, tok: Token) -> Tree | None:
+        """Feed a synchronising token (`_SEP`, `}`, `$END`), popping states until it fits."""
+        while True:
+            self.pop_until(tok.type)
+            try:
+                return self.ps.feed_token(tok, tok.type == "$END")
+            except UnexpectedToken:
+                # An LALR reduce on a merged look-ahead led to a state that refuses it.
+                self.ps.state_stack.pop()
+                self.ps.value_stack.pop()
+
+    def run(self, comments: list[Token]) -> Tree | None:
+        recovering = False
+        for item in tokenize(_LEXER, self.text, comments):
+            if isinstance(item, LexProblem):
+                expected = set(self.table[self.ps.position])
+                if not self.report(classify_lex(item, expected, self.file)):
+                    return None
+                if item.kind == "string":
+                    recovering = True
+                continue
+            if recovering:
+                if item.type == "LBRACE":
+                    self.skipped_braces += 1
+                if item.type == "_SEP" or (item.type == "RBRACE" and self.accepts("RBRACE")):
+                    recovering = False
+                    self.feed_sync(item)
+                continue
+            if item.type == "RBRACE" and self.skipped_braces and not self.accepts("RBRACE"):
+                self.skipped_braces -= 1
+                continue
+            try:
+                self.ps.feed_token(item)
+            except UnexpectedToken as e:
+                if not self.report(classify(item, set(e.expected), self.file)):
+                    return None
+                if item.type in ("_SEP", "RBRACE"):
+                    self.feed_sync(item)
+                else:
+                    recovering = True
+                    self.skipped_braces += item.type == "LBRACE"
+        return self.finish(recovering)
+
+    def finish(self, recovering: bool) -> Tree | None:
+        end = Token("$END", "", len(self.text), *_line_col(self.text))
+        first = True
+        while True:
+            try:
+                return self.ps.feed_token(end, True)
+            except UnexpectedToken as e:
+                # A statement cut off by the end of the file is one error; after that,
+                # only unclosed blocks are worth a message of their own.
+                diag = self.missing_brace() if "RBRACE" in e.expected else None
+                if diag is None and first and not recovering:
+                    diag = classify(end, set(e.expected), self.file)
+                first = False
+                if diag is not None and not self.report(diag):
+                    return None
+                self.ps.state_stack.pop()
+                self.ps.value_stack.pop()
+
+    def missing_brace(self) -> Diagnostic | None:
+        """E011 at the innermost `{` still open (once per brace)."""
+        for v in reversed(self.ps.value_stack):
+            if isinstance(v, Token) and v.type == "LBRACE":
+                if v.start_pos in self.reported_braces:
+                    return None
+                self.reported_braces.add(v.start_pos)
+                return Diagnostic("E011", "this '{' is never closed", Span(self.file, v.line, v.column),
+                                  "add '}' at the end of the `when` block")
+        return None

@@ -1,0 +1,201 @@
+"""Parse tree -> `steerc.compiler.ast` nodes, every node with its `Span`.
+
+This is the only module that reads Lark trees. It also checks what the grammar cannot
+say: string escapes, integer-only numbers (indices, layers, limits), finite numbers,
+layer ranges, and non-empty `when` bodies. Problems go to a `Collector` (codes E003,
+E013, E015, E016, E017; see docs/language.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from lark import Token, Tree
+
+from steerc.compiler import ast
+from steerc.diagnostics import Collector, Span
+
+_MAX_INT_DIGITS = 18  # well past any SAE width or layer count; avoids int() on 1 MB of digits
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_POSITIONS = {"on_prompt": "prompt", "on_generated": "generated", "on_all": "all"}
+_RULES = frozenset({"suppress", "ablate", "steer", "amplify", "clamp_abs", "clamp_max", "scale"})
+
+
+class Builder:
+    """Builds one file's AST; `diags` collects the checks that fail."""
+
+    def __init__(self, text: str, file: str, diags: Collector, report_empty_when: bool = True):
+        self.text = text
+        self.file = file
+        self.diags = diags
+        self.report_empty_when = report_empty_when
+
+    # --- spans ---------------------------------------------------------------------
+
+    def tok_span(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, max(1, len(tok.value)))
+
+    def tree_span(self, tree: Tree) -> Span:
+        m = tree.meta
+        if m.end_line == m.line:
+            length = m.end_pos - m.start_pos
+        else:  # up to the end of the first line
+            eol = self.text.find("\n", m.start_pos)
+            length = (len(self.text) if eol < 0 else eol) - m.start_pos
+        return Span(self.file, m.line, m.column, max(1, length))
+
+    # --- literals ------------------------------------------------------------------
+
+    def string(self, tok: Token) -> ast.Str:
+        raw = tok.value[1:-1]
+
+        def unescape(m: re.Match) -> str:
+            esc = m.group(1)
+            if esc in _SIMPLE_ESCAPES:
+                return _SIMPLE_ESCAPES[esc]
+            if esc[0] == "u" and len(esc) == 5:
+                cp = int(esc[1:], 16)
+                if 0xD800 <= cp <= 0xDFFF:
+                    self._bad_escape(tok, m, f"'\\{esc}' is a lone surrogate, not a character")
+                    return ""
+                return chr(cp)
+            self._bad_escape(tok, m, f"unknown escape sequence '\\{esc}'")
+            return ""
+
+        return ast.Str(_ESCAPE.sub(unescape, raw), self.tok_span(tok))
+
+    def _bad_escape(self, tok: Token, m: re.Match, message: str) -> None:
+        span = Span(self.file, tok.line, tok.column + 1 + m.start(), len(m.group(0)))
+        self.diags.error("E003", message, span,
+                         'valid escapes: \\" \\\\ \\n \\t \\r \\uXXXX (write \\\\ for a backslash)')
+
+    def number(self, tok: Token, maxmul: bool = False) -> ast.Num:
+        text = tok.value[:-1] if maxmul else tok.value
+        value = float(text)
+        if not math.isfinite(value):
+            self.diags.error("E016", f"number {_short(text)} is too large", self.tok_span(tok),
+                             "numbers must be finite doubles (|x| < 1.8e308)")
+            value = 0.0
+        return ast.Num(value, self.tok_span(tok))
+
+    def integer(self, tok: Token, what: str) -> int:
+        if not tok.value.isdigit():
+            self.diags.error("E015", f"{what} must be a non-negative integer, found {_short(tok.value)}",
+                             self.tok_span(tok), "write digits only, e.g. 12")
+            return 0
+        if len(tok.value) > _MAX_INT_DIGITS:
+            self.diags.error("E016", f"{what} {_short(tok.value)} is too large", self.tok_span(tok),
+                             f"integers here have at most {_MAX_INT_DIGITS} digits")
+            return 0
+        return int(tok.value)
+
+    def name(self, tok: Token) -> ast.Name:
+        return ast.Name(tok.value, self.tok_span(tok))
+
+    # --- structure -----------------------------------------------------------------
+
+    def spec(self, tree: Tree, comments: list[Token]) -> ast.Spec:
+        stmts = tuple(self.statement(t) for t in tree.children)
+        kept = tuple((c.line, c.value.rstrip()) for c in comments)
+        return ast.Spec(self.file, stmts, kept)
+
+    def statement(self, t: Tree) -> ast.Statement:
+        kind, c, span = str(t.data), t.children, self.tree_span(t)
+        if kind in _RULES:
+            return self.rule(t)
+        if kind == "when":
+            return self.when(t)
+        if kind == "model_decl":
+            return ast.ModelDecl(self.string(c[0]), span)
+        if kind == "sae_decl":
+            return ast.SaeDecl(self.name(c[0]), self.string(c[1]), span)
+        if kind == "catalogue_decl":
+            return ast.CatalogueDecl(self.string(c[0]), span)
+        if kind == "use_decl":
+            return ast.Use(self.string(c[0]), span)
+        if kind == "enforce_format":
+            return ast.EnforceJson(None, self.strength(c[0]), span)
+        if kind == "enforce_schema":
+            return ast.EnforceJson(self.string(c[0]), self.strength(c[1]), span)
+        if kind == "expect_json":
+            return ast.Expect(self.string(c[0]), "is_json", None, span)
+        expect_kinds = {"expect_schema": "matches_schema", "expect_mentions": "mentions",
+                        "expect_not_mentions": "not_mentions"}
+        if kind in expect_kinds:
+            return ast.Expect(self.string(c[0]), expect_kinds[kind], self.string(c[1]), span)
+        raise AssertionError(f"grammar and transform disagree on {kind!r}")
+
+    def strength(self, t: Tree | None) -> ast.Num | None:
+        return None if t is None else self.number(t.children[0])
+
+    def rule(self, t: Tree) -> ast.Rule:
+        kind, c, span = str(t.data), t.children, self.tree_span(t)
+        target = self.target(c[0])
+        scope = self.scope(c[-1])
+        if kind == "suppress":
+            return ast.Suppress(target, scope, span)
+        if kind == "ablate":
+            return ast.Ablate(target, scope, span)
+        if kind in ("steer", "amplify"):
+            return ast.Steer(kind, target, self.number(c[1]), scope, span)
+        if kind == "clamp_abs":
+            return ast.Clamp(target, self.number(c[1]), "abs", scope, span)
+        if kind == "clamp_max":
+            return ast.Clamp(target, self.number(c[1], maxmul=True), "max", scope, span)
+        return ast.Scale(target, self.number(c[1]), scope, span)
+
+    def scope(self, t: Tree) -> ast.Scope:
+        layers, everywhere, positions = None, False, "all"
+        for part in t.children:
+            if part is None:
+                continue
+            if part.data == "everywhere":
+                everywhere = True
+            elif part.data == "layer_one":
+                n = self.integer(part.children[0], "layer")
+                layers = (n, n)
+            elif part.data == "layer_range":
+                a, b = (self.integer(x, "layer") for x in part.children)
+                if a > b:
+                    self.diags.error("E017", f"empty layer range {a}..{b}", self.tree_span(part),
+                                     f"ranges are inclusive and ascending: write {b}..{a}")
+                layers = (a, b)
+            else:
+                positions = _POSITIONS[part.data]
+        span = None if t.meta.empty else self.tree_span(t)
+        return ast.Scope(layers, everywhere, positions, span)
+
+    def target(self, t: Tree) -> ast.Target:
+        c, span = t.children, self.tree_span(t)
+        if t.data in ("tag_set", "search_set"):
+            sae = None if c[1] is None else self.name(c[1].children[0])
+            limit = None if c[2] is None else self.integer(c[2].children[0], "limit")
+            cls = ast.TagSet if t.data == "tag_set" else ast.SearchSet
+            return cls(self.string(c[0]), sae, limit, span)
+        return self.feature(t)
+
+    def feature(self, t: Tree) -> ast.FeatureRef:
+        c, span = t.children, self.tree_span(t)
+        if t.data == "index_ref":
+            return ast.IndexRef(self.name(c[0]), self.integer(c[1], "feature index"), span)
+        if t.data == "label_ref":
+            return ast.LabelRef(self.name(c[0]), self.string(c[1]), span)
+        return ast.SearchRef(self.name(c[0]), self.string(c[1]), span)
+
+    def when(self, t: Tree) -> ast.When:
+        feature_t, threshold, *rest = t.children
+        # Kept tokens: `{` first, `}` last (see steer.lark's `when`); the rest are items.
+        lbrace, rbrace, items = rest[0], rest[-1], rest[1:-1]
+        body = tuple(self.rule(x) if x.data in _RULES else self.when(x) for x in items)
+        span = self.tree_span(t)
+        if not body and self.report_empty_when:
+            self.diags.error("E013", "empty `when` body", Span(self.file, lbrace.line, lbrace.column,
+                             rbrace.end_pos - lbrace.start_pos if rbrace.line == lbrace.line else 1),
+                             "put at least one rule between `{` and `}`, or delete the `when`")
+        return ast.When(self.feature(feature_t), self.number(threshold), body, span, self.tok_span(rbrace))
+
+
+def _short(text: str, n: int = 24) -> str:
+    return text if len(text) <= n else text[:n] + "..."
