@@ -1,0 +1,224 @@
+"""File -> Program: parse a spec and everything it `use`s, merge the declarations, resolve.
+
+    program = load_program("specs/support.steer")
+    loaded = load("specs/support.steer")      # program + warnings, for `steerc check`
+
+Composition rules (docs/language.md): `use "base.steer"` paths are relative to the file
+that contains them; the used file's statements take the place of the `use` line. A cycle is
+an error naming every file on it; using the same file twice (directly or through another
+file) is an error. `model` and `catalogue` may be declared once across all files; an SAE
+alias may be declared twice only with the same path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from steerc.compiler import ast
+from steerc.compiler.hashing import cached_by_files
+from steerc.compiler.ir import Program
+from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
+                                     resolve, spec_relative)
+from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A resolved program, the warnings produced on the way, and the specs read."""
+
+    program: Program
+    diagnostics: tuple[Diagnostic, ...]
+    specs: tuple[ast.Spec, ...]
+
+
+def _display(path: str | os.PathLike) -> str:
+    return os.path.normpath(str(path))
+
+
+def _parse(path: str) -> ast.Spec:
+    from steerc.grammar.parser import parse_file
+
+    return parse_file(path)
+
+
+@dataclass
+class _Gather:
+    col: Collector
+    specs: list[ast.Spec]
+    stack: list[tuple[str, str]]          # (realpath, display) of the files being read
+    first_use: dict[str, Span | None]     # realpath -> where it was first used (None: root)
+
+    def file(self, display: str, out: list[ast.Statement]) -> None:
+        real = os.path.realpath(display)
+        self.stack.append((real, display))
+        try:
+            spec = _parse(display)
+        except DiagnosticError as e:
+            self.col.diagnostics.extend(e.diagnostics)
+            self.stack.pop()
+            return
+        self.specs.append(spec)
+        for st in spec.statements:
+            if isinstance(st, ast.Use):
+                self.use(st, out)
+            else:
+                out.append(st)
+        self.stack.pop()
+
+    def use(self, u: ast.Use, out: list[ast.Statement]) -> None:
+        target = spec_relative(u.path.span, u.path.value)
+        if not os.path.isfile(target):
+            missing_file(self.col, u.path, "used spec", target)
+            return
+        real = os.path.realpath(target)
+        on_stack = [r for r, _ in self.stack]
+        if real in on_stack:
+            cycle = [d for _, d in self.stack[on_stack.index(real):]] + [target]
+            self.col.error("E209", "`use` cycle: " + " -> ".join(cycle), u.path.span,
+                           "a spec cannot use itself, directly or through other files")
+            return
+        if real in self.first_use:
+            first = self.first_use[real]
+            where = f"first used at {first}" if first else "it is the spec being checked"
+            self.col.error("E210", f"'{target}' is used twice", u.path.span,
+                           f"{where}; each file is included once (move shared rules to one base file)")
+            return
+        self.first_use[real] = u.path.span
+        self.file(target, out)
+
+
+def gather(spec_path: str | os.PathLike, col: Collector) -> tuple[list[ast.Spec], list[ast.Statement]]:
+    """Parse the root spec and its `use`s (depth first); return the specs and the statements
+    in order, with each `use` replaced by the used file's statements."""
+    root = _display(spec_path)
+    g = _Gather(col, [], [], {os.path.realpath(root): None})
+    out: list[ast.Statement] = []
+    if not os.path.isfile(root):
+        col.error("E207", f"spec file not found: '{root}'")
+        return [], []
+    g.file(root, out)
+    return g.specs, out
+
+
+def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
+          col: Collector) -> Declarations:
+    """Split statements into declarations and body; E208 for conflicting declarations."""
+    model = catalogue = None
+    saes: dict[str, ast.SaeDecl] = {}
+    body = []
+    for st in statements:
+        if isinstance(st, ast.ModelDecl):
+            if model is not None:
+                col.error("E208", "`model` is declared twice", st.span,
+                          f"the first declaration is at {model.span}; a spec and its uses declare "
+                          "one model")
+            else:
+                model = st
+        elif isinstance(st, ast.CatalogueDecl):
+            if catalogue is not None:
+                col.error("E208", "`catalogue` is declared twice", st.span,
+                          f"the first declaration is at {catalogue.span}")
+            else:
+                catalogue = st
+        elif isinstance(st, ast.SaeDecl):
+            prev = saes.get(st.alias.value)
+            if prev is None:
+                saes[st.alias.value] = st
+                continue
+            a = os.path.realpath(spec_relative(prev.path.span, prev.path.value))
+            b = os.path.realpath(spec_relative(st.path.span, st.path.value))
+            if a != b:
+                col.error("E208", f"SAE alias '{st.alias.value}' is declared twice with different "
+                          "paths", st.alias.span,
+                          f"the first declaration is at {prev.span} ('{prev.path.value}'); "
+                          "pick another alias for the second SAE")
+        else:
+            body.append(st)
+    return Declarations(spec_file, model, catalogue, tuple(saes.values()), tuple(body), tuple(files))
+
+
+def load(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,
+         env: Environment | None = None) -> Loaded:
+    """Parse, compose and resolve a spec. Raises DiagnosticError (with every diagnostic,
+    warnings included) when anything is an error; otherwise returns the warnings too."""
+    col = Collector()
+    specs, statements = gather(spec_path, col)
+    col.check()  # syntax errors or broken `use`s: resolving half a program only adds noise
+    files = [s.file for s in specs]
+    decls = merge(files[0], statements, files, col)
+    program, diags = resolve(decls, env or DiskEnvironment(), catalogue_override=catalogue_override,
+                             collector=col)
+    return Loaded(program, tuple(diags), tuple(specs))
+
+
+def load_program(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,
+                 env: Environment | None = None) -> Program:
+    """The resolved Program of a spec file (see `load` for diagnostics)."""
+    return load(spec_path, catalogue_override=catalogue_override, env=env).program
+
+
+# ---- the real environment ----------------------------------------------------------------
+
+
+class CatalogueAdapter:
+    """`steerc.catalogue.Catalogue` seen through resolve's CatalogueView (several SAEs at once)."""
+
+    def __init__(self, cat):
+        self.cat = cat
+        self.sha256 = cat.sha256
+        self._all = [s.id for s in cat.saes()]
+
+    def saes(self):
+        return self.cat.saes()
+
+    def get(self, sae: str, index: int):
+        return self.cat.get(sae, index)
+
+    def by_label(self, sae: str, label: str):
+        return self.cat.by_label(sae, label)
+
+    def search(self, query: str, saes, limit: int):
+        if sorted(saes) == sorted(self._all):
+            return self.cat.search(query, None, limit)
+        return [h for s in saes for h in self.cat.search(query, s, limit)][:limit]
+
+    def tagged(self, tag: str, saes, limit: int | None):
+        hits = [h for s in saes for h in self.cat.tagged(tag, s, limit)]
+        return hits if limit is None else hits[:limit]
+
+    def suggest(self, label: str, sae: str):
+        return self.cat.suggest(sae, label)
+
+
+class DiskEnvironment:
+    """Reads SAE configs (no weights; the content hash is cached), catalogues and model configs."""
+
+    def sae_info(self, path: Path) -> SaeInfo:
+        from steerc.saes import load_sae
+
+        sae = load_sae(path)
+        files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+        sha = cached_by_files("sae-sha256-v1", files, sae.sha256)
+        return SaeInfo(sae.cfg.hook_name, sae.cfg.d_in, sae.cfg.d_sae, sha, sae.cfg.format)
+
+    def open_catalogue(self, path: Path) -> CatalogueView:
+        from steerc.catalogue import Catalogue
+
+        return CatalogueAdapter(Catalogue.open(path))
+
+    def model_layers(self, path: Path) -> int | None:
+        cfg_path = path / "config.json"
+        if not cfg_path.is_file():
+            return None
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DiagnosticError([Diagnostic("E207", f"cannot read model config '{cfg_path}': {e}")])
+        for c in (cfg, cfg.get("text_config") or {}):
+            for key in ("num_hidden_layers", "n_layer", "num_layers"):
+                if isinstance(c.get(key), int):
+                    return c[key]
+        return None
