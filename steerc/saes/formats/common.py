@@ -31,7 +31,7 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def require(cfg: dict, key: str, path: Path, kind: type = object) -> Any:
+def require(cfg: dict, key: str, path: Path, kind: "type | tuple[type, ...]" = object) -> Any:
     """cfg[key], E303 naming file and key if it is missing or of the wrong type."""
     if key not in cfg or cfg[key] is None:
         errors.fail(errors.BAD_CONFIG, path, f"missing config key '{key}'",
@@ -41,8 +41,13 @@ def require(cfg: dict, key: str, path: Path, kind: type = object) -> Any:
         return int(value)
     if kind is not object and not isinstance(value, kind):
         errors.fail(errors.BAD_CONFIG, path,
-                    f"config key '{key}' should be {kind.__name__}, got {type(value).__name__}")
+                    f"config key '{key}' should be {_kind_name(kind)}, got {type(value).__name__}")
     return value
+
+
+def _kind_name(kind: "type | tuple[type, ...]") -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
 
 
 def parse_dtype(s: Any, path: Path, key: str = "dtype") -> torch.dtype:
