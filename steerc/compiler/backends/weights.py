@@ -1,0 +1,197 @@
+"""Weight edits: turn a plan's exact lowerings into tensor producers and a config patch.
+
+Order inside one tensor follows the IR semantics: adds first (they are steerc's own residual
+writes), then the `everywhere` projection of every writer, bias and embedding, so an added
+bias is projected too. A tied head is untied by writing the original embedding as the head.
+Nothing here reads a whole model: each producer reads the one base tensor it edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from steerc.compiler import edits
+from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Checkpoint, Producer
+from steerc.compiler.ir import FeatureId, Op
+from steerc.compiler.plan import Plan, _add_embedding, _residual_slot
+
+Directions = Callable[[FeatureId], torch.Tensor]  # feature -> decoder row d_i [d_model]
+
+
+@dataclass(frozen=True)
+class NewTensor:
+    """A tensor the output gains (a bias the config flag creates, an untied head)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    produce: Producer
+    beside: str  # an existing tensor whose shard it joins
+
+
+@dataclass
+class WeightEdits:
+    """What the weight backend writes: replaced tensors, new tensors, config.json changes,
+    and the audit trail (one record per written tensor)."""
+
+    replaced: dict[str, Producer] = field(default_factory=dict)
+    new: dict[str, NewTensor] = field(default_factory=dict)
+    config_patch: dict = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+
+def _bias_dtype(base: Checkpoint, weight_key: str) -> str:
+    return base.info(weight_key).dtype if base.has(weight_key) else "F32"
+
+
+def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
+                      directions: Directions) -> WeightEdits:
+    """The tensors and config changes that realise every `weights` lowering of `plan`."""
+    out = WeightEdits()
+    d = int(config.hidden_size if hasattr(config, "hidden_size") else config.n_embd)
+    adds: dict[str, torch.Tensor] = {}  # tensor -> summed delta [d] (fp32)
+    ops: dict[str, list[dict]] = {}
+    everywhere: list[torch.Tensor] = []
+    flags: dict = {}
+    zero: set[str] = set()
+    retarget = None
+    for lo in plan.weight_edits:
+        iv = lo.intervention
+        d_i = directions(iv.feature).to(torch.float32).reshape(-1)
+        assert d_i.shape == (d,), (iv.feature, d_i.shape, d)
+        rec = {"op": iv.op.value, "feature": str(iv.feature), "value": iv.value, "rule": iv.origin}
+        if iv.op == Op.PROJECT_OUT:
+            everywhere.append(d_i)
+            for t in lo.tensors:
+                ops.setdefault(t, []).append(rec)
+            continue
+        assert iv.op == Op.ADD
+        for p in iv.points:
+            slot = _residual_slot(p)
+            if slot == -1:
+                key = _add_embedding(adapter, config).weight
+            else:
+                bs = adapter.bias_slot(slot, config)
+                key = bs.bias
+                flags.update(bs.config_flags)
+                zero |= set(bs.zero_biases)
+                retarget = bs.retarget_model_type or retarget
+            adds[key] = adds.get(key, torch.zeros(d)) + iv.value * d_i
+            ops.setdefault(key, []).append(rec)
+
+    Q = edits.orthonormal_basis(everywhere) if everywhere else None
+    writer_w = {w.weight: w for w in adapter.writers(config)}
+    writer_b = {w.bias for w in adapter.writers(config) if w.bias}
+    emb = {e.weight: e for e in adapter.embeddings(config)}
+    bias_keys = set(writer_b) | {k for k in adds if k not in emb}
+    touched = set(adds) | (set(writer_w) | writer_b | set(emb) if Q is not None else set())
+    touched |= {k for k in bias_keys if Q is not None}
+
+    def producer(key: str) -> Producer:
+        def run() -> torch.Tensor:
+            if base.has(key):
+                t = base.tensor(key)
+                dtype = t.dtype
+            else:  # a bias the config flag creates
+                t, dtype = torch.zeros(d), ST_DTYPES[_bias_dtype(base, key[: -len("bias")] + "weight")]
+            x = t.to(torch.float32)
+            if key in adds:
+                x = edits.add_to_rows(x, adds[key]) if key in emb else edits.add_to_bias(x, adds[key])
+            if Q is not None:
+                if key in writer_w:
+                    x = edits.project_writer(x, Q, writer_w[key].layout)
+                elif key in emb:
+                    x = edits.project_embedding(x, Q)
+                elif key in bias_keys:
+                    x = edits.project_bias(x, Q)
+            return edits.finish(x, dtype)
+        return run
+
+    for key in sorted(touched):
+        if base.has(key):
+            out.replaced[key] = producer(key)
+        else:
+            w = key[: -len("bias")] + "weight"
+            out.new[key] = NewTensor(key, _bias_dtype(base, w), (d,), producer(key), beside=w)
+        out.records.append({"tensor": key, "ops": ops.get(key, [{"op": "project_out", "rule": "everywhere"}])})
+    for key in sorted(zero):
+        if base.has(key) or key in out.new:
+            continue
+        w = key[: -len("bias")] + "weight"
+        dt = _bias_dtype(base, w)
+        shape = (base.info(w).shape[0],) if base.has(w) else (d,)
+        out.new[key] = NewTensor(key, dt, shape, _zeros(shape, dt), beside=w)
+        out.records.append({"tensor": key, "ops": [{"op": "zero_bias", "rule": "config flag"}]})
+    if plan.untie:
+        tied = next(e for e in adapter.embeddings(config) if e.tied_to)
+        head = tied.tied_to
+        info = base.info(tied.weight)
+        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: base.tensor(tied.weight),
+                                  beside=tied.weight)
+        out.records.append({"tensor": head, "ops": [{"op": "untie", "rule": f"copy of {tied.weight}"}]})
+        out.config_patch["tie_word_embeddings"] = False
+    out.config_patch.update(flags)
+    if retarget:
+        out.config_patch["model_type"] = retarget
+        out.config_patch["architectures"] = [_causal_lm_class(retarget)]
+    return out
+
+
+def _zeros(shape, dt: str) -> Producer:
+    return lambda: torch.zeros(shape, dtype=ST_DTYPES[dt])
+
+
+def _causal_lm_class(model_type: str) -> str:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]
+
+
+__all__ = ["WeightEdits", "NewTensor", "plan_weight_edits", "TORCH_TO_ST"]
+
+
+# ---------------------------------------------------------------- the backend
+
+@dataclass
+class Artifacts:
+    """What a backend produced in the output dir (besides side files): the final config.json
+    dict, the tensor output, the edit records and the code files it wrote."""
+
+    config: dict
+    tensors: object  # backends.base.TensorOutput
+    records: list[dict]
+    code_files: tuple[str, ...] = ()
+    hooks: list[dict] = field(default_factory=list)
+
+
+def patched_config(raw_config: dict, config, adapter, we: WeightEdits) -> dict:
+    """config.json after weight edits: flags switched on, tie cleared, re-targeted family."""
+    patch = dict(we.config_patch)
+    if "model_type" in patch and hasattr(adapter, "retarget_config"):
+        cfg = adapter.retarget_config(config)
+        patch.pop("model_type")
+        patch.pop("architectures")
+        for k in ("transformers_version",):
+            if k in raw_config:
+                cfg[k] = raw_config[k]
+    else:
+        cfg = dict(raw_config)
+    cfg.update(patch)
+    return cfg
+
+
+class WeightsBackend:
+    """Exact weight edits only: a plain checkpoint of the base (or re-targeted) family."""
+
+    name = "weights"
+
+    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False):
+        from steerc.compiler.backends.base import write_tensors
+        from steerc.compiler.build import directions_from
+
+        we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
+        tensors = write_tensors(base, out, we.replaced, we.new, progress=progress)
+        return Artifacts(patched_config(raw_config, config, adapter, we), tensors, we.records)

@@ -1,0 +1,43 @@
+"""README.md for a compiled checkpoint: what changed and exactly how to load it."""
+
+from __future__ import annotations
+
+_KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
+
+
+def model_card(program, plan, manifest: dict) -> str:
+    """The downstream user's model card (Markdown). Deterministic for equal inputs."""
+    hooks = plan.target == "hooks" and bool(plan.hooks)
+    lines = ["---", "library_name: transformers", "tags:", "- steerc", "- steering"]
+    lines += ["---", "", "# Steered checkpoint (steerc)", ""]
+    lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
+              f"against base model `{program.model}`, target **{plan.target}**.", ""]
+    lines += ["## What changed", "", "| rule | lowered as | why |", "|---|---|---|"]
+    for row in manifest["lowering"]:
+        rule = row["rule"].replace("|", "\\|")
+        lines.append(f"| `{rule}` | {_KIND.get(row['lowering'], row['lowering'])} | {row['reason']} |")
+    if not manifest["lowering"]:
+        lines.append("| (no rules) | unchanged | |")
+    lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
+              "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
+              "hashes before and after.", ""]
+    lines += ["## How to load", "", "```python",
+              "from transformers import AutoModelForCausalLM, AutoTokenizer", ""]
+    if hooks:
+        lines += ['model = AutoModelForCausalLM.from_pretrained("PATH", trust_remote_code=True)',
+                  'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",
+                  "`trust_remote_code=True` is required: some rules run as small hook modules "
+                  "(`modeling_steerc.py`, torch and transformers only, no steerc install needed). "
+                  f"The config's `model_type` is `steerc_{plan.family}`, so loading without it "
+                  "fails instead of silently giving the un-steered base model.", ""]
+    else:
+        lines += ['model = AutoModelForCausalLM.from_pretrained("PATH")',
+                  'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",
+                  "Every rule is an exact weight edit: this is a plain checkpoint of the base "
+                  "architecture (no custom code), usable by any runtime that loads it.", ""]
+    lines += ["## Provenance", "",
+              f"- base model tensors sha256: `{manifest['base_model']['tensors_sha256']}`",
+              f"- output tensors sha256: `{manifest['tensors_sha256']}`"]
+    for s in manifest["saes"]:
+        lines.append(f"- SAE `{s['alias']}` ({s['hook']}): `{s['sha256']}`")
+    return "\n".join(lines) + "\n"
