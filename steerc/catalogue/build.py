@@ -14,18 +14,20 @@ E_WRITE = "E113"
 
 
 def build_index(source: str | os.PathLike | dict, out_path: str | os.PathLike, *, progress: bool = True,
-                sha256: str | None = None, source_name: str | None = None, fts: bool | None = None) -> Path:
+                sha256: str | None = None, source_name: str | None = None, fts: bool | None = None,
+                validate: bool = True) -> Path:
     """Validate a catalogue and write its SQLite index to `out_path` (replaced atomically).
 
     `source` is a JSON catalogue file or an in-memory document (e.g. from
     `import_neuronpedia`). The index records the source's sha256: the file's bytes, or the
     canonical JSON of a document (`canonical_sha256`) unless `sha256` is given.
-    `fts=False` builds without FTS5 (the LIKE fallback). Raises DiagnosticError.
+    `fts=False` builds without FTS5 (the LIKE fallback); `validate=False` skips validating a
+    document the caller has just validated. Raises DiagnosticError.
     """
     out = Path(out_path)
     if isinstance(source, dict):
         name = source_name or "<catalogue>"
-        diags = validate_catalogue(source, name)
+        diags = validate_catalogue(source, name) if validate else []
         if diags:
             raise DiagnosticError(diags)
         doc, digest = source, sha256 or canonical_sha256(source)

@@ -20,6 +20,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from steerc.catalogue.build import build_index
 from steerc.catalogue.index import FORMAT, INDEX_VERSION, fts5_available, write_index
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes, read_bytes
@@ -136,11 +137,9 @@ class Catalogue:
         if use_cache:
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                from steerc.catalogue.build import build_index
-
-                build_index(doc, cached, progress=False, sha256=digest, source=str(path))
+                build_index(doc, cached, progress=False, sha256=digest, source_name=str(path), validate=False)
                 return cls._open_index(cached, display=path)
-            except OSError:
+            except (OSError, DiagnosticError):
                 pass  # unwritable cache: index in memory instead
         con = sqlite3.connect(":memory:")
         write_index(con, doc, sha256=digest, source=str(path), progress=False)
