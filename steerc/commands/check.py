@@ -1,0 +1,52 @@
+"""`steerc check SPEC`: parse and resolve a spec (no weights), report, and keep steer.lock."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from steerc.compiler.describe import describe_program, summary
+from steerc.compiler.load import load
+from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, read_lock, write_lock
+from steerc.diagnostics import Diagnostic, DiagnosticError, render
+
+NAME = "check"
+HELP = "parse and resolve a spec against its catalogue and SAEs (fast, no model weights)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="the .steer file")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--locked", action="store_true",
+                   help="fail (E222) if the resolution differs from the lock file")
+    g.add_argument("--write-lock", action="store_true", help="write the lock file")
+    p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
+    p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every intervention")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when the spec resolves (and matches its lock with --locked), else 1."""
+    loaded = load(args.spec, catalogue_override=args.catalogue)
+    program = loaded.program
+    warnings = list(loaded.diagnostics)
+    lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
+    if args.locked or args.write_lock:
+        new = build_lock(program, lock_path.parent)
+        if args.locked:
+            diff = diff_lock(read_lock(lock_path), new)
+            if diff:
+                raise DiagnosticError(warnings + [Diagnostic(
+                    "E222", f"resolution differs from {lock_path}:\n    " + "\n    ".join(diff), None,
+                    f"if the change is intended, run `steerc check {args.spec} --write-lock`")])
+        else:
+            write_lock(new, lock_path)
+    for d in warnings:
+        print(render(d), file=sys.stderr)
+    if args.verbose:
+        print(describe_program(program))
+    tail = f", {len(warnings)} warning{'s' * (len(warnings) != 1)}" if warnings else ""
+    locked = f"; wrote {lock_path}" if args.write_lock else ("; lock up to date" if args.locked else "")
+    print(f"ok: {summary(program)}{tail}{locked}")
+    return 0

@@ -1,0 +1,101 @@
+"""Program <-> plain JSON-safe dict, losslessly (for the manifest and `steerc verify`).
+
+`program_from_dict(program_to_dict(p)) == p` for every Program. Floats stay floats (JSON
+round-trips IEEE doubles exactly via repr); non-finite values are written as the strings
+"inf", "-inf", "nan" because JSON has no literal for them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op,
+                                Program, SaeBinding)
+from steerc.diagnostics import Span
+
+FORMAT_VERSION = 1
+
+
+def _f(x: float) -> float | str:
+    if math.isfinite(x):
+        return float(x)
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _span(s: Span | None) -> dict | None:
+    return None if s is None else {"file": s.file, "line": s.line, "col": s.col, "length": s.length}
+
+
+def _unspan(d: dict | None) -> Span | None:
+    return None if d is None else Span(d["file"], d["line"], d["col"], d.get("length", 1))
+
+
+def _feat(f: FeatureId) -> dict:
+    return {"sae": f.sae, "index": f.index, "label": f.label}
+
+
+def _unfeat(d: dict) -> FeatureId:
+    return FeatureId(d["sae"], d["index"], d.get("label"))
+
+
+def _cond(c: Condition | None) -> dict | None:
+    if c is None:
+        return None
+    return {"feature": _feat(c.feature), "hook": c.hook, "threshold": _f(c.threshold)}
+
+
+def _uncond(d: dict | None) -> Condition | None:
+    if d is None:
+        return None
+    return Condition(_unfeat(d["feature"]), d["hook"], float(d["threshold"]))
+
+
+def intervention_to_dict(i: Intervention) -> dict:
+    """One intervention as a JSON-safe dict."""
+    return {"op": i.op.value, "feature": _feat(i.feature), "value": _f(i.value),
+            "points": list(i.points), "everywhere": i.everywhere, "positions": i.positions,
+            "condition": _cond(i.condition), "span": _span(i.span), "origin": i.origin}
+
+
+def intervention_from_dict(d: dict) -> Intervention:
+    """Inverse of `intervention_to_dict`."""
+    return Intervention(Op(d["op"]), _unfeat(d["feature"]), float(d["value"]), tuple(d["points"]),
+                        everywhere=d["everywhere"], positions=d["positions"],
+                        condition=_uncond(d["condition"]), span=_unspan(d["span"]),
+                        origin=d["origin"])
+
+
+def program_to_dict(p: Program) -> dict[str, Any]:
+    """The Program as a JSON-safe dict (`json.dumps` works on it, sort_keys or not)."""
+    return {
+        "format": FORMAT_VERSION,
+        "spec_file": p.spec_file,
+        "model": p.model,
+        "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook, "d_in": b.d_in,
+                  "d_sae": b.d_sae, "sha256": b.sha256, "format": b.format} for b in p.saes],
+        "catalogue": p.catalogue,
+        "interventions": [intervention_to_dict(i) for i in p.interventions],
+        "json": None if p.json is None else {"schema_path": p.json.schema_path,
+                                             "schema": p.json.schema, "span": _span(p.json.span)},
+        "expects": [{"prompt": e.prompt, "kind": e.kind, "arg": e.arg, "span": _span(e.span)}
+                    for e in p.expects],
+        "files": list(p.files),
+    }
+
+
+def program_from_dict(d: dict[str, Any]) -> Program:
+    """Inverse of `program_to_dict`; raises ValueError on an unknown format version."""
+    if d.get("format") != FORMAT_VERSION:
+        raise ValueError(f"program format {d.get('format')!r}; this steerc reads {FORMAT_VERSION}")
+    j = d.get("json")
+    return Program(
+        spec_file=d["spec_file"], model=d["model"],
+        saes=tuple(SaeBinding(**b) for b in d["saes"]),
+        catalogue=d["catalogue"],
+        interventions=tuple(intervention_from_dict(i) for i in d["interventions"]),
+        json=None if j is None else JsonConstraint(j["schema_path"], j["schema"], _unspan(j["span"])),
+        expects=tuple(ExpectCheck(e["prompt"], e["kind"], e["arg"], _unspan(e["span"]))
+                      for e in d["expects"]),
+        files=tuple(d["files"]),
+    )
