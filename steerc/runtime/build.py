@@ -1,0 +1,185 @@
+"""IR -> filled `SteercHooks`: the tensors and spec of every hook module of a program.
+
+`build_hooks` is shared by `steerc.runtime.apply` (in-process reference) and the compiler's
+hooks backend (which saves `hooks.spec` into config.json and `hooks.state_dict()` as
+`steering.safetensors`, prefixed `steerc.`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from steerc.compiler.ir import Intervention, Op, Program
+from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.runtime.modeling_steerc import OP_ADD, OP_SCALE, OP_SET, POSITIONS, SteercHooks
+
+_CODES = {Op.ADD: OP_ADD, Op.SET: OP_SET, Op.SCALE: OP_SCALE}
+
+
+def _fail(code: str, message: str, iv: Intervention | None = None, hint: str | None = None):
+    raise DiagnosticError([Diagnostic(code, message, iv.span if iv else None, hint)])
+
+
+def resolve_saes(program: Program, saes) -> dict:
+    """alias -> SAE from a mapping (values: SAE objects or paths) or a loader `f(binding)`."""
+    if not isinstance(saes, Mapping):
+        return {b.alias: saes(b) for b in program.saes}
+    out = {}
+    for alias, sae in saes.items():
+        if isinstance(sae, (str, Path)):
+            from steerc.saes.load import load_sae
+
+            sae = load_sae(sae)
+        out[alias] = sae
+    return out
+
+
+def orthonormal_basis(vectors: torch.Tensor) -> torch.Tensor:
+    """[m, d] directions -> [d, r] orthonormal basis of their span (r = numerical rank)."""
+    if vectors.shape[0] == 0:
+        return vectors.new_zeros(vectors.shape[1], 0)
+    U = (vectors / vectors.norm(dim=-1, keepdim=True)).double().T      # (d, m)
+    U, S, _ = torch.linalg.svd(U, full_matrices=False)
+    r = int((S > S.max() * 1e-6).sum())
+    return U[:, :r].float().contiguous()
+
+
+def _decoder_row(sae, index: int) -> torch.Tensor:
+    return sae.select([index]).W_dec[0].float()
+
+
+def _hook_of(sae) -> str:
+    return sae.cfg.hook_name
+
+
+def _group(slice_, d_in: int) -> tuple[dict, dict]:
+    """FeatureSlice -> (group spec, buffers)."""
+    arch = slice_.architecture
+    c = len(slice_.indices)
+    spec = {"architecture": arch, "d_in": d_in, "n": c, "d_sae": None, "k": slice_.k,
+            "apply_b_dec_to_input": bool(slice_.apply_b_dec_to_input),
+            "normalize": slice_.normalize_activations}
+    t = {"b_dec": slice_.b_dec}
+    if arch == "topk":
+        spec["d_sae"] = slice_.full_W_enc.shape[1]
+        t.update(W_enc=slice_.full_W_enc, b_enc=slice_.full_b_enc,
+                 cols=torch.tensor(slice_.indices, dtype=torch.long))
+    else:
+        t.update(W_enc=slice_.W_enc, b_enc=slice_.b_enc)
+    if arch == "jumprelu":
+        t["threshold"] = slice_.threshold
+    if arch == "gated":
+        t.update(r_mag=slice_.r_mag, b_mag=slice_.b_mag)
+    return spec, t
+
+
+def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
+                phase_module: str = "") -> SteercHooks:
+    """Hook modules applying `interventions` (default: all of the program's) exactly.
+
+    `saes`: alias -> SAE (anything with `.cfg.hook_name` and `.select(indices)`), alias ->
+    path, or a loader `f(SaeBinding) -> SAE`. Errors (E493-E497) are DiagnosticErrors.
+    """
+    saes = resolve_saes(program, saes)
+    ivs = tuple(program.interventions if interventions is None else interventions)
+    d = config.hidden_size
+    everywhere = [iv for iv in ivs if iv.op == Op.PROJECT_OUT and iv.everywhere]
+    for iv in everywhere:
+        if iv.positions != "all" or iv.condition is not None:
+            _fail("E493", "an 'everywhere' ablation cannot be limited to positions or a condition", iv,
+                  "drop 'everywhere' to ablate at the feature's own hook point")
+    points: dict[str, list[Intervention]] = {}
+    for iv in ivs:
+        if not (iv.op == Op.PROJECT_OUT and iv.everywhere):
+            for p in iv.points:
+                points.setdefault(p, []).append(iv)
+
+    hook_specs, hook_tensors = [], []
+    for point, items in points.items():
+        spec, t = _build_point(point, items, saes, config, adapter, d)
+        hook_specs.append(spec)
+        hook_tensors.append(t)
+    Q_every = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
+                                             for iv in everywhere]) if everywhere
+                                else torch.zeros(0, d))
+    spec = {"version": 1, "d": d, "phase_module": phase_module,
+            "everywhere_rank": Q_every.shape[1],
+            "everywhere_sites": adapter.write_sites(config) if everywhere else [],
+            "hooks": hook_specs}
+    hooks = SteercHooks(spec)
+    with torch.no_grad():
+        hooks.Q_everywhere.copy_(Q_every)
+        for module, t in zip(hooks.hooks, hook_tensors):
+            for name, value in t["hook"].items():
+                getattr(module, name).copy_(value)
+            for g, gt in zip(module.groups, t["groups"]):
+                for name, value in gt.items():
+                    getattr(g, name).copy_(value)
+    return hooks
+
+
+def _build_point(point, items, saes, config, adapter, d_model):
+    # The point's width: d_model for residual points, n_heads * d_head at attn.hook_z.
+    d = saes[items[0].feature.sae].cfg.d_in
+    site = adapter.edit_site(point, config)
+    ops = [iv for iv in items if iv.op != Op.PROJECT_OUT]
+    ablations = [iv for iv in items if iv.op == Op.PROJECT_OUT]
+    # Features whose activation is read here: set/scale targets and condition features.
+    needed: dict[str, set[int]] = {}
+    for iv in ops:
+        if iv.op in (Op.SET, Op.SCALE):
+            if _hook_of(saes[iv.feature.sae]) != point:
+                _fail("E494", f"{iv.feature} is an SAE feature of '{_hook_of(saes[iv.feature.sae])}' "
+                      f"and cannot be read at '{point}'", iv)
+            needed.setdefault(iv.feature.sae, set()).add(iv.feature.index)
+        if iv.condition is not None:
+            cf = iv.condition.feature
+            if iv.condition.hook != point or _hook_of(saes[cf.sae]) != point:
+                _fail("E495", f"condition on {cf} reads '{_hook_of(saes[cf.sae])}' but the rule "
+                      f"acts at '{point}'; conditions must be at the same hook point", iv)
+            needed.setdefault(cf.sae, set()).add(cf.index)
+    groups, group_t, column = [], [], {}
+    offset = 1  # column 0 of the activation table is the constant "no feature"
+    for alias in sorted(needed):
+        sae = saes[alias]
+        sl = sae.select(sorted(needed[alias]))
+        gspec, gt = _group(sl, sae.cfg.d_in)
+        groups.append(gspec)
+        group_t.append(gt)
+        for j, idx in enumerate(sl.indices):
+            column[(alias, idx)] = offset + j
+        offset += len(sl.indices)
+    n = len(ops)
+    t = {"W_dec": torch.zeros(n, d), "op_code": torch.zeros(n, dtype=torch.long),
+         "op_value": torch.zeros(n), "op_src": torch.zeros(n, dtype=torch.long),
+         "op_pos": torch.zeros(n, dtype=torch.long), "cond_src": torch.zeros(n, dtype=torch.long),
+         "cond_threshold": torch.zeros(n)}
+    for r, iv in enumerate(ops):
+        key = (iv.feature.sae, iv.feature.index)
+        row = _decoder_row(saes[iv.feature.sae], iv.feature.index)
+        if row.shape[0] != d:
+            _fail("E497", f"{iv.feature} has a {row.shape[0]}-dim decoder row; '{point}' holds "
+                  f"{d}-dim vectors", iv)
+        t["W_dec"][r] = row
+        t["op_code"][r] = _CODES[iv.op]
+        t["op_value"][r] = float(iv.value)
+        t["op_src"][r] = column.get(key, 0) if iv.op != Op.ADD else 0
+        t["op_pos"][r] = POSITIONS[iv.positions]
+        if iv.condition is not None:
+            t["cond_src"][r] = column[(iv.condition.feature.sae, iv.condition.feature.index)]
+            t["cond_threshold"][r] = float(iv.condition.threshold)
+    scopes = {iv.positions for iv in ablations}
+    if len(scopes) > 1 or any(iv.condition is not None for iv in ablations):
+        _fail("E496", f"ablations at '{point}' must share one position scope and have no condition",
+              ablations[0])
+    Q = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
+                                       for iv in ablations]) if ablations else torch.zeros(0, d))
+    t["Q_local"] = Q
+    spec = {"hook": point, "path": site.path, "where": site.where,
+            "add_input_of": site.add_input_of, "residual": adapter.residual_hook(point) and d == d_model,
+            "d": d, "n_ops": n, "local_rank": Q.shape[1],
+            "local_positions": scopes.pop() if scopes else "all", "groups": groups}
+    return spec, {"hook": t, "groups": group_t}
