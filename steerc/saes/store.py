@@ -213,6 +213,17 @@ class DictStore(TensorStore):
         return self._t[key]
 
 
+def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy stream `f`, leaving it at the data."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        return fmt.read_array_header_1_0(f)
+    if version == (2, 0):
+        return fmt.read_array_header_2_0(f)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
 class NpzStore(TensorStore):
     """A numpy .npz; uncompressed members are memory-mapped at their offset in the zip."""
 
@@ -227,8 +238,7 @@ class NpzStore(TensorStore):
                         continue
                     key = info.filename[:-4]
                     with z.open(info) as m:
-                        version = np.lib.format.read_magic(m)
-                        shape, fortran, dtype = np.lib.format._read_array_header(m, version)
+                        shape, fortran, dtype = _npy_header(m)
                         header_len = m.tell()
                     offset = None
                     if info.compress_type == zipfile.ZIP_STORED and not dtype.hasobject:
