@@ -128,6 +128,9 @@ def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:
         return d("E007", f"expected `to` after the target, found {found}", hint)
     if expected == {"NUMBER", "MAXMUL"} and tok.type == "MAX":
         return d("E010", "expected a number before `max`", "write `to 5x max` (N times the max activation)")
+    if expected == {"NUMBER"} and tok.type == "EQUAL":
+        return d("E022", "unsupported comparison '>='",
+                 "conditions have the form `when res2[12] > 0.5 { ... }` (only `>`)")
     if "NUMBER" in expected:
         return d("E005", f"expected a number, found {found}", "numbers look like 4, -0.5, 2.5e-3")
     if "MAX" in expected:
@@ -183,6 +186,8 @@ def _statement_start(tok: Token, expected: set[str], d, found: str) -> Diagnosti
         return d("E011", "missing '}'")
     if tok.type == "RBRACE":
         return d("E012", "unexpected '}': no `when` block is open", "delete it")
+    if tok.type == "LBRACE":
+        return d("E021", "unexpected '{'", "a block's `{` goes on the same line as its `when` condition")
     if tok.type == "NAME":
         hint = did_you_mean(word, words) or "statements start with " + ", ".join(f"`{w}`" for w in words)
         return d("E004", f"unknown statement '{_cut(word)}'", hint)

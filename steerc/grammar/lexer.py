@@ -1,28 +1,30 @@
-"""Tokens for the steer language: Lark's lexer for steer.lark, made error-tolerant.
+"""Tokens for the steer language, from the terminals steer.lark defines.
 
-Lark's lexer stops at the first character no terminal matches. `tokenize` records that
-problem, skips past it, and goes on, so one bad character does not hide every later
-error. Comments are returned on the side (the formatter puts them back).
+One compiled regex with a named group per terminal (built from the grammar, so the
+`.lark` file stays the only definition of the token syntax). Keywords lex as NAME and are
+then looked up, as Lark does. Unlike Lark's lexer this one does not stop at the first
+character that starts no token: it reports a `LexProblem`, skips, and goes on, so one bad
+character does not hide later errors. Comments are returned on the side for the formatter.
+
+No token but the `\\n` separator spans a newline (strings and comments stop at one), so the
+line/column arithmetic below only has to watch `_SEP`.
 """
 
 from __future__ import annotations
 
-from copy import copy
+import re
 from dataclasses import dataclass
 from typing import Iterator
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters
-from lark.lexer import BasicLexer, LexerState
-from lark.utils import TextSlice
 
-SKIPPED = frozenset({"WS", "COMMENT"})
+_WS = re.compile(r"[ \t\f\r]*")
 
 
 @dataclass(frozen=True)
 class LexProblem:
     """Text no terminal matches: `kind` is "string" (an unterminated string literal) or
-    "char" (a run of characters that start no token). Positions are 1-based; `pos` 0-based."""
+    "char" (a run of characters that start no token). `line`/`col` 1-based, `pos` 0-based."""
 
     kind: str
     text: str
@@ -31,43 +33,70 @@ class LexProblem:
     col: int
 
 
-def make_lexer(parser: Lark) -> BasicLexer:
-    """A lexer for `parser`'s terminals that also returns WS and COMMENT tokens."""
-    conf = copy(parser.lexer_conf)
-    conf.ignore = ()
-    return BasicLexer(conf)
+@dataclass(frozen=True)
+class Lexer:
+    """The compiled token regex and keyword table of one grammar."""
+
+    regex: re.Pattern
+    keywords: dict[str, str]  # keyword text -> terminal name ("suppress" -> "SUPPRESS")
 
 
-def _problem_length(lexer: BasicLexer, text: str, pos: int) -> tuple[str, int]:
-    if text[pos] == '"':
-        end = text.find("\n", pos)
-        return "string", (len(text) if end < 0 else end) - pos
-    # A run of characters that start no token (stop at a newline: it separates statements).
-    end = pos + 1
-    src = TextSlice(text, 0, len(text))
-    while end < len(text) and text[end] != "\n" and lexer.match(src, end) is None:
-        end += 1
-    return "char", end - pos
+def make_lexer(parser: Lark) -> Lexer:
+    """A Lexer for `parser`'s terminals (WS is skipped, COMMENT kept on the side)."""
+    word = re.compile(r"[A-Za-z_]\w*")
+    keywords, others = {}, []
+    for t in parser.terminals:
+        if t.name == "WS":
+            continue
+        if t.pattern.type == "str" and word.fullmatch(t.pattern.value):
+            keywords[t.pattern.value] = t.name
+        else:
+            others.append(t)
+    # Lark's own precedence: priority, then the longest possible match.
+    others.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+    alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in others)
+    return Lexer(re.compile(r"[ \t\f\r]*(?:" + alternatives + ")"), keywords)
 
 
-def tokenize(lexer: BasicLexer, text: str, comments: list[Token]) -> Iterator[Token | LexProblem]:
+def tokenize(lexer: Lexer, text: str, comments: list[Token]) -> Iterator[Token | LexProblem]:
     """Yield the significant tokens of `text` and a `LexProblem` for each unlexable stretch.
 
     Appends COMMENT tokens to `comments`. Never raises for any input string.
     """
-    state = LexerState(TextSlice(text, 0, len(text)))
-    while True:
-        try:
-            tok = lexer.next_token(state)
-        except EOFError:
-            return
-        except UnexpectedCharacters as e:
-            kind, n = _problem_length(lexer, text, e.pos_in_stream)
-            yield LexProblem(kind, text[e.pos_in_stream:e.pos_in_stream + n], e.pos_in_stream, e.line, e.column)
-            state.line_ctr.feed(text[e.pos_in_stream:e.pos_in_stream + n])
+    match, keywords = lexer.regex.match, lexer.keywords
+    pos, line, line_start, n = 0, 1, 0, len(text)
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            start = _WS.match(text, pos).end()
+            if start >= n:
+                return
+            kind, length = _problem(lexer, text, start)
+            yield LexProblem(kind, text[start:start + length], start, line, start - line_start + 1)
+            pos = start + length
             continue
-        if tok.type in SKIPPED:
-            if tok.type == "COMMENT":
-                comments.append(tok)
+        kind = m.lastgroup
+        start, pos = m.start(kind), m.end()
+        value = m.group(kind)
+        col = start - line_start + 1
+        if kind == "NAME":
+            kind = keywords.get(value, "NAME")
+        elif kind == "COMMENT":
+            comments.append(Token(kind, value, start, line, col, line, col + len(value), pos))
             continue
-        yield tok
+        elif kind == "_SEP" and value == "\n":
+            yield Token(kind, value, start, line, col, line + 1, 1, pos)
+            line, line_start = line + 1, pos
+            continue
+        yield Token(kind, value, start, line, col, line, col + len(value), pos)
+
+
+def _problem(lexer: Lexer, text: str, pos: int) -> tuple[str, int]:
+    if text[pos] == '"':
+        end = text.find("\n", pos)
+        return "string", (len(text) if end < 0 else end) - pos
+    # A run of characters that start no token (a newline ends it: it separates statements).
+    end = pos + 1
+    while end < len(text) and text[end] not in " \t\n" and lexer.regex.match(text, end) is None:
+        end += 1
+    return "char", end - pos

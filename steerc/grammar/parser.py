@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedToken
+from lark.parsers.lalr_analysis import Shift
 
 from steerc.compiler import ast
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
@@ -112,36 +113,69 @@ class _Recovering:
                 self.ps.value_stack.pop()
 
     def run(self, comments: list[Token]) -> Tree | None:
+        # Lark's ParserState.feed_token, inlined for speed (this loop is most of a parse);
+        # any token the table refuses goes to the recovering path below.
+        states, values = self.ps.state_stack, self.ps.value_stack
+        table, callbacks = self.table, self.ps.parse_conf.callbacks
         recovering = False
         for item in tokenize(_LEXER, self.text, comments):
-            if isinstance(item, LexProblem):
-                expected = set(self.table[self.ps.position])
-                if not self.report(classify_lex(item, expected, self.file)):
-                    return None
-                if item.kind == "string":
-                    recovering = True
-                continue
-            if recovering:
-                if item.type == "LBRACE":
-                    self.skipped_braces += 1
-                if item.type == "_SEP" or (item.type == "RBRACE" and self.accepts("RBRACE")):
-                    recovering = False
-                    self.feed_sync(item)
-                continue
-            if item.type == "RBRACE" and self.skipped_braces and not self.accepts("RBRACE"):
-                self.skipped_braces -= 1
-                continue
-            try:
-                self.ps.feed_token(item)
-            except UnexpectedToken as e:
-                if not self.report(classify(item, set(e.expected), self.file)):
-                    return None
-                if item.type in ("_SEP", "RBRACE"):
-                    self.feed_sync(item)
-                else:
-                    recovering = True
-                    self.skipped_braces += item.type == "LBRACE"
+            if not recovering and item.__class__ is Token:
+                typ = item.type
+                while True:
+                    act = table[states[-1]].get(typ)
+                    if act is None:
+                        break
+                    action, arg = act
+                    if action is Shift:
+                        states.append(arg)
+                        values.append(item)
+                        break
+                    size = len(arg.expansion)
+                    if size:
+                        children = values[-size:]
+                        del states[-size:]
+                        del values[-size:]
+                    else:
+                        children = []
+                    values.append(callbacks[arg](children))
+                    states.append(table[states[-1]][arg.origin.name][1])
+                if act is not None:
+                    continue
+            ok, recovering = self.slow(item, recovering)
+            if not ok:
+                return None
         return self.finish(recovering)
+
+    def slow(self, item: Token | LexProblem, recovering: bool) -> tuple[bool, bool]:
+        """Handle a lexing problem, a refused token, or a token skipped while recovering.
+        Returns (go on?, recovering?)."""
+        if isinstance(item, LexProblem):
+            expected = set(self.table[self.ps.position])
+            ok = self.report(classify_lex(item, expected, self.file))
+            return ok, recovering or item.kind == "string"
+        if recovering:
+            if item.type == "LBRACE":
+                self.skipped_braces += 1
+            if item.type == "_SEP" or (item.type == "RBRACE" and self.accepts("RBRACE")):
+                self.feed_sync(item)
+                return True, False
+            if item.type == "RBRACE" and self.skipped_braces:
+                self.skipped_braces -= 1
+            return True, True
+        if item.type == "RBRACE" and self.skipped_braces and not self.accepts("RBRACE"):
+            self.skipped_braces -= 1
+            return True, False
+        try:
+            self.ps.feed_token(item)
+            return True, False
+        except UnexpectedToken as e:
+            if not self.report(classify(item, set(e.expected), self.file)):
+                return False, False
+            if item.type in ("_SEP", "RBRACE"):
+                self.feed_sync(item)
+                return True, False
+            self.skipped_braces += item.type == "LBRACE"
+            return True, True
 
     def finish(self, recovering: bool) -> Tree | None:
         end = Token("$END", "", len(self.text), *_line_col(self.text))
@@ -162,12 +196,16 @@ class _Recovering:
                 self.ps.value_stack.pop()
 
     def missing_brace(self) -> Diagnostic | None:
-        """E011 at the innermost `{` still open (once per brace)."""
-        for v in reversed(self.ps.value_stack):
-            if isinstance(v, Token) and v.type == "LBRACE":
-                if v.start_pos in self.reported_braces:
-                    return None
-                self.reported_braces.add(v.start_pos)
-                return Diagnostic("E011", "this '{' is never closed", Span(self.file, v.line, v.column),
-                                  "add '}' at the end of the `when` block")
-        return None
+        """E011 at the innermost `{` still open; once per parse (one missing `}` leaves
+        every enclosing block open too)."""
+        if self.reported_braces:
+            return None
+        open_braces = [v for v in self.ps.value_stack if isinstance(v, Token) and v.type == "LBRACE"]
+        if not open_braces:
+            return None
+        v = open_braces[-1]
+        self.reported_braces.add(v.start_pos)
+        hint = "add '}' at the end of the `when` block"
+        if len(open_braces) > 1:
+            hint = f"{len(open_braces)} blocks are open at the end of the file; close each with '}}'"
+        return Diagnostic("E011", "this '{' is never closed", Span(self.file, v.line, v.column), hint)

@@ -16,6 +16,7 @@ from lark import Token, Tree
 from steerc.compiler import ast
 from steerc.diagnostics import Collector, Span
 
+MAX_WHEN_DEPTH = 64  # deeper nesting is a mistake, and would strain every recursive pass
 _MAX_INT_DIGITS = 18  # well past any SAE width or layer count; avoids int() on 1 MB of digits
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
@@ -184,12 +185,18 @@ class Builder:
             return ast.LabelRef(self.name(c[0]), self.string(c[1]), span)
         return ast.SearchRef(self.name(c[0]), self.string(c[1]), span)
 
-    def when(self, t: Tree) -> ast.When:
+    def when(self, t: Tree, depth: int = 1) -> ast.When:
         feature_t, threshold, *rest = t.children
         # Kept tokens: `{` first, `}` last (see steer.lark's `when`); the rest are items.
         lbrace, rbrace, items = rest[0], rest[-1], rest[1:-1]
-        body = tuple(self.rule(x) if x.data in _RULES else self.when(x) for x in items)
         span = self.tree_span(t)
+        if depth > MAX_WHEN_DEPTH:
+            self.diags.error("E029", f"`when` nested more than {MAX_WHEN_DEPTH} deep", span,
+                             "combine the conditions or flatten the blocks")
+            items = []
+        body = tuple(self.rule(x) if x.data in _RULES else self.when(x, depth + 1) for x in items)
+        if depth > MAX_WHEN_DEPTH:
+            return ast.When(self.feature(feature_t), self.number(threshold), body, span, self.tok_span(rbrace))
         if not body and self.report_empty_when:
             self.diags.error("E013", "empty `when` body", Span(self.file, lbrace.line, lbrace.column,
                              rbrace.end_pos - lbrace.start_pos if rbrace.line == lbrace.line else 1),
