@@ -395,6 +395,9 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         if alias not in r.used:
             r.col.warn("W207", f"SAE '{alias}' is declared but no rule uses it", b.decl.alias.span,
                        "remove the declaration, or it will still be hashed into the lock")
+    order = {f: i for i, f in enumerate(decls.files)}
+    r.col.diagnostics.sort(key=lambda d: (0, order.get(d.span.file, len(order)), d.span.file,
+                                          d.span.line, d.span.col) if d.span else (1, 0, "", 0, 0))
     r.col.check()
     program = Program(
         spec_file=decls.spec_file, model=model,
