@@ -170,8 +170,20 @@ def _reads(lo: Lowering) -> set[str]:
     return pts
 
 
+def _fold_slot(point: str) -> int | None:
+    """The bias slot (layer; -1 = embeddings) whose tensor an activation at `point` already
+    contains once an add is folded there: resid_post L / resid_pre L+1, and mlp_out L (the
+    bias is part of the MLP output); embedding outputs for slot -1."""
+    layer, kind = parse_point(point)
+    if kind == "hook_mlp_out":
+        return layer
+    if kind == "hook_pos_embed":
+        return -1
+    return _residual_slot(point)
+
+
 def _same_point(a: str, b: str) -> bool:
-    sa, sb = _residual_slot(a), _residual_slot(b)
+    sa, sb = _fold_slot(a), _fold_slot(b)
     return a == b or (sa is not None and sa == sb)
 
 
