@@ -1,0 +1,43 @@
+"""Write the JSON guard into a checkpoint: `custom_generate/{generate.py,requirements.txt,schema.json}`.
+
+transformers (>= 4.53) loads `custom_generate/generate.py` and replaces `model.generate` when
+the checkpoint is loaded with `trust_remote_code=True`; `requirements.txt` is checked first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from steerc.compiler import ir
+from steerc.diagnostics import DiagnosticError
+from steerc.guard.schema import check_schema_supported
+
+GUARD_DIR = "custom_generate"
+TEMPLATE = Path(__file__).with_name("custom_generate_template.py")
+# One constraint per line: transformers' check_python_requirements reads only the first
+# `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
+REQUIREMENTS = "xgrammar>=0.2.8\nxgrammar<0.3\n"
+
+
+def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path]:
+    """Write the guard files for `constraint` under `out_dir/custom_generate/`; returns them.
+
+    Raises DiagnosticError (E47x) when the schema cannot be enforced. `generate.py` is the
+    template byte for byte; `schema.json` is written only for `enforce json schema`.
+    """
+    if constraint.schema is not None:
+        problems = check_schema_supported(constraint.schema, constraint.span)
+        if problems:
+            raise DiagnosticError(problems)
+    d = Path(out_dir) / GUARD_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    written = [d / "generate.py", d / "requirements.txt"]
+    written[0].write_bytes(TEMPLATE.read_bytes())
+    written[1].write_text(REQUIREMENTS, encoding="utf-8")
+    schema_file = d / "schema.json"
+    if constraint.schema is not None:
+        schema_file.write_text(constraint.schema, encoding="utf-8")
+        written.append(schema_file)
+    elif schema_file.exists():
+        schema_file.unlink()  # a stale schema would silently narrow "any JSON"
+    return written

@@ -1,0 +1,273 @@
+"""steerc JSON guard: every generated document is JSON (or JSON valid against a schema).
+
+This file is copied verbatim to `<checkpoint>/custom_generate/generate.py` and is also the
+code steerc itself runs (`steerc.guard` imports it), so there is one copy. It imports only
+torch, transformers, xgrammar, json and os: a downstream user needs `pip install xgrammar`,
+never steerc.
+
+    model = AutoModelForCausalLM.from_pretrained(ckpt, trust_remote_code=True)
+    out = model.generate(**tok(prompt, return_tensors="pt"), max_new_tokens=256)
+
+`generate(model, ...)` reads `schema.json` next to this file (absent: any JSON object or
+array), builds a fresh `JsonGuard` for the call, and runs the standard
+`GenerationMixin.generate`. The tokenizer comes from the `tokenizer` kwarg, else from
+`model.name_or_path` (the checkpoint directory, which ships its tokenizer).
+
+Closure: a guard knows `max_new_tokens`; it searches the
+grammar for a short closing token path and forces it when the budget would otherwise run out
+(near the end only; a plan is recomputed as the slack shrinks),
+so a capped generation still ends as a complete document. Rows that still end incomplete are
+listed in `guard.truncated_rows` and reported by a warning.
+"""
+
+import json
+import os
+import warnings
+
+import torch
+import transformers
+import xgrammar as xgr
+
+SCHEMA_FILE = "schema.json"
+_CLOSERS = b'"]}'
+_OPENERS = b"[{"
+
+
+def _token_scores(decoded_vocab):
+    """Static preference for closing a document, lower is better: float32 [V].
+
+    Only orders the closing search (the grammar decides validity): closers first, then
+    digits and short tokens; openers and whitespace last (whitespace never closes anything).
+    """
+    scores = []
+    for b in decoded_vocab:
+        closers = sum(b.count(c) for c in _CLOSERS)
+        openers = sum(b.count(c) for c in _OPENERS)
+        blank = not b.strip()
+        scores.append(10.0 * (openers - closers) + 5.0 * blank + 0.1 * len(b))
+    return torch.tensor(scores, dtype=torch.float32)
+
+
+class JsonGuard(transformers.LogitsProcessor):
+    """Masks logits so each row's text stays a prefix of a document in `compiled_grammar`.
+
+    Use one instance per `generate()` call (the matchers hold per-call state).
+    After the document is complete only the EOS tokens are allowed. `max_new_tokens` (or
+    `max_length`) enables closure forcing: the guard keeps a closing path in view and forces
+    it when only `margin` spare tokens are left (the slack absorbs a sampled token that opens
+    several brackets at once). `search_nodes` bounds one closing search.
+    """
+
+    def __init__(self, compiled_grammar, eos_token_ids, max_new_tokens=None, max_length=None,
+                 margin=6, search_nodes=400, token_scores=None):
+        self.grammar = compiled_grammar
+        self.eos = [int(e) for e in eos_token_ids]
+        if not self.eos:
+            raise ValueError("the JSON guard needs at least one EOS token id")
+        self.vocab_size = compiled_grammar.tokenizer_info.vocab_size
+        self.max_new_tokens, self.max_length = max_new_tokens, max_length
+        self.margin, self.search_nodes = margin, search_nodes
+        self._scores = token_scores
+        self.matchers, self.plans, self.prompt_len = [], [], None
+        self.truncated_rows = []  # filled by `finish()`
+        self.forced_steps = 0
+
+    # -- state ------------------------------------------------------------------------
+    def _start(self, input_ids):
+        batch, self.prompt_len = input_ids.shape
+        self.matchers = [xgr.GrammarMatcher(self.grammar, override_stop_tokens=self.eos)
+                         for _ in range(batch)]
+        self.plans = [[] for _ in range(batch)]  # committed closing paths (token ids)
+        self.next_check = [float("inf")] * batch  # step_left at which to search again
+        self.bitmask = xgr.allocate_token_bitmask(batch, self.vocab_size)
+        if self.max_new_tokens is None and self.max_length is not None:
+            self.max_new_tokens = self.max_length - self.prompt_len
+        if self._scores is None and self.max_new_tokens is not None:
+            self._scores = _token_scores(self.grammar.tokenizer_info.decoded_vocab)
+
+    def _accept_last(self, input_ids):
+        for i, m in enumerate(self.matchers):
+            if m.is_terminated():
+                continue  # finished row: transformers pads it
+            tok = int(input_ids[i, -1])
+            if not m.accept_token(tok):
+                raise RuntimeError(f"JSON guard: row {i} produced token {tok} outside the grammar "
+                                   "(was another processor run after the guard?)")
+            plan = self.plans[i]
+            if plan and plan[0] == tok:
+                plan.pop(0)
+            elif plan:
+                raise RuntimeError(f"JSON guard: row {i} left its forced closing path "
+                                   "(was another processor run after the guard?)")
+
+    # -- closure ----------------------------------------------------------------------
+    def _allowed(self, m):
+        """Token ids the grammar allows next (EOS excluded), in closing-preference order."""
+        mask = xgr.allocate_token_bitmask(1, self.vocab_size)  # int32 [1, ceil(V/32)]
+        m.fill_next_token_bitmask(mask, 0)
+        bits = (mask[0].unsqueeze(-1) >> torch.arange(32, dtype=torch.int32)) & 1  # [W, 32]
+        ids = torch.nonzero(bits.flatten()[: self.vocab_size]).flatten()
+        ids = ids[~torch.isin(ids, torch.tensor(self.eos))]
+        return ids[torch.argsort(self._scores[ids], stable=True)].tolist()
+
+    def _closing_plan(self, m, budget):
+        """A shortest-found token path (<= budget) that completes the document, or None.
+
+        Depth-first over the best few tokens per state, on a fork of `m`; the node budget
+        bounds the cost.
+        """
+        fork, path, nodes = m.fork(), [], [0]
+
+        def dfs(depth):
+            if fork.is_completed():
+                return True
+            if depth >= budget or nodes[0] >= self.search_nodes:
+                return False
+            nodes[0] += 1
+            for tok in self._allowed(fork)[:3]:
+                if fork.accept_token(int(tok)):
+                    path.append(int(tok))
+                    if dfs(depth + 1):
+                        return True
+                    path.pop()
+                    fork.rollback(1)
+            return False
+
+        return path if dfs(0) else None
+
+    def _force(self, i, step_left):
+        """The token row i must take now, or None to sample freely.
+
+        A closing plan is recomputed when a quarter of the remaining slack has been used,
+        and committed to once the slack is down to `margin` tokens.
+        """
+        if self.max_new_tokens is None:
+            return None
+        m, plan = self.matchers[i], self.plans[i]
+        if m.is_completed():
+            return self.eos[0] if step_left <= self.margin else None
+        if plan:
+            return plan[0]
+        if step_left > self.next_check[i]:
+            return None
+        plan = self._closing_plan(m, step_left)
+        if plan is None:  # not closable in budget by the search: keep trying, reported at the end
+            self.next_check[i] = step_left - 1
+            return None
+        slack = step_left - len(plan)
+        if slack <= self.margin:
+            self.plans[i] = plan
+            return plan[0]
+        self.next_check[i] = step_left - max(1, (slack - self.margin) // 4)
+        return None
+
+    # -- LogitsProcessor --------------------------------------------------------------
+    def __call__(self, input_ids, scores):
+        if self.prompt_len is None:
+            self._start(input_ids)
+        else:
+            self._accept_last(input_ids)
+        step_left = None
+        if self.max_new_tokens is not None:
+            step_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_len)
+        for i, m in enumerate(self.matchers):
+            if m.is_terminated():
+                self.bitmask[i].fill_(-1)  # finished row: anything (transformers pads it)
+                continue
+            forced = self._force(i, step_left)
+            if forced is not None:
+                self.forced_steps += 1
+                self.bitmask[i].zero_()
+                bit = 1 << (forced % 32)
+                self.bitmask[i, forced // 32] = bit - (1 << 32) if bit >= 1 << 31 else bit
+            else:
+                m.fill_next_token_bitmask(self.bitmask, i)
+        device = scores.device
+        cpu_scores = scores if device.type in ("cpu", "cuda") else scores.cpu()
+        xgr.apply_token_bitmask_inplace(cpu_scores, self.bitmask.to(cpu_scores.device))
+        return cpu_scores.to(device)
+
+    def finish(self, sequences):
+        """Record rows whose document is incomplete at the end; returns their indices."""
+        self.truncated_rows = []
+        if self.prompt_len is None:
+            return []
+        for i, m in enumerate(self.matchers):
+            if m.is_terminated() or m.is_completed():
+                continue
+            last = int(sequences[i, -1])
+            fork = m.fork()  # the final token was never passed to __call__
+            if fork.accept_token(last) and fork.is_completed():
+                continue
+            self.truncated_rows.append(i)
+        if self.truncated_rows:
+            warnings.warn(f"JSON guard: rows {self.truncated_rows} hit the token limit before the "
+                          "JSON document was complete; raise max_new_tokens", stacklevel=3)
+        return self.truncated_rows
+
+
+def compile_grammar(tokenizer, schema=None, vocab_size=None, eos_token_ids=None):
+    """An xgrammar CompiledGrammar: builtin JSON (object/array) or the JSON Schema text."""
+    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size,
+                                              stop_token_ids=eos_token_ids)
+    compiler = xgr.GrammarCompiler(info)
+    if schema is None:
+        return compiler.compile_builtin_json_grammar()
+    return compiler.compile_json_schema(schema if isinstance(schema, str) else json.dumps(schema))
+
+
+def _eos_ids(model, kwargs):
+    gc = kwargs.get("generation_config") or model.generation_config
+    eos = kwargs.get("eos_token_id", gc.eos_token_id)
+    if eos is None:
+        eos = model.config.eos_token_id
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def _find_tokenizer(model, kwargs):
+    tok = kwargs.get("tokenizer")
+    if tok is None:
+        tok = transformers.AutoTokenizer.from_pretrained(model.name_or_path)
+    return tok
+
+
+_CACHE = {}
+
+
+def generate(*args, model, **kwargs):
+    """`GenerationMixin.generate` with the JSON guard added; same arguments and outputs.
+
+    transformers passes `model` by keyword (`functools.partial(generate, model=self)`), so
+    positional `input_ids` still work. Extra kwarg `tokenizer` (else loaded from
+    `model.name_or_path`). After the call, `model.json_guard_truncated` lists the rows that
+    hit the token limit before their document was complete.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, SCHEMA_FILE)
+    schema = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    tokenizer = _find_tokenizer(model, kwargs)
+    eos = _eos_ids(model, kwargs)
+    key = (id(model), path, schema)
+    if key not in _CACHE:
+        grammar = compile_grammar(tokenizer, schema, model.config.get_text_config().vocab_size, eos)
+        _CACHE[key] = (grammar, _token_scores(grammar.tokenizer_info.decoded_vocab))
+    grammar, token_scores = _CACHE[key]
+    gc = kwargs.get("generation_config") or model.generation_config
+    if (kwargs.get("num_beams") or gc.num_beams or 1) > 1:
+        raise ValueError("the JSON guard supports greedy decoding and sampling, not beam search")
+    if kwargs.get("min_new_tokens") or gc.min_new_tokens:
+        raise ValueError("min_new_tokens conflicts with the JSON guard: once the document is "
+                         "complete only EOS may follow")
+    guard = JsonGuard(grammar, eos,
+                      max_new_tokens=kwargs.get("max_new_tokens", gc.max_new_tokens),
+                      max_length=kwargs.get("max_length", gc.max_length),
+                      token_scores=token_scores)
+    procs = transformers.LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
+    procs.append(guard)  # last, so no later processor can re-enable a masked token
+    kwargs.pop("tokenizer", None)
+    if "eos_token_id" not in kwargs:
+        kwargs["eos_token_id"] = eos
+    out = transformers.GenerationMixin.generate(model, *args, logits_processor=procs, **kwargs)
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    model.json_guard_truncated = guard.finish(sequences)
+    return out
