@@ -229,11 +229,7 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
     """Latent part (tag-based suppress/steer) plus the decode-time constraint."""
     from steerc.compiler.resolve import DEFAULT_JSON_STRENGTH, JSON_STEER_TAG, JSON_SUPPRESS_TAGS
 
-    schema = None
-    if e.schema is not None:
-        schema = load_schema(r, e.schema)
-        if schema is None:
-            return None
+    schema = load_schema(r, e.schema) if e.schema is not None else None
     origin = enforce_origin(e)
     strength = DEFAULT_JSON_STRENGTH if e.strength is None else float(e.strength.value)
     cids = [b.cat_id for b in r.bindings.values() if b.cat_id]
@@ -262,6 +258,8 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
             r.col.warn("W204", f"no catalogue feature is tagged {JSON_STEER_TAG}; `enforce json` "
                        "only suppresses prose/code features and guards decoding", e.span,
                        "tag the JSON features in the catalogue to steer towards JSON")
+    if e.schema is not None and schema is None:
+        return None  # reported by load_schema
     return JsonConstraint(schema[0] if schema else None, schema[1] if schema else None, e.span)
 
 
