@@ -392,7 +392,7 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         r.sae(d)
     json_c, expects = lower_body(r)
     for alias, b in r.bindings.items():
-        if alias not in r.used:
+        if alias not in r.used and not r.col.has_errors:  # after an error it is mostly noise
             r.col.warn("W207", f"SAE '{alias}' is declared but no rule uses it", b.decl.alias.span,
                        "remove the declaration, or it will still be hashed into the lock")
     order = {f: i for i, f in enumerate(decls.files)}

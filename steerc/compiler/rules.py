@@ -171,7 +171,9 @@ def _warn_units(r: "Resolver", rule: ast.Rule, f: "_Feat", value: float, said: s
         said.add("W202")
         r.col.warn("W202", f"scale factor {num(value)} is outside 0..{num(SCALE_WARN_RANGE[1])}",
                    rule.factor.span, "a negative factor flips the feature's contribution; use "
-                   "`suppress` to remove it or `clamp` to pin it")
+                   "`suppress` to remove it" if value < 0 else
+                   "a large factor multiplies every activation, however small; `clamp X to 5x max` "
+                   "pins the feature at a known level")
 
 
 def lower_when(r: "Resolver", w: ast.When) -> None:
