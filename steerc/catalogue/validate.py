@@ -67,16 +67,29 @@ _FEATURE_KEYS = frozenset(_DEFS["feature"]["properties"])
 _CONTEXT_KEYS = frozenset({"text", "activation"})
 
 
+_NUMBERS = (int, float)  # exact types: bool is an int subclass, and jsonschema rejects it
+_INF = math.inf
+_OK_IDS: set[str] = set()  # memo: SAE ids and tags already known to match their patterns
+_OK_TAGS: set[str] = set()
+
+
 def _is_name(x: Any) -> bool:
-    return type(x) is str and 0 < len(x) <= _NAME_MAX and _NAME.search(x) is not None
+    # `not x.isspace()` on a non-empty str is the schema's pattern "\\S" (re's \\s is str.isspace)
+    return type(x) is str and 0 < len(x) <= _NAME_MAX and not x.isspace()
 
 
-def _is_number(x: Any) -> bool:
-    return (type(x) is int or type(x) is float) and math.isfinite(x)
+def _is_tag(t: Any) -> bool:
+    if type(t) is not str:
+        return False
+    if t not in _OK_TAGS:
+        if _TAG.search(t) is None:
+            return False
+        _OK_TAGS.add(t)
+    return True
 
 
-def _is_stat(x: Any, upper: float | None) -> bool:
-    return x is None or (_is_number(x) and x >= 0 and (upper is None or x <= upper))
+def _is_stat(x: Any, upper: float) -> bool:
+    return x is None or (type(x) in _NUMBERS and 0 <= x <= upper and x != _INF)
 
 
 def feature_is_plainly_valid(f: Any) -> bool:
@@ -84,19 +97,25 @@ def feature_is_plainly_valid(f: Any) -> bool:
     if type(f) is not dict or not f.keys() <= _FEATURE_KEYS:
         return False
     sae, idx = f.get("sae"), f.get("index")
-    if type(sae) is not str or _IDENT.search(sae) is None or type(idx) is not int or idx < 0:
+    if type(sae) is not str or type(idx) is not int or idx < 0 or not _is_name(f.get("label")):
         return False
-    if not _is_name(f.get("label")):
-        return False
-    if "aliases" in f and (type(f["aliases"]) is not list or not all(_is_name(a) for a in f["aliases"])):
-        return False
+    if sae not in _OK_IDS:
+        if _IDENT.search(sae) is None:
+            return False
+        _OK_IDS.add(sae)
+    if len(f) == 3:
+        return True
+    if "aliases" in f:
+        aliases = f["aliases"]
+        if type(aliases) is not list or not all(map(_is_name, aliases)):
+            return False
     if "description" in f and type(f["description"]) is not str:
         return False
     if "tags" in f:
         tags = f["tags"]
-        if type(tags) is not list or not all(type(t) is str and _TAG.search(t) for t in tags):
+        if type(tags) is not list or not all(map(_is_tag, tags)):
             return False
-    if "max_activation" in f and not _is_stat(f["max_activation"], None):
+    if "max_activation" in f and not _is_stat(f["max_activation"], _INF):
         return False
     if "density" in f and not _is_stat(f["density"], 1.0):
         return False
@@ -105,9 +124,10 @@ def feature_is_plainly_valid(f: Any) -> bool:
         if type(ctx) is not list:
             return False
         for c in ctx:
-            if type(c) is not dict or c.keys() != _CONTEXT_KEYS:
+            if type(c) is not dict or c.keys() != _CONTEXT_KEYS or type(c["text"]) is not str:
                 return False
-            if type(c["text"]) is not str or not _is_number(c["activation"]):
+            a = c["activation"]
+            if type(a) not in _NUMBERS or not -_INF < a < _INF:
                 return False
     return True
 

@@ -134,7 +134,7 @@ def test_open_reports_every_problem(write_json, doc):
     assert any("$.features[0].density" in m for m in msgs) and any("$.features[1].label" in m for m in msgs)
 
 
-names = st.one_of(st.text(max_size=5), st.sampled_from(["x", " ", "a b", "\n"]), st.integers(), st.none())
+names = st.one_of(st.text(max_size=5), st.sampled_from(["x", " ", "a b", "\n", "\u00a0", "\u2003x", "\x1c", "\u200b"]), st.integers(), st.none())
 numbers = st.one_of(st.integers(-3, 3), st.floats(allow_nan=False), st.booleans(), st.none(), st.text(max_size=2))
 features = st.fixed_dictionaries(
     {"sae": st.one_of(st.sampled_from(["res2", "r-3.x", "2bad", ""]), numbers),
