@@ -8,6 +8,7 @@ in one `DiagnosticError` rather than only the first.
 
 from __future__ import annotations
 
+from copy import copy
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -93,6 +94,21 @@ class _Recovering:
             return False
         return True
 
+    def expected(self) -> set[str]:
+        """The terminals that can really come next. The table row alone over-promises:
+        LALR merges states, so a row may reduce on a look-ahead that fails one step later."""
+        ok = set()
+        for name in self.table[self.ps.position]:
+            if not name.isupper():  # a rule's goto entry, not a terminal
+                continue
+            trial = copy(self.ps)
+            try:
+                trial.feed_token(Token(name, ""), name == "$END")
+            except UnexpectedToken:
+                continue
+            ok.add(name)
+        return ok
+
     def pop_until(self, name: str) -> None:
         """Pop parser states until the top one accepts terminal `name` (the bottom always
         accepts `_SEP` and `$END`; a block's `{` state accepts `_SEP` and `}`)."""
@@ -105,10 +121,14 @@ class _Recovering:
         """Feed a synchronising token (`_SEP`, `}`, `$END`), popping states until it fits."""
         while True:
             self.pop_until(tok.type)
+            if not self.accepts(tok.type):  # only at the bottom: nothing can take it
+                return None
             try:
                 return self.ps.feed_token(tok, tok.type == "$END")
             except UnexpectedToken:
                 # An LALR reduce on a merged look-ahead led to a state that refuses it.
+                if len(self.ps.state_stack) == 1:
+                    return None
                 self.ps.state_stack.pop()
                 self.ps.value_stack.pop()
 
@@ -150,8 +170,7 @@ class _Recovering:
         """Handle a lexing problem, a refused token, or a token skipped while recovering.
         Returns (go on?, recovering?)."""
         if isinstance(item, LexProblem):
-            expected = set(self.table[self.ps.position])
-            ok = self.report(classify_lex(item, expected, self.file))
+            ok = self.report(classify_lex(item, self.expected(), self.file))
             return ok, recovering or item.kind == "string"
         if recovering:
             if item.type == "LBRACE":
@@ -168,11 +187,13 @@ class _Recovering:
         try:
             self.ps.feed_token(item)
             return True, False
-        except UnexpectedToken as e:
-            if not self.report(classify(item, set(e.expected), self.file)):
+        except UnexpectedToken:
+            if not self.report(classify(item, self.expected(), self.file)):
                 return False, False
-            if item.type in ("_SEP", "RBRACE"):
+            if item.type == "_SEP" or item.type == "RBRACE" and self.open_braces():
                 self.feed_sync(item)
+                return True, False
+            if item.type == "RBRACE":  # no block open: drop it
                 return True, False
             self.skipped_braces += item.type == "LBRACE"
             return True, True
@@ -183,24 +204,28 @@ class _Recovering:
         while True:
             try:
                 return self.ps.feed_token(end, True)
-            except UnexpectedToken as e:
+            except UnexpectedToken:
                 # A statement cut off by the end of the file is one error; after that,
                 # only unclosed blocks are worth a message of their own.
-                diag = self.missing_brace() if "RBRACE" in e.expected else None
+                expected = self.expected()
+                diag = self.missing_brace() if "RBRACE" in expected else None
                 if diag is None and first and not recovering:
-                    diag = classify(end, set(e.expected), self.file)
+                    diag = classify(end, expected, self.file)
                 first = False
                 if diag is not None and not self.report(diag):
                     return None
                 self.ps.state_stack.pop()
                 self.ps.value_stack.pop()
 
+    def open_braces(self) -> list[Token]:
+        return [v for v in self.ps.value_stack if isinstance(v, Token) and v.type == "LBRACE"]
+
     def missing_brace(self) -> Diagnostic | None:
         """E011 at the innermost `{` still open; once per parse (one missing `}` leaves
         every enclosing block open too)."""
         if self.reported_braces:
             return None
-        open_braces = [v for v in self.ps.value_stack if isinstance(v, Token) and v.type == "LBRACE"]
+        open_braces = self.open_braces()
         if not open_braces:
             return None
         v = open_braces[-1]
