@@ -81,12 +81,14 @@ def make_tiny(arch: str, *, tied: bool | None = None, dtype=torch.float32, seed:
 
 
 def tiny_tokenizer():
-    """A character-level PreTrainedTokenizerFast: 4 specials + printable ASCII (< VOCAB ids)."""
+    """A character-level PreTrainedTokenizerFast: 4 specials + printable ASCII (<= VOCAB ids)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<s>", "</s>", "<pad>"]
-    chars = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
+    # "\u0120" is byte-level BPE's space: transformers loads Qwen2 checkpoints with its own
+    # byte-level Qwen2Tokenizer whatever tokenizer_config says, and spaces must survive that.
+    chars = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"] + ["\u0120"]
     vocab = {t: i for i, t in enumerate(specials + chars)}
     assert len(vocab) <= VOCAB
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
