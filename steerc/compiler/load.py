@@ -169,6 +169,7 @@ class CatalogueAdapter:
     def __init__(self, cat):
         self.cat = cat
         self.sha256 = cat.sha256
+        self.warnings = list(getattr(cat, "warnings", ()))
         self._all = [s.id for s in cat.saes()]
 
     def saes(self):

@@ -186,6 +186,9 @@ class Resolver:
         try:
             self.cat = self.env.open_catalogue(Path(path))
             self.cat_path = path
+            span = c.path.span if c else None
+            for w in getattr(self.cat, "warnings", ()):  # e.g. W100: no FTS5, slow search
+                self.col.diagnostics.append(w if w.span else Diagnostic(w.code, w.message, span, w.hint))
         except DiagnosticError as e:
             _reraise_at(self.col, e, c.path.span if c else None)
 
