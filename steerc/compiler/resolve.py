@@ -21,16 +21,13 @@ Rules that are not obvious from the syntax (documented in docs/language.md):
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from steerc.compiler import ast
-from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op,
-                                Program, SaeBinding)
-from steerc.compiler.origin import rule_origin, when_origin
+from steerc.compiler.ir import FeatureId, Intervention, Program, SaeBinding
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span, did_you_mean
 
 DEFAULT_JSON_STRENGTH = 2.0
