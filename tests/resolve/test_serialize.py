@@ -49,7 +49,7 @@ programs = st.builds(
     files=st.lists(names, max_size=3).map(tuple))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(programs)
 def test_round_trip_property(p):
     assert program_from_dict(json.loads(json.dumps(program_to_dict(p)))) == p
