@@ -54,6 +54,11 @@ Positions: a forward pre-hook on `phase_module` (the CausalLM itself by default)
 `cache`/`past_key_values` argument of every call: empty or absent cache -> phase "prompt"
 (prefill), cache already holding tokens -> "generated". Every token of one call shares the
 phase, which is exactly "tokens processed while the KV cache is empty / non-empty".
+Consequence: `generate(..., use_cache=False)` re-runs the whole sequence with no cache at
+every step, so every step is a prefill and `generated`-scoped rules never fire there.
+
+Saving (compiler): `hooks.checkpoint_tensors()` gives the `steerc.`-prefixed tensors for
+`steering.safetensors`; `hooks.spec` goes into config.json (e.g. as `config.steerc`).
 """
 
 from __future__ import annotations
@@ -206,6 +211,10 @@ class SteercHooks(nn.Module):
         self.state = _State()
         self.register_buffer("Q_everywhere", torch.zeros(spec["d"], spec.get("everywhere_rank", 0)))
         self.hooks = nn.ModuleList(SteerHook(h) for h in spec["hooks"])
+
+    def checkpoint_tensors(self, prefix: str = "steerc.") -> dict:
+        """Every buffer, named as in the model's state dict once installed (contiguous, CPU)."""
+        return {prefix + k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
 
 
 def cache_length(cache) -> int:

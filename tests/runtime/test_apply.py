@@ -141,7 +141,7 @@ def test_registered_hooks_round_trip_through_from_pretrained(tmp_path):
     cfg.steerc = hooks.spec
     steered = _SteeredLlama(cfg).eval()
     steered.load_state_dict({**model.state_dict(),
-                             **{"steerc." + k: v for k, v in hooks.state_dict().items()}})
+                             **hooks.checkpoint_tensors()})
     steered.save_pretrained(tmp_path / "ckpt")
     with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
