@@ -175,13 +175,13 @@ class _Recovering:
         if recovering:
             if item.type == "LBRACE":
                 self.skipped_braces += 1
-            if item.type == "_SEP" or (item.type == "RBRACE" and self.accepts("RBRACE")):
+            elif item.type == "RBRACE" and self.skipped_braces:
+                self.skipped_braces -= 1
+            elif item.type == "_SEP" or item.type == "RBRACE" and self.open_braces():
                 self.feed_sync(item)
                 return True, False
-            if item.type == "RBRACE" and self.skipped_braces:
-                self.skipped_braces -= 1
             return True, True
-        if item.type == "RBRACE" and self.skipped_braces and not self.accepts("RBRACE"):
+        if item.type == "RBRACE" and self.skipped_braces:
             self.skipped_braces -= 1
             return True, False
         try:
