@@ -5,7 +5,7 @@ Tables (INDEX_VERSION 1):
   saes(ord, id, ...)        declared SAEs in order, with their feature counts
   features(fid, sae, idx, label, aliases, description, tags, max_activation, density,
            top_contexts)    aliases/tags/top_contexts as JSON text
-  names(sae, name, fid, is_label)   normalized labels and aliases: exact lookup
+  names(sae, name, is_label, fid)   normalized labels and aliases: exact lookup
   tags(tag, sae, idx, fid)          normalized tags: `tagged`, ordered by index
   features_fts              FTS5 over label/aliases/description/tags (porter stemming, bm25)
   labels_tri                FTS5 trigram over labels (contentless): "did you mean" candidates
@@ -35,8 +35,12 @@ CREATE TABLE saes(ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, hook TEXT NO
 CREATE TABLE features(fid INTEGER PRIMARY KEY, sae TEXT NOT NULL, idx INTEGER NOT NULL,
                       label TEXT NOT NULL, aliases TEXT NOT NULL, description TEXT NOT NULL,
                       tags TEXT NOT NULL, max_activation REAL, density REAL, top_contexts TEXT NOT NULL);
-CREATE TABLE names(sae TEXT NOT NULL, name TEXT NOT NULL, fid INTEGER NOT NULL, is_label INTEGER NOT NULL);
-CREATE TABLE tags(tag TEXT NOT NULL, sae TEXT NOT NULL, idx INTEGER NOT NULL, fid INTEGER NOT NULL);
+CREATE TABLE names(sae TEXT NOT NULL, name TEXT NOT NULL, is_label INTEGER NOT NULL, fid INTEGER NOT NULL,
+                   PRIMARY KEY(sae, name, is_label, fid)) WITHOUT ROWID;
+CREATE TABLE tags(tag TEXT NOT NULL, sae TEXT NOT NULL, idx INTEGER NOT NULL, fid INTEGER NOT NULL,
+                  PRIMARY KEY(tag, sae, idx)) WITHOUT ROWID;
+CREATE TEMP TABLE names_in(sae, name, is_label, fid);
+CREATE TEMP TABLE tags_in(tag, sae, idx, fid);
 """
 _FTS_TABLES = """
 CREATE VIRTUAL TABLE features_fts USING fts5(sae UNINDEXED, label, aliases, description, tags,
@@ -44,12 +48,14 @@ CREATE VIRTUAL TABLE features_fts USING fts5(sae UNINDEXED, label, aliases, desc
 CREATE VIRTUAL TABLE labels_tri USING fts5(label, content='', detail='none', columnsize=0, tokenize='trigram');
 CREATE VIRTUAL TABLE labels_tri_vocab USING fts5vocab(labels_tri, 'row');
 """
-# Created after the bulk insert: SQLite sorts once, in C. The name and tag indexes cover
-# their lookups (no table access).
+# Run after the bulk insert. Names and tags go through unordered temp tables, then into
+# key-ordered WITHOUT ROWID tables: SQLite sorts once, in C, and the lookup key is the table.
 _INDEXES = """
 CREATE UNIQUE INDEX features_sae_idx ON features(sae, idx);
-CREATE INDEX names_lookup ON names(sae, name, is_label, fid);
-CREATE INDEX tags_lookup ON tags(tag, sae, idx, fid);
+INSERT INTO names SELECT * FROM temp.names_in ORDER BY sae, name, is_label, fid;
+INSERT INTO tags SELECT * FROM temp.tags_in ORDER BY tag, sae, idx;
+DROP TABLE temp.names_in;
+DROP TABLE temp.tags_in;
 """
 
 _EMPTY = "[]"
@@ -87,11 +93,11 @@ def _feature_rows(features: Iterable[dict]) -> Iterable[tuple]:
 def _name_rows(features: list[dict]) -> Iterable[tuple]:
     for fid, f in enumerate(features, start=1):
         label = normalize_name(f["label"])
-        yield f["sae"], label, fid, 1
+        yield f["sae"], label, 1, fid
         if f.get("aliases"):
             for n in dict.fromkeys(map(normalize_name, f["aliases"])):  # ordered dedupe: same bytes every build
                 if n != label:
-                    yield f["sae"], n, fid, 0
+                    yield f["sae"], n, 0, fid
 
 
 def _tag_rows(features: list[dict]) -> Iterable[tuple]:
@@ -114,6 +120,7 @@ def write_index(con: sqlite3.Connection, doc: dict, *, sha256: str, source: str,
     con.execute("PRAGMA journal_mode=OFF")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache while building
+    con.execute("PRAGMA temp_store=MEMORY")
     with con:
         con.executescript(_TABLES)
         meta = {"format": FORMAT, "index_version": str(INDEX_VERSION), "catalogue_version": str(CATALOGUE_VERSION),
@@ -133,8 +140,8 @@ def write_index(con: sqlite3.Connection, doc: dict, *, sha256: str, source: str,
             con.executemany("INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
             bar.update(len(batch))
         bar.close()
-        con.executemany("INSERT INTO names VALUES (?, ?, ?, ?)", _name_rows(features))
-        con.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", _tag_rows(features))
+        con.executemany("INSERT INTO temp.names_in VALUES (?, ?, ?, ?)", _name_rows(features))
+        con.executemany("INSERT INTO temp.tags_in VALUES (?, ?, ?, ?)", _tag_rows(features))
         con.executescript(_INDEXES)
         if use_fts:
             _write_fts(con, features, progress)

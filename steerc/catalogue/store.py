@@ -17,7 +17,6 @@ import json
 import os
 import re
 import sqlite3
-from collections import Counter
 from pathlib import Path
 
 from steerc.catalogue.build import build_index
@@ -234,21 +233,44 @@ class Catalogue:
     def suggest(self, sae_id: str, text: str, n: int = 3) -> list[str]:
         """Up to `n` labels of `sae_id` close to `text`, closest first (for "did you mean").
 
-        Candidates are the labels sharing the query's rarest trigrams (FTS5 trigram index),
-        ranked by shared trigrams, then compared with difflib.
+        Candidates: labels holding two of the query's words (a typo usually spares the
+        others); when that finds nothing close or too much, also the labels sharing the
+        query's rarest trigrams (FTS5 trigram index). difflib picks the closest (cutoff 0.6).
         """
         q = normalize_name(text)
         if not q or n <= 0:
             return []
-        labels = self._suggest_candidates(sae_id, q) if self._fts else [
-            r[0] for r in self._q("SELECT label FROM features WHERE sae = ?", (sae_id,))]
+        if not self._fts:
+            return self._closest(q, [r[0] for r in self._q("SELECT label FROM features WHERE sae = ?", (sae_id,))], n)
+        words, complete = self._word_candidates(sae_id, q)
+        close = self._closest(q, words, n)
+        if close and complete:
+            return close
+        return self._closest(q, words + self._suggest_candidates(sae_id, q), n)
+
+    @staticmethod
+    def _closest(q: str, labels: list[str], n: int) -> list[str]:
         by_norm: dict[str, str] = {}
         for label in labels:
             by_norm.setdefault(normalize_name(label), label)
-        close = difflib.get_close_matches(q, list(by_norm), n=n, cutoff=0.6)
-        return [by_norm[c] for c in close]
+        return [by_norm[c] for c in difflib.get_close_matches(q, list(by_norm), n=n, cutoff=0.6)]
 
-    def _suggest_candidates(self, sae_id: str, q: str, n_grams: int = 6, per_gram: int = 20_000) -> list[str]:
+    def _word_candidates(self, sae_id: str, q: str, per_pair: int = 50) -> tuple[list[str], bool]:
+        """Labels holding two of the query's words, and whether no pair hit `per_pair`."""
+        words = list(dict.fromkeys(_WORD.findall(q)))[:6]
+        out: list[str] = []
+        complete = True
+        for i, a in enumerate(words):
+            for b in words[i + 1:]:
+                rows = self._q("SELECT f.label FROM features_fts JOIN features f ON f.fid = features_fts.rowid "
+                               "WHERE features_fts MATCH ? AND features_fts.sae = ? LIMIT ?",
+                               (f'label : "{a}" AND label : "{b}"', sae_id, per_pair))
+                complete = complete and len(rows) < per_pair
+                out += [r[0] for r in rows]
+        return out, complete
+
+    def _suggest_candidates(self, sae_id: str, q: str, n_grams: int = 6, per_gram: int = 20_000,
+                            n_candidates: int = 100) -> list[str]:
         if len(q) < 3:
             return [r[0] for r in self._q("SELECT f.label FROM names n JOIN features f ON f.fid = n.fid "
                                           "WHERE n.sae = ? AND n.is_label = 1 AND n.name >= ? AND n.name < ? LIMIT 200",
@@ -257,16 +279,16 @@ class Catalogue:
         marks = ",".join("?" * len(grams))
         freq = self._q(f"SELECT term, doc FROM labels_tri_vocab WHERE term IN ({marks})", tuple(grams))
         rare = [t for t, d in sorted(freq, key=lambda td: (td[1], td[0])) if d > 0][:n_grams]
-        hits: Counter[int] = Counter()
-        for gram in rare:
-            phrase = '"' + gram.replace('"', '""') + '"'
-            hits.update(r[0] for r in self._q("SELECT rowid FROM labels_tri WHERE labels_tri MATCH ? LIMIT ?",
-                                               (phrase, per_gram)))
-        best = [fid for fid, _ in hits.most_common(300)]
-        if not best:
+        if not rare:
             return []
-        marks = ",".join("?" * len(best))
-        return [r[0] for r in self._q(f"SELECT label FROM features WHERE sae = ? AND fid IN ({marks})", (sae_id, *best))]
+        # Count, in SQLite, how many of the rare trigrams each label holds; keep the best.
+        one = "SELECT * FROM (SELECT rowid AS fid FROM labels_tri WHERE labels_tri MATCH ? LIMIT ?)"
+        sql = (f"SELECT f.label FROM (SELECT fid, count(*) AS hits FROM ({' UNION ALL '.join([one] * len(rare))}) "
+               "GROUP BY fid ORDER BY hits DESC, fid LIMIT ?) AS c JOIN features f ON f.fid = c.fid WHERE f.sae = ?")
+        params: list = []
+        for gram in rare:
+            params += ['"' + gram.replace('"', '""') + '"', per_gram]
+        return [r[0] for r in self._q(sql, (*params, n_candidates, sae_id))]
 
     def close(self) -> None:
         """Close the underlying database."""
