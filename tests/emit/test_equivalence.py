@@ -28,9 +28,11 @@ def _inputs(seed: int):
     return ids, ids_pad, mask
 
 
-def _run(model, ids, ids_pad, mask):
+def _run(model, ids, ids_pad, mask, generate=True):
     out = {"logits": model(ids).logits}
     out["padded"] = model(ids_pad, attention_mask=mask).logits * mask[..., None]
+    if not generate:
+        return out
     gen = model.generate(ids_pad[:2], attention_mask=mask[:2], max_new_tokens=5, do_sample=False,
                          output_scores=True, return_dict_in_generate=True, pad_token_id=3)
     out["gen_scores"] = torch.stack(gen.scores)
@@ -53,13 +55,15 @@ def test_compiled_equals_reference(bases, case, scenario):
     with torch.no_grad():
         for seed in (0, 1):
             ids, ids_pad, mask = _inputs(seed)
-            got = _run(compiled, ids, ids_pad, mask)
+            got = _run(compiled, ids, ids_pad, mask, generate=seed == 0)
             with apply(base_model, program, {"r": bases.sae}):
-                ref = _run(base_model, ids, ids_pad, mask)
+                ref = _run(base_model, ids, ids_pad, mask, generate=seed == 0)
             plain = base_model(ids).logits
-            for k in ("logits", "padded", "gen_scores"):
-                diff = (got[k] - ref[k]).abs().max().item()
-                assert diff <= TOL, (k, diff)
-            assert torch.equal(got["gen_seq"], ref["gen_seq"])
+            for k in got:
+                if k != "gen_seq":
+                    diff = (got[k] - ref[k]).abs().max().item()
+                    assert diff <= TOL, (k, diff)
+            if seed == 0:
+                assert torch.equal(got["gen_seq"], ref["gen_seq"])
             # the steering is not a no-op on this input
             assert (got["logits"] - plain).abs().max().item() > 1e-2
