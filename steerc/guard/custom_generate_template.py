@@ -8,8 +8,8 @@ never steerc.
     model = AutoModelForCausalLM.from_pretrained(ckpt, trust_remote_code=True)
     out = model.generate(**tok(prompt, return_tensors="pt"), max_new_tokens=256)
 
-`generate(model, ...)` reads `schema.json` next to this file (absent: any JSON object or
-array), builds a fresh `JsonGuard` for the call, and runs the standard
+`generate(model, ...)` reads `custom_generate/guard.json` of the loaded checkpoint (it names
+`schema.json`, or null for any JSON object or array; a missing guard.json is an error), builds a fresh `JsonGuard` for the call, and runs the standard
 `GenerationMixin.generate`. The tokenizer comes from the `tokenizer` kwarg, else from
 `model.name_or_path` (the checkpoint directory, which ships its tokenizer).
 
@@ -28,7 +28,7 @@ import torch
 import transformers
 import xgrammar as xgr
 
-SCHEMA_FILE = "schema.json"
+GUARD_FILE = "guard.json"  # {"schema_file": "schema.json" | null}; always written
 _CLOSERS = b'"]}'
 _OPENERS = b"[{"
 
@@ -224,11 +224,31 @@ def _eos_ids(model, kwargs):
     return [eos] if isinstance(eos, int) else list(eos or [])
 
 
-def _find_tokenizer(model, kwargs):
-    tok = kwargs.get("tokenizer")
-    if tok is None:
-        tok = transformers.AutoTokenizer.from_pretrained(model.name_or_path)
-    return tok
+def _guard_file(model, name):
+    """A file of this checkpoint's `custom_generate/` (local dir or hub repo), or None.
+
+    transformers runs a *copy* of generate.py from its modules cache, so files next to
+    `__file__` are not the checkpoint's: they are looked up via `model.name_or_path`.
+    """
+    return transformers.utils.cached_file(model.name_or_path, "custom_generate/" + name,
+                                          _raise_exceptions_for_missing_entries=False)
+
+
+def load_guard_config(model):
+    """(schema text or None) from `custom_generate/guard.json`; fails closed if it is missing."""
+    path = _guard_file(model, GUARD_FILE)
+    if path is None:
+        raise FileNotFoundError(f"JSON guard: {model.name_or_path!r} has no custom_generate/{GUARD_FILE}; "
+                                "refusing to generate without the constraint it describes")
+    with open(path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    if not cfg.get("schema_file"):
+        return None
+    schema_path = _guard_file(model, cfg["schema_file"])
+    if schema_path is None:
+        raise FileNotFoundError(f"JSON guard: custom_generate/{cfg['schema_file']} is missing")
+    with open(schema_path, encoding="utf-8") as f:
+        return f.read()
 
 
 _CACHE = {}
@@ -242,13 +262,13 @@ def generate(*args, model, **kwargs):
     `model.name_or_path`). After the call, `model.json_guard_truncated` lists the rows that
     hit the token limit before their document was complete.
     """
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, SCHEMA_FILE)
-    schema = open(path, encoding="utf-8").read() if os.path.exists(path) else None
-    tokenizer = _find_tokenizer(model, kwargs)
+    schema = load_guard_config(model)
+    tokenizer = kwargs.pop("tokenizer", None)
     eos = _eos_ids(model, kwargs)
-    key = (id(model), path, schema)
+    key = (id(model), model.name_or_path if tokenizer is None else id(tokenizer), schema, tuple(eos))
     if key not in _CACHE:
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model.name_or_path)
         grammar = compile_grammar(tokenizer, schema, model.config.get_text_config().vocab_size, eos)
         _CACHE[key] = (grammar, _token_scores(grammar.tokenizer_info.decoded_vocab))
     grammar, token_scores = _CACHE[key]
@@ -264,7 +284,6 @@ def generate(*args, model, **kwargs):
                       token_scores=token_scores)
     procs = transformers.LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
     procs.append(guard)  # last, so no later processor can re-enable a masked token
-    kwargs.pop("tokenizer", None)
     if "eos_token_id" not in kwargs:
         kwargs["eos_token_id"] = eos
     out = transformers.GenerationMixin.generate(model, *args, logits_processor=procs, **kwargs)

@@ -1,0 +1,89 @@
+"""The JSON guard processor: valid JSON on every sampled row, EOS after completion, truncation."""
+
+import json
+
+import jsonschema
+import pytest
+import torch
+
+from steerc.guard import GuardFactory, json_guard
+from tests.guard.conftest import SCHEMA
+
+EOS, PAD = 2, 3
+
+
+def _sample(model, tok, factory, max_new, seed=0, rows=20):
+    ids = tok("Hi", return_tensors="pt").input_ids
+    torch.manual_seed(seed)
+    guard = factory.processor(max_new)
+    out = model.generate(ids, max_new_tokens=max_new, do_sample=True, num_return_sequences=rows,
+                         logits_processor=[guard], eos_token_id=EOS, pad_token_id=PAD)
+    texts = [tok.decode(r[ids.shape[1]:], skip_special_tokens=True) for r in out]
+    return texts, guard.finish(out), guard
+
+
+@pytest.mark.parametrize("schema", [None, SCHEMA], ids=["any-json", "schema"])
+def test_every_sampled_row_is_valid(model, tok, one_thread, schema):
+    factory = GuardFactory(tok, schema, vocab_size=model.config.vocab_size)
+    texts, truncated, guard = _sample(model, tok, factory, max_new=40)
+    assert truncated == []
+    for text in texts:
+        doc = json.loads(text)
+        assert isinstance(doc, (dict, list))
+        if schema:
+            jsonschema.validate(doc, json.loads(schema))
+    assert len(set(texts)) > 1  # sampling really varied the rows
+
+
+def test_unguarded_random_model_is_not_json(model, tok, one_thread):
+    # The control: without the guard the same sampling does not give JSON.
+    ids = tok("Hi", return_tensors="pt").input_ids
+    torch.manual_seed(0)
+    out = model.generate(ids, max_new_tokens=20, do_sample=True, num_return_sequences=5,
+                         eos_token_id=EOS, pad_token_id=PAD)
+    bad = 0
+    for r in out:
+        try:
+            json.loads(tok.decode(r[ids.shape[1]:], skip_special_tokens=True))
+        except json.JSONDecodeError:
+            bad += 1
+    assert bad == 5
+
+
+def test_closure_is_forced_near_the_limit(model, tok, one_thread):
+    # The shortest schema instance is 25 characters = 25 tokens with this tokenizer.
+    factory = GuardFactory(tok, SCHEMA, vocab_size=model.config.vocab_size)
+    texts, truncated, guard = _sample(model, tok, factory, max_new=26, seed=1)
+    assert truncated == [] and guard.forced_steps > 0
+    for text in texts:
+        jsonschema.validate(json.loads(text), json.loads(SCHEMA))
+
+
+def test_a_limit_below_the_shortest_document_is_reported(model, tok, one_thread):
+    factory = GuardFactory(tok, SCHEMA, vocab_size=model.config.vocab_size)
+    with pytest.warns(UserWarning, match="hit the token limit"):
+        texts, truncated, _ = _sample(model, tok, factory, max_new=10, rows=4)
+    assert truncated == [0, 1, 2, 3]
+    for text in texts:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(text)
+
+
+def test_only_eos_after_the_document_is_complete(tok):
+    guard = json_guard(tok, None, vocab_size=100, eos_token_ids=[EOS])
+    prompt = tok("Hi", return_tensors="pt").input_ids
+    doc = tok('{"a": [1, 2]}', return_tensors="pt").input_ids
+    guard(prompt, torch.zeros(1, 100))
+    for j in range(1, doc.shape[1] + 1):  # feed the document one token at a time
+        scores = guard(torch.cat([prompt, doc[:, :j]], 1), torch.zeros(1, 100))
+    allowed = torch.isfinite(scores[0]).nonzero().flatten().tolist()
+    assert allowed == [EOS]
+
+
+def test_mid_document_eos_is_masked(tok):
+    guard = json_guard(tok, None, vocab_size=100, eos_token_ids=[EOS])
+    prompt = tok("Hi", return_tensors="pt").input_ids
+    scores = guard(prompt, torch.zeros(1, 100))
+    assert not torch.isfinite(scores[0, EOS])
+    allowed = {tok.decode([i]) for i in torch.isfinite(scores[0]).nonzero().flatten().tolist()}
+    assert allowed == {"{", "["}  # "any JSON" means an object or an array
