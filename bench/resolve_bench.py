@@ -137,6 +137,9 @@ def run(n: int, rules: int, work: Path) -> dict:
     if not cat_idx.exists():
         cat_json.write_text(json.dumps(catalogue_doc(n)))
         r["index_build_s"] = timed(lambda: build_index(cat_json, cat_idx, progress=False))
+        (work / "setup.json").write_text(json.dumps({"index_build_s": r["index_build_s"]}))
+    elif (work / "setup.json").exists():  # measured when this workdir was set up
+        r.update(json.loads((work / "setup.json").read_text()))
     if not (work / "sae").exists():
         write_sae(work / "sae", n)
     (work / "model").mkdir(exist_ok=True)
@@ -180,7 +183,10 @@ def report(r: dict, command: str) -> str:
            f"{r['features']:,}-feature catalogue (SQLite index) and a d_sae {r['features']:,} SAE.",
            "", "| step | wall s | CPU s |", "|---|---|---|"]
     out += [f"| {name} | {w:.2f} | {c:.2f} |" for name, (w, c) in rows]
-    out += ["", f"Command: `{command}`"]
+    load = os.getloadavg()[0]
+    out += ["", f"Command: `{command}` (2-core machine shared with other jobs, load average "
+            f"{load:.1f} at the end of the run: wall times are inflated, CPU times are the steadier "
+            "figure)."]
     return "\n".join(out)
 
 
@@ -188,14 +194,14 @@ def write_section(path: Path, body: str) -> None:
     """Replace (or append) the `## Resolve` section of BENCHMARKS.md, leaving others alone."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     head = "## Resolve\n"
-    if head in text:
-        before, rest = text.split(head, 1)
-        after = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        text = before + head + "\n" + body + "\n" + after.lstrip("\n").join(["\n", ""]) if after else \
-            before + head + "\n" + body + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + head + "\n" + body + "\n"
-    path.write_text(text)
+    section = head + "\n" + body.rstrip("\n") + "\n"
+    if head not in text:
+        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        return
+    before, rest = text.split(head, 1)
+    nxt = rest.find("\n## ")
+    after = rest[nxt + 1:] if nxt >= 0 else ""
+    path.write_text(before + section + ("\n" + after if after else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
