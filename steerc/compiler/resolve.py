@@ -5,7 +5,7 @@ files); the environment (`Environment`) supplies SAE configs, the catalogue and 
 layer count, so tests can run on fakes. Every problem is collected; `DiagnosticError` is
 raised at the end if any is an error.
 
-Rules that are not obvious from the syntax (documented in docs/language.md):
+Rules that are not obvious from the syntax (docs/diagnostics-semantic.md, "Semantics notes"):
 - `steer`/`amplify` values are in units of the SAE's decoder row: x <- x + a * d_i.
 - `clamp X to 5x max` uses the catalogue's `max_activation` of that feature.
 - `at layers A..B` (ablate, steer) targets `blocks.L.hook_resid_post` for L in A..B and is
