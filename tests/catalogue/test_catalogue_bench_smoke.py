@@ -17,11 +17,11 @@ def test_bench_smoke(tmp_path, capsys):
     bench = load_bench()
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Parser\n\nkeep me\n\n## Catalogue\n\nold figures\n\n## Emit\n\nkeep me too\n")
-    assert bench.main(["--n", "3000", "--queries", "20", "--scan-queries", "2", "--write", str(md)]) == 0
+    assert bench.main(["--n", "1000", "--queries", "20", "--scan-queries", "2", "--write", str(md)]) == 0
     text = md.read_text()
-    assert "old figures" not in text and "3,000 features" in text
+    assert "old figures" not in text and "1,000 features" in text
     assert text.count("## Catalogue") == 1 and "keep me\n" in text and "keep me too" in text
-    assert "python bench/catalogue_bench.py --n 3000" in text
+    assert "python bench/catalogue_bench.py --n 1000" in text
 
 
 def test_synthetic_catalogue_is_valid():

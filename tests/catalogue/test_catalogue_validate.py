@@ -149,7 +149,7 @@ features = st.fixed_dictionaries(
               "extra": numbers})
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(features)
 def test_fast_check_accepts_only_what_the_schema_accepts(f):
     _, feature_validator = _validators()
