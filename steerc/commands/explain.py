@@ -28,7 +28,8 @@ def render_plan(plan: Plan) -> str:
         lines.append(head)
         what = _KIND[lo.kind] + (f" {lo.code}" if lo.code else "")
         where = (", ".join(lo.tensors[:4]) + (f" (+{len(lo.tensors) - 4} more)" if len(lo.tensors) > 4 else "")
-                 if lo.kind == "weights" else ", ".join(lo.hook_points))
+                 if lo.kind == "weights" else
+                 "every residual write" if iv.everywhere else ", ".join(lo.hook_points))
         lines.append(f"      -> {what}: {where}")
         lines.append(f"         why: {lo.reason}")
     if plan.untie:

@@ -190,7 +190,10 @@ def _same_point(a: str, b: str) -> bool:
 def isolate_hook_points(p: Plan, program: Program, config, adapter) -> Plan:
     """Move weight edits to hooks where a hook would otherwise see them too early: an ADD
     folded at a point some hook reads, and `everywhere` projections once any hook exists
-    (its delta must be projected too; then every ADD is hooked with it). Fixpoint."""
+    (its delta must be projected too; then every ADD is hooked with it). Fixpoint. Under
+    `--target weights` no hook will exist, so only each rule's own exactness counts there."""
+    if p.requested == "weights":
+        return p
     los = list(p.lowerings)
     changed = True
     while changed:

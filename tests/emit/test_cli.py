@@ -1,0 +1,66 @@
+"""`steerc compile` / `steerc explain` on a fixture spec; explain output is a golden file.
+
+Regenerate the golden file with STEERC_UPDATE_GOLDEN=1 after an intended change."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from steerc.cli import main
+from tests.tinymodels import save_tiny
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests" / "fixtures"
+GOLDEN = Path(__file__).parent / "golden"
+BODY = '''steer res2["json key"] by 4
+ablate res2[2] everywhere
+suppress res2["email"]
+'''
+
+
+@pytest.fixture(scope="module")
+def spec_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    save_tiny("llama", d / "model", hidden_size=16, intermediate_size=32, head_dim=8)
+    (d / "s.steer").write_text(f'model "{d / "model"}"\nsae res2 = "{FIX / "sae_res"}"\n'
+                               f'catalogue "{FIX / "catalogue.json"}"\n\n' + BODY)
+    (d / "exact.steer").write_text(f'model "{d / "model"}"\nsae res2 = "{FIX / "sae_res"}"\n'
+                                   f'catalogue "{FIX / "catalogue.json"}"\n\n' + BODY.split("suppress")[0])
+    return d
+
+
+def _golden(name: str, text: str, d: Path) -> None:
+    text = text.replace(str(d), "<tmp>").replace(str(ROOT), "<repo>")
+    path = GOLDEN / name
+    if os.environ.get("STEERC_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize("target", ["auto", "weights"])
+def test_explain_golden(spec_dir, capsys, target):
+    code = main(["explain", str(spec_dir / "s.steer"), "--target", target])
+    out = capsys.readouterr()
+    assert code == (0 if target == "auto" else 1)
+    _golden(f"explain_{target}.txt", out.out + ("--- stderr\n" + out.err if out.err else ""), spec_dir)
+
+
+def test_compile_cli_writes_lock_and_refuses_existing_output(spec_dir, tmp_path, capsys):
+    out = tmp_path / "bot"
+    assert main(["compile", str(spec_dir / "exact.steer"), "-o", str(out)]) == 0
+    assert "target weights" in capsys.readouterr().out
+    assert (out / "steer.lock").is_file() and (out / "steerc-manifest.json").is_file()
+    assert json.loads((out / "config.json").read_text())["model_type"] == "llama"
+    assert main(["compile", str(spec_dir / "exact.steer"), "-o", str(out)]) == 1
+    assert "E401" in capsys.readouterr().err
+    assert main(["compile", str(spec_dir / "s.steer"), "-o", str(out), "--target", "weights",
+                 "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "E410" in err and "--target hooks" in err
+    assert json.loads((out / "config.json").read_text())["model_type"] == "llama"  # untouched
+    assert main(["compile", str(spec_dir / "s.steer"), "-o", str(out), "--force"]) == 0
+    assert json.loads((out / "config.json").read_text())["model_type"] == "steerc_llama"
