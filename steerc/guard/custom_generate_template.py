@@ -2,22 +2,21 @@
 
 This file is copied verbatim to `<checkpoint>/custom_generate/generate.py` and is also the
 code steerc itself runs (`steerc.guard` imports it), so there is one copy. It imports only
-torch, transformers, xgrammar, json and os: a downstream user needs `pip install xgrammar`,
-never steerc.
+torch, transformers, xgrammar and the standard library (json, os, warnings): a downstream
+user needs `pip install xgrammar`, never steerc.
 
     model = AutoModelForCausalLM.from_pretrained(ckpt, trust_remote_code=True)
     out = model.generate(**tok(prompt, return_tensors="pt"), max_new_tokens=256)
 
 `generate(model, ...)` reads `custom_generate/guard.json` of the loaded checkpoint (it names
-`schema.json`, or null for any JSON object or array; a missing guard.json is an error), builds a fresh `JsonGuard` for the call, and runs the standard
-`GenerationMixin.generate`. The tokenizer comes from the `tokenizer` kwarg, else from
+`schema.json`, or null for any JSON object or array; a missing guard.json is an error),
+builds a fresh `JsonGuard` for the call, and runs the standard `GenerationMixin.generate`. The tokenizer comes from the `tokenizer` kwarg, else from
 `model.name_or_path` (the checkpoint directory, which ships its tokenizer).
 
-Closure: a guard knows `max_new_tokens`; it searches the
-grammar for a short closing token path and forces it when the budget would otherwise run out
-(near the end only; a plan is recomputed as the slack shrinks),
-so a capped generation still ends as a complete document. Rows that still end incomplete are
-listed in `guard.truncated_rows` and reported by a warning.
+Closure: a guard knows `max_new_tokens`; it searches the grammar for a short closing token
+path, re-searching as the spare tokens shrink, and forces that path when the budget would
+otherwise run out, so a capped generation still ends as a complete document. Rows that still
+end incomplete are listed in `guard.truncated_rows` and reported by a warning.
 """
 
 import json
@@ -183,9 +182,14 @@ class JsonGuard(transformers.LogitsProcessor):
             else:
                 m.fill_next_token_bitmask(self.bitmask, i)
         device = scores.device
-        cpu_scores = scores if device.type in ("cpu", "cuda") else scores.cpu()
-        xgr.apply_token_bitmask_inplace(cpu_scores, self.bitmask.to(cpu_scores.device))
-        return cpu_scores.to(device)
+        out = scores if device.type in ("cpu", "cuda") else scores.cpu()
+        xgr.apply_token_bitmask_inplace(out, self.bitmask.to(out.device))
+        dead = ~torch.isfinite(out).any(-1)  # [B]: an earlier processor banned every legal token
+        if dead.any():  # the grammar wins over bans like no_repeat_ngram_size / bad_words_ids
+            out[dead] = 0.0
+            rows = dead.nonzero().flatten().tolist()
+            xgr.apply_token_bitmask_inplace(out, self.bitmask.to(out.device), indices=rows)
+        return out.to(device)
 
     def finish(self, sequences):
         """Record rows whose document is incomplete at the end; returns their indices."""
@@ -275,6 +279,9 @@ def generate(*args, model, **kwargs):
     gc = kwargs.get("generation_config") or model.generation_config
     if (kwargs.get("num_beams") or gc.num_beams or 1) > 1:
         raise ValueError("the JSON guard supports greedy decoding and sampling, not beam search")
+    if kwargs.get("assistant_model") is not None or kwargs.get("prompt_lookup_num_tokens") \
+            or gc.prompt_lookup_num_tokens:
+        raise ValueError("the JSON guard does not support assisted/speculative decoding")
     if kwargs.get("min_new_tokens") or gc.min_new_tokens:
         raise ValueError("min_new_tokens conflicts with the JSON guard: once the document is "
                          "complete only EOS may follow")

@@ -87,3 +87,18 @@ def test_mid_document_eos_is_masked(tok):
     assert not torch.isfinite(scores[0, EOS])
     allowed = {tok.decode([i]) for i in torch.isfinite(scores[0]).nonzero().flatten().tolist()}
     assert allowed == {"{", "["}  # "any JSON" means an object or an array
+
+
+def test_grammar_wins_over_an_earlier_ban(model, tok, one_thread):
+    # bad_words_ids runs before the guard and bans both closers; the document must close anyway.
+    factory = GuardFactory(tok, None, vocab_size=model.config.vocab_size)
+    ids = tok("Hi", return_tensors="pt").input_ids
+    closers = [[tok.convert_tokens_to_ids("}")], [tok.convert_tokens_to_ids("]")]]
+    torch.manual_seed(0)
+    guard = factory.processor(30)
+    out = model.generate(ids, max_new_tokens=30, do_sample=True, num_return_sequences=6,
+                         logits_processor=[guard], bad_words_ids=closers,
+                         eos_token_id=EOS, pad_token_id=PAD)
+    assert guard.finish(out) == []
+    for r in out:
+        json.loads(tok.decode(r[ids.shape[1]:], skip_special_tokens=True))
