@@ -183,6 +183,8 @@ def report(r: dict, command: str) -> str:
            f"{r['features']:,}-feature catalogue (SQLite index) and a d_sae {r['features']:,} SAE.",
            "", "| step | wall s | CPU s |", "|---|---|---|"]
     out += [f"| {name} | {w:.2f} | {c:.2f} |" for name, (w, c) in rows]
+    out += ["", "Goal: parse + resolve <= 2 s. The cold run also pays the first import of torch "
+            "(steerc.saes) and hashes the SAE's tensors; the warm run reads that hash from the cache."]
     load = os.getloadavg()[0]
     out += ["", f"Command: `{command}` (2-core machine shared with other jobs, load average "
             f"{load:.1f} at the end of the run: wall times are inflated, CPU times are the steadier "
