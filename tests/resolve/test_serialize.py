@@ -60,3 +60,11 @@ def test_infinities_survive():
     p = Program("s", "m", (), None, (iv,))
     d = json.loads(json.dumps(program_to_dict(p), allow_nan=False))
     assert program_from_dict(d) == p
+
+
+def test_resolution_is_deterministic(spec):
+    path = spec('suppress features tagged "entity:person"\nenforce json format\n'
+                'when res2[6] > 0.5 { steer res2[7] by 3 }\n')
+    a, b = load_program(path), load_program(path)
+    assert a == b
+    assert json.dumps(program_to_dict(a), sort_keys=True) == json.dumps(program_to_dict(b), sort_keys=True)
