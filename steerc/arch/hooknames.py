@@ -37,3 +37,13 @@ def parse_hook(hook: str, n_layers: int) -> tuple[int | None, str]:
             "E492", f"hook point '{hook}' names layer {layer}, but the model has {n_layers} layers",
             None, f"layers are 0..{n_layers - 1}")])
     return layer, m.group(2)
+
+
+_RANK = {"hook_resid_pre": 0, "attn.hook_z": 1, "hook_attn_out": 2, "hook_resid_mid": 3,
+         "ln2.hook_normalized": 4, "hook_mlp_out": 5, "hook_resid_post": 6}
+
+
+def hook_order(hook: str) -> tuple[int, int]:
+    """A sort key in forward-pass order: a hook with a smaller key sees its value first."""
+    layer, kind = parse_hook(hook, 1 << 30)
+    return (-1, GLOBAL_HOOKS.index(kind)) if layer is None else (layer, _RANK[kind])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from steerc.arch.hooknames import hook_order
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.runtime.modeling_steerc import OP_ADD, OP_SCALE, OP_SET, POSITIONS, SteercHooks
@@ -96,10 +97,26 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
         if not (iv.op == Op.PROJECT_OUT and iv.everywhere):
             for p in iv.points:
                 points.setdefault(p, []).append(iv)
+    # Conditions read at an earlier hook point: that point exports the condition's activation.
+    exports: dict[str, list[tuple[str, int]]] = {}
+    for point, items in points.items():
+        for iv in items:
+            c = iv.condition
+            if c is not None and c.hook != point:
+                if hook_order(c.hook) >= hook_order(point):
+                    _fail("E495", f"the condition reads '{c.hook}', which the forward pass reaches "
+                          f"after '{point}' where the rule acts", iv,
+                          "a condition must be read at the same or an earlier hook point")
+                key = (c.feature.sae, c.feature.index)
+                if key not in exports.setdefault(c.hook, []):
+                    exports[c.hook].append(key)
+    order = sorted(set(points) | set(exports), key=hook_order)  # registration = forward order
+    index = {p: i for i, p in enumerate(order)}
 
     hook_specs, hook_tensors = [], []
-    for point, items in points.items():
-        spec, t = _build_point(point, items, saes, config, adapter, d)
+    for point in order:
+        spec, t = _build_point(point, points.get(point, []), saes, config, adapter, d,
+                               exports.get(point, []), exports, index)
         hook_specs.append(spec)
         hook_tensors.append(t)
     Q_every = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
@@ -121,9 +138,11 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
     return hooks
 
 
-def _build_point(point, items, saes, config, adapter, d_model):
+def _build_point(point, items, saes, config, adapter, d_model, export_here, exports, index):
+    """One hook point: its groups, op table, local ablations, and the condition columns it
+    exports to later points (`export_here`) or imports from earlier ones (`exports`)."""
     # The point's width: d_model for residual points, n_heads * d_head at attn.hook_z.
-    d = saes[items[0].feature.sae].cfg.d_in
+    d = saes[items[0].feature.sae if items else export_here[0][0]].cfg.d_in
     site = adapter.edit_site(point, config)
     ops = [iv for iv in items if iv.op != Op.PROJECT_OUT]
     ablations = [iv for iv in items if iv.op == Op.PROJECT_OUT]
@@ -137,10 +156,13 @@ def _build_point(point, items, saes, config, adapter, d_model):
             needed.setdefault(iv.feature.sae, set()).add(iv.feature.index)
         if iv.condition is not None:
             cf = iv.condition.feature
-            if iv.condition.hook != point or _hook_of(saes[cf.sae]) != point:
-                _fail("E495", f"condition on {cf} reads '{_hook_of(saes[cf.sae])}' but the rule "
-                      f"acts at '{point}'; conditions must be at the same hook point", iv)
-            needed.setdefault(cf.sae, set()).add(cf.index)
+            if iv.condition.hook != _hook_of(saes[cf.sae]):
+                _fail("E495", f"condition on {cf} names '{iv.condition.hook}' but its SAE reads "
+                      f"'{_hook_of(saes[cf.sae])}'", iv)
+            if iv.condition.hook == point:
+                needed.setdefault(cf.sae, set()).add(cf.index)
+    for alias, idx in export_here:
+        needed.setdefault(alias, set()).add(idx)
     groups, group_t, column = [], [], {}
     offset = 1  # column 0 of the activation table is the constant "no feature"
     for alias in sorted(needed):
@@ -152,6 +174,17 @@ def _build_point(point, items, saes, config, adapter, d_model):
         for j, idx in enumerate(sl.indices):
             column[(alias, idx)] = offset + j
         offset += len(sl.indices)
+    # Imported condition columns follow this point's own table, in `imports` order.
+    imports, foreign = [], {}
+    for iv in ops:
+        c = iv.condition
+        if c is not None and c.hook != point and c.hook not in dict(imports):
+            imports.append((c.hook, len(exports[c.hook])))
+    base = offset
+    for hook, count in imports:
+        for j, key in enumerate(exports[hook]):
+            foreign[(hook,) + key] = base + j
+        base += count
     n = len(ops)
     t = {"W_dec": torch.zeros(n, d), "op_code": torch.zeros(n, dtype=torch.long),
          "op_value": torch.zeros(n), "op_src": torch.zeros(n, dtype=torch.long),
@@ -169,7 +202,9 @@ def _build_point(point, items, saes, config, adapter, d_model):
         t["op_src"][r] = column.get(key, 0) if iv.op != Op.ADD else 0
         t["op_pos"][r] = POSITIONS[iv.positions]
         if iv.condition is not None:
-            t["cond_src"][r] = column[(iv.condition.feature.sae, iv.condition.feature.index)]
+            c = iv.condition
+            key = (c.feature.sae, c.feature.index)
+            t["cond_src"][r] = column[key] if c.hook == point else foreign[(c.hook,) + key]
             t["cond_threshold"][r] = float(iv.condition.threshold)
     scopes = {iv.positions for iv in ablations}
     if len(scopes) > 1 or any(iv.condition is not None for iv in ablations):
@@ -178,8 +213,10 @@ def _build_point(point, items, saes, config, adapter, d_model):
     Q = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
                                        for iv in ablations]) if ablations else torch.zeros(0, d))
     t["Q_local"] = Q
+    t["export_src"] = torch.tensor([column[k] for k in export_here], dtype=torch.long)
     spec = {"hook": point, "path": site.path, "where": site.where,
             "add_input_of": site.add_input_of, "residual": adapter.residual_hook(point) and d == d_model,
             "d": d, "n_ops": n, "local_rank": Q.shape[1],
-            "local_positions": scopes.pop() if scopes else "all", "groups": groups}
+            "local_positions": scopes.pop() if scopes else "all", "groups": groups,
+            "exports": len(export_here), "imports": [[index[h], c] for h, c in imports]}
     return spec, {"hook": t, "groups": group_t}

@@ -29,6 +29,7 @@ Spec (JSON; `SteercHooks.spec` round-trips it)::
      "hooks": [{"hook": "blocks.1.hook_resid_post", "path": "model.layers.1", "where": "out",
                 "add_input_of": null, "residual": true, "d": d, "n_ops": n,
                 "local_rank": m, "local_positions": "all",
+                "exports": e, "imports": [[j, count], ...],
                 "groups": [{"architecture": "jumprelu", "d_in": d, "n": c, "d_sae": D,
                             "k": null, "apply_b_dec_to_input": false, "normalize": "none"}]}]}
 
@@ -42,13 +43,17 @@ Buffers (state-dict names under the model when registered, all persistent):
     steerc.hooks.<i>.cond_src        [n] i64  column of the condition feature (0: unconditional)
     steerc.hooks.<i>.cond_threshold  [n]      the op applies where a_cond > threshold
     steerc.hooks.<i>.Q_local         [d, m]   orthonormal basis of this point's local ablations
+    steerc.hooks.<i>.export_src      [e] i64  columns of A handed to later hooks (conditions
+                                              read at an earlier hook point)
     steerc.hooks.<i>.groups.<g>.W_enc [d_in, c] (topk: [d_in, d_sae], the full encoder)
     steerc.hooks.<i>.groups.<g>.b_enc [c] (topk: [d_sae]), .b_dec [d_in],
         .threshold [c] (jumprelu), .r_mag/.b_mag [c] (gated), .cols [c] i64 (topk: which
         full columns are selected)
 
 Activation table: column 0 is a constant 0 (the "no feature" slot), then each group's c
-columns in order; `op_src`/`cond_src` index it.
+columns in order, then the columns imported from earlier hooks (`imports`: hook index j and
+how many columns hook j exports, in order); `op_src`/`cond_src` index it. Hooks are listed
+(and registered) in forward order, so an exporting hook always runs before its importers.
 
 Positions: a forward pre-hook on `phase_module` (the CausalLM itself by default) reads the
 `cache`/`past_key_values` argument of every call: empty or absent cache -> phase "prompt"
@@ -161,6 +166,9 @@ class SteerHook(nn.Module):
         self.register_buffer("cond_src", torch.zeros(n, dtype=torch.long))
         self.register_buffer("cond_threshold", torch.zeros(n))
         self.register_buffer("Q_local", torch.zeros(d, spec["local_rank"]))
+        self.register_buffer("export_src", torch.zeros(spec.get("exports", 0), dtype=torch.long))
+        self.index = 0        # position in SteercHooks.hooks (the key of its exports)
+        self.exports = {}     # shared by all hooks of one SteercHooks: index -> (B, T, e)
 
     def activations(self, x):
         """The activation table A (..., 1 + sum c) and scale table S (same shape)."""
@@ -173,8 +181,14 @@ class SteerHook(nn.Module):
 
     def forward(self, x, phase: int = 1, Q_every=None):
         out = x
-        if self.spec["n_ops"]:
+        if self.spec.get("exports", 0):
             A, S = self.activations(x)
+            self.exports[self.index] = A[..., self.export_src]
+        if self.spec["n_ops"]:
+            if not self.spec.get("exports", 0):
+                A, S = self.activations(x)
+            if self.spec.get("imports"):
+                A = torch.cat([A] + [self.exports[j] for j, _ in self.spec["imports"]], -1)
             a, s = A[..., self.op_src], S[..., self.op_src]        # (B, T, n)
             v = self.op_value.to(x.dtype)
             coef = torch.where(self.op_code == OP_SET, v - a, (v - 1) * a) * s
@@ -211,6 +225,9 @@ class SteercHooks(nn.Module):
         self.state = _State()
         self.register_buffer("Q_everywhere", torch.zeros(spec["d"], spec.get("everywhere_rank", 0)))
         self.hooks = nn.ModuleList(SteerHook(h) for h in spec["hooks"])
+        self.exports = {}
+        for i, h in enumerate(self.hooks):
+            h.index, h.exports = i, self.exports
 
     def checkpoint_tensors(self, prefix: str = "steerc.") -> dict:
         """Every buffer, named as in the model's state dict once installed (contiguous, CPU)."""
@@ -275,6 +292,7 @@ def install(model: nn.Module, hooks: SteercHooks, register: bool = True) -> Stee
     Q_every = hooks.Q_everywhere if spec.get("everywhere_rank", 0) else None
 
     def phase_hook(module, args, kwargs):
+        hooks.exports.clear()
         state.phase = POSITIONS["generated" if cache_length(_find_cache(module, args, kwargs)) else "prompt"]
 
     reg(model.get_submodule(spec.get("phase_module", "")).register_forward_pre_hook(phase_hook, with_kwargs=True))

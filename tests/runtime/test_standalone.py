@@ -61,7 +61,8 @@ def _build(tmp_path, *ivs, hook="blocks.1.hook_resid_post"):
 
 @pytest.mark.parametrize("bad,code", [
     (iv(Op.SET, "s", 1, 0.0, "blocks.0.hook_resid_post"), "E494"),
-    (iv(Op.ADD, "s", 1, 1.0, "blocks.1.hook_resid_post", cond=("t", 2, "blocks.0.hook_resid_post", 0.0)), "E495"),
+    (iv(Op.ADD, "s", 1, 1.0, "blocks.0.hook_resid_pre", cond=("t", 2, "blocks.0.hook_resid_post", 0.0)), "E495"),
+    (iv(Op.ADD, "s", 1, 1.0, "blocks.1.hook_resid_post", cond=("t", 2, "blocks.1.hook_resid_post", 0.0)), "E495"),
     (iv(Op.PROJECT_OUT, "s", 1, 0.0, "blocks.1.hook_resid_post", everywhere=True, positions="prompt"), "E493"),
 ])
 def test_builder_errors_are_diagnostics(tmp_path, bad, code):
