@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import struct
 import zipfile
 from pathlib import Path
@@ -36,6 +37,17 @@ _ST_DTYPES = {
     "U8": (torch.uint8, np.uint8), "BOOL": (torch.bool, np.bool_),
 }
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
+
+
+def _no_readahead(mm: np.memmap) -> None:
+    """madvise(MADV_RANDOM): a strided column read then faults in one page per row instead
+    of the kernel's readahead window (which reads nearly the whole matrix; see bench/)."""
+    raw = getattr(mm, "_mmap", None)
+    if raw is not None and hasattr(mmap, "MADV_RANDOM"):
+        try:
+            raw.madvise(mmap.MADV_RANDOM)
+        except OSError:
+            pass
 
 
 def _np_to_torch(arr: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -108,7 +120,9 @@ class SafetensorsStore(TensorStore):
             begin = self._data_start + e["data_offsets"][0]
             np_dtype = _ST_DTYPES[e["dtype"]][1]
             shape = tuple(e["shape"]) or (1,)
-            self._mm[key] = np.memmap(self.path, dtype=np_dtype, mode="r", offset=begin, shape=shape)
+            mm = np.memmap(self.path, dtype=np_dtype, mode="r", offset=begin, shape=shape)
+            _no_readahead(mm)
+            self._mm[key] = mm
         return self._mm[key]
 
     def get(self, key: str) -> torch.Tensor:
