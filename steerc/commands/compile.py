@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     p = res.plan
     n_w, n_h = len(p.weight_edits), len(p.hooks)
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
-           if p.target == "hooks" and n_h else "loads as a plain checkpoint")
+           if p.target == "hooks" and (n_h or p.json_guard) else "loads as a plain checkpoint")
     print(f"wrote {res.out} (target {p.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
           f"{n_h} hook{'s' * (n_h != 1)}, {len(res.manifest['edits'])} tensors rewritten); {how}")
     return 0

@@ -35,7 +35,9 @@ def render_plan(plan: Plan) -> str:
     if plan.untie:
         lines.append("  untie: the tied LM head is written out as its own tensor")
     n_h = len(plan.hooks)
-    if plan.target == "hooks" and n_h:
+    if plan.json_guard:
+        lines.append("json guard: custom_generate/generate.py (decode-time, needs the hooks target)")
+    if plan.target == "hooks" and (n_h or plan.json_guard):
         lines.append(f"output: custom model_type steerc_{plan.family} (load with trust_remote_code=True)")
     elif plan.target == "weights" and not any(lo.kind == "refused" for lo in plan.lowerings):
         lines.append("output: plain checkpoint (no custom code)")

@@ -85,6 +85,12 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     backend = BACKENDS[p.target]
     with emit.atomic_dir(out, force=force) as tmp:
         art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress)
+        if program.json is not None:
+            from steerc.guard.checkpoint import write_guard
+
+            guard = write_guard(tmp, program.json)
+            art.code_files = tuple(art.code_files) + tuple(
+                str(f.relative_to(tmp)) for f in guard)
         copied = emit.copy_side_files(Path(program.model), tmp, skip={"config.json", "README.md"})
         emit.write_json(tmp / "config.json", art.config)
         if lock_text is not None:

@@ -7,7 +7,7 @@ _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in fo
 
 def model_card(program, plan, manifest: dict) -> str:
     """The downstream user's model card (Markdown). Deterministic for equal inputs."""
-    hooks = plan.target == "hooks" and bool(plan.hooks)
+    hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
     lines = ["---", "library_name: transformers", "tags:", "- steerc", "- steering"]
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
@@ -30,6 +30,11 @@ def model_card(program, plan, manifest: dict) -> str:
                   "(`modeling_steerc.py`, torch and transformers only, no steerc install needed). "
                   f"The config's `model_type` is `steerc_{plan.family}`, so loading without it "
                   "fails instead of silently giving the un-steered base model.", ""]
+        if program.json is not None:
+            lines += ["`model.generate` is replaced by `custom_generate/generate.py`, which only "
+                      "lets JSON" + (" matching `custom_generate/schema.json`" if program.json.schema
+                                     else "") + " be generated (needs `xgrammar`, see "
+                      "`custom_generate/requirements.txt`).", ""]
     else:
         lines += ['model = AutoModelForCausalLM.from_pretrained("PATH")',
                   'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",

@@ -15,6 +15,8 @@ Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (DESIGN.md §
   activations before any edit at a point), and a hook's own delta must be projected by an
   `everywhere` rule: such combinations go to hooks together (`isolate_hook_points`).
 
+`enforce json` ships decode-time code, so it needs the hooks target too (E411 under weights).
+
 Targets: `weights` refuses (E410) what is not exact, naming the rule and `--target hooks`;
 `hooks` keeps exact edits as weights and hooks the rest; `auto` picks `weights` when every
 rule is exact, else `hooks`. Nothing is ever approximated.
@@ -60,6 +62,7 @@ class Plan:
     lowerings: tuple[Lowering, ...]
     untie: bool = False
     exact_families: bool = True
+    json_guard: bool = False  # `enforce json`: custom_generate code ships with the checkpoint
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -221,10 +224,17 @@ def isolate_hook_points(p: Plan, program: Program, config, adapter) -> Plan:
 
 def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
     """Resolve `auto`, refuse hooks under `weights` (E410), set `untie`."""
-    exact = all(lo.kind == "weights" for lo in p.lowerings)
+    exact = all(lo.kind == "weights" for lo in p.lowerings) and program.json is None
     target = p.requested if p.requested != "auto" else ("weights" if exact else "hooks")
     los = p.lowerings
     diags = list(p.diagnostics)
+    if target == "weights" and program.json is not None and not any(
+            d.code == "E411" for d in diags):
+        diags.append(Diagnostic("E411", "`enforce json` needs a decode-time guard "
+                                "(custom_generate code), which a plain weights checkpoint cannot "
+                                "carry without silently dropping it", program.json.span,
+                                "use --target hooks (or auto): the checkpoint then needs "
+                                "trust_remote_code=True and fails closed without it"))
     if target == "weights":
         new = []
         for lo in los:
@@ -238,7 +248,8 @@ def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
         los = tuple(new)
     tied = {e.weight for e in adapter.embeddings(config) if e.tied_to}
     untie = any(set(lo.tensors) & tied for lo in los if lo.kind == "weights")
-    return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags))
+    return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags),
+                   json_guard=program.json is not None)
 
 
 PASSES = (classify, isolate_hook_points, apply_target)

@@ -64,3 +64,19 @@ def test_compile_cli_writes_lock_and_refuses_existing_output(spec_dir, tmp_path,
     assert json.loads((out / "config.json").read_text())["model_type"] == "llama"  # untouched
     assert main(["compile", str(spec_dir / "s.steer"), "-o", str(out), "--force"]) == 0
     assert json.loads((out / "config.json").read_text())["model_type"] == "steerc_llama"
+
+
+def test_enforce_json_needs_code_and_fails_closed(spec_dir, tmp_path, capsys):
+    import transformers as tf
+
+    spec = spec_dir / "json.steer"
+    spec.write_text((spec_dir / "exact.steer").read_text() + "enforce json format\n")
+    assert main(["compile", str(spec), "-o", str(tmp_path / "w"), "--target", "weights"]) == 1
+    assert "E411" in capsys.readouterr().err and not (tmp_path / "w").exists()
+    assert main(["compile", str(spec), "-o", str(tmp_path / "h")]) == 0
+    out = tmp_path / "h"
+    assert (out / "custom_generate" / "generate.py").is_file()
+    m = json.loads((out / "steerc-manifest.json").read_text())
+    assert m["target"] == "hooks" and "custom_generate/generate.py" in m["code_files"]
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        tf.AutoModelForCausalLM.from_pretrained(out)

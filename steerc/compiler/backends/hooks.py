@@ -81,8 +81,10 @@ class HooksBackend:
         hooks = build_hooks(program, saes, config, adapter, interventions=ivs)
         extra = {STEERING_SHARD: steering_entries(hooks, _model_dtype(base))} if ivs else {}
         tensors = write_tensors(base, out, we.replaced, we.new, extra, progress=progress)
-        if not ivs:  # every rule was exact after all: a plain checkpoint
+        if not ivs and program.json is None:  # every rule was exact: a plain checkpoint
             return Artifacts(cfg, tensors, we.records)
+        # With no hook tensors (a JSON guard alone) the wrapper still gives the checkpoint its
+        # own model_type, so that loading it without trust_remote_code fails closed.
         base_type = cfg["model_type"]
         cfg.update(model_type=f"steerc_{base_type}", architectures=["SteercForCausalLM"],
                    auto_map={"AutoConfig": "configuration_steerc.SteercConfig",
