@@ -12,13 +12,14 @@ alias may be declared twice only with the same path.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from steerc.compiler import ast
-from steerc.compiler.hashing import cached_by_files
+from steerc.compiler.hashing import cached_by_files, file_sha256
 from steerc.compiler.ir import Program
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
@@ -202,7 +203,9 @@ class DiskEnvironment:
 
         sae = load_sae(path)
         files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
-        sha = cached_by_files("sae-sha256-v1", files, sae.sha256)
+        # keyed by the hashing code too, so a change to SAE.sha256 never serves a stale value
+        kind = "sae-sha256:" + file_sha256(inspect.getfile(type(sae)))
+        sha = cached_by_files(kind, files, sae.sha256)
         return SaeInfo(sae.cfg.hook_name, sae.cfg.d_in, sae.cfg.d_sae, sha, sae.cfg.format)
 
     def open_catalogue(self, path: Path) -> CatalogueView:
