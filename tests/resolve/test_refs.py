@@ -116,3 +116,11 @@ def test_no_model(spec):
 
 def test_unused_sae_warns(spec):
     assert codes(spec('suppress res2[1]\n', HEADER2)) == ["W207"]
+
+
+def test_fixture_catalogue_records_the_fixture_sae_hash():
+    import json
+    from steerc.saes import load_sae
+    recorded = json.loads((FIX / "catalogue.json").read_text())["saes"][0]["sha256"]
+    assert recorded == load_sae(FIX / "sae_res").sha256(), (
+        "SAE.sha256 changed: rerun tests/fixtures/make_fixtures.py, then UPDATE_GOLDEN=1")
