@@ -2,9 +2,10 @@
 
 Tables (INDEX_VERSION 1):
   meta(key, value)          format, index_version, catalogue_version, sha256, source, fts
-  saes(ord, id, ...)        declared SAEs in order, with their feature counts
+  saes(ord, id, ...)        declared SAEs in order, feature counts, fid ranges
   features(fid, sae, idx, label, aliases, description, tags, max_activation, density,
-           top_contexts)    aliases/tags/top_contexts as JSON text
+           top_contexts)    aliases/tags/top_contexts as JSON text; fid follows (SAE order,
+                            index), so one SAE's features are the fid range [fid_lo, fid_hi]
   names(sae, name, is_label, fid)   normalized labels and aliases: exact lookup
   tags(tag, sae, idx, fid)          normalized tags: `tagged`, ordered by index
   features_fts              FTS5 over label/aliases/description/tags (porter stemming, bm25)
@@ -31,7 +32,8 @@ INDEX_VERSION = 1
 _TABLES = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE saes(ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, hook TEXT NOT NULL,
-                  d_sae INTEGER NOT NULL, sha256 TEXT, model TEXT, n_features INTEGER NOT NULL);
+                  d_sae INTEGER NOT NULL, sha256 TEXT, model TEXT, n_features INTEGER NOT NULL,
+                  fid_lo INTEGER NOT NULL, fid_hi INTEGER NOT NULL);
 CREATE TABLE features(fid INTEGER PRIMARY KEY, sae TEXT NOT NULL, idx INTEGER NOT NULL,
                       label TEXT NOT NULL, aliases TEXT NOT NULL, description TEXT NOT NULL,
                       tags TEXT NOT NULL, max_activation REAL, density REAL, top_contexts TEXT NOT NULL);
@@ -113,10 +115,14 @@ def write_index(con: sqlite3.Connection, doc: dict, *, sha256: str, source: str,
     `fts=None` uses FTS5 when available; False forces the LIKE fallback (tests use it).
     """
     use_fts = fts5_available() if fts is None else (fts and fts5_available())
-    features = doc["features"]
+    order = {s["id"]: i for i, s in enumerate(doc["saes"])}  # ids are unique (validated)
+    features = sorted(doc["features"], key=lambda f: (order[f["sae"]], int(f["index"])))
     counts: dict[str, int] = {}
     for f in features:
         counts[f["sae"]] = counts.get(f["sae"], 0) + 1
+    first, lo = {}, 1
+    for s in doc["saes"]:
+        first[s["id"]], lo = lo, lo + counts.get(s["id"], 0)
     con.execute("PRAGMA journal_mode=OFF")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache while building
@@ -126,8 +132,9 @@ def write_index(con: sqlite3.Connection, doc: dict, *, sha256: str, source: str,
         meta = {"format": FORMAT, "index_version": str(INDEX_VERSION), "catalogue_version": str(CATALOGUE_VERSION),
                 "sha256": sha256, "source": source, "fts": "1" if use_fts else "0"}
         con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-        con.executemany("INSERT INTO saes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(i, s["id"], s["hook"], s["d_sae"], s.get("sha256"), s.get("model"), counts.get(s["id"], 0))
+        con.executemany("INSERT INTO saes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(i, s["id"], s["hook"], s["d_sae"], s.get("sha256"), s.get("model"), counts.get(s["id"], 0),
+                          first[s["id"]], first[s["id"]] + counts.get(s["id"], 0) - 1)
                          for i, s in enumerate(doc["saes"])])
         bar = tqdm(total=len(features), desc="catalogue: features", unit="f", unit_scale=True,
                    disable=not progress or len(features) < 50_000, leave=False)

@@ -79,6 +79,7 @@ class Catalogue:
                                             hint="use a Python whose SQLite has FTS5 and rebuild the index"))
         self._saes = [CatalogueSae(*r[:5]) for r in self._q("SELECT id, hook, d_sae, sha256, model FROM saes ORDER BY ord")]
         self._counts = dict(self._q("SELECT id, n_features FROM saes"))
+        self._fids = {r[0]: (r[1], r[2]) for r in self._q("SELECT id, fid_lo, fid_hi FROM saes")}
 
     # -- opening -------------------------------------------------------------------------
 
@@ -204,14 +205,13 @@ class Catalogue:
         return []
 
     def _search_fts(self, words: list[str], op: str, sae_id: str | None, limit: int) -> list[tuple]:
-        query = f" {op} ".join(f'"{w}"' for w in words)
-        sql = (f"SELECT {_COLS} FROM features_fts JOIN features f ON f.fid = features_fts.rowid "
-               "WHERE features_fts MATCH ?")
-        params: tuple = (query,)
-        if sae_id is not None:
-            sql, params = sql + " AND features_fts.sae = ?", params + (sae_id,)
-        sql += " ORDER BY bm25(features_fts, 0.0, 10.0, 5.0, 1.0, 2.0), f.fid LIMIT ?"
-        return self._q(sql, params + (limit,))
+        # Rank inside FTS5 first and join only the winners: joining every match before the
+        # sort reads one feature row per match. An SAE is a fid range (see index.py).
+        lo, hi = self._fids.get(sae_id, (1, 0)) if sae_id is not None else (1, 1 << 62)
+        top = ("SELECT rowid AS fid, bm25(features_fts, 0.0, 10.0, 5.0, 1.0, 2.0) AS score FROM features_fts "
+               "WHERE features_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY score, rowid LIMIT ?")
+        sql = f"SELECT {_COLS} FROM ({top}) AS t JOIN features f ON f.fid = t.fid ORDER BY t.score, t.fid"
+        return self._q(sql, (f" {op} ".join(f'"{w}"' for w in words), lo, hi, limit))
 
     def _search_like(self, words: list[str], op: str, sae_id: str | None, limit: int) -> list[tuple]:
         cols = ("label", "aliases", "description", "tags")
@@ -263,8 +263,8 @@ class Catalogue:
         for i, a in enumerate(words):
             for b in words[i + 1:]:
                 rows = self._q("SELECT f.label FROM features_fts JOIN features f ON f.fid = features_fts.rowid "
-                               "WHERE features_fts MATCH ? AND features_fts.sae = ? LIMIT ?",
-                               (f'label : "{a}" AND label : "{b}"', sae_id, per_pair))
+                               "WHERE features_fts MATCH ? AND features_fts.rowid BETWEEN ? AND ? LIMIT ?",
+                               (f'label : "{a}" AND label : "{b}"', *self._fids.get(sae_id, (1, 0)), per_pair))
                 complete = complete and len(rows) < per_pair
                 out += [r[0] for r in rows]
         return out, complete

@@ -196,3 +196,14 @@ def test_unwritable_cache_falls_back_to_memory(doc, write_json, tmp_path, monkey
     with Catalogue.open(write_json(doc), cache=True) as c:
         assert c.n_features("res2") == 5
     assert store_mod.cache_dir() == blocker / "catalogue"
+
+
+def test_search_with_interleaved_saes(doc, tmp_path):
+    # Features of the two SAEs interleaved in the file: the index groups them per SAE.
+    doc["features"] = doc["features"][::-1]
+    doc["features"].append({"sae": "res3", "index": 0, "label": "json value", "description": "a value"})
+    with Catalogue.open(build_index(doc, tmp_path / "i.sqlite", progress=False)) as c:
+        assert refs(c.search("json", sae_id="res3")) == ["res3[1]", "res3[0]"]
+        assert refs(c.search("json", sae_id="res2")) == ["res2[12]"]
+        assert c.search("json", sae_id="nope") == []
+        assert c.suggest("res3", "json valeu") == ["json value"]
