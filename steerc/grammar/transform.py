@@ -2,8 +2,8 @@
 
 This is the only module that reads Lark trees. It also checks what the grammar cannot
 say: string escapes, integer-only numbers (indices, layers, limits), finite numbers,
-layer ranges, and non-empty `when` bodies. Problems go to a `Collector` (codes E003,
-E013, E015, E016, E017; see docs/language.md).
+layer ranges, non-empty and not too deep `when` bodies. Problems go to a `Collector` (E003,
+E013, E015, E016, E017, E028; see docs/language.md).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class Builder:
         lbrace, rbrace, items = rest[0], rest[-1], rest[1:-1]
         span = self.tree_span(t)
         if depth > MAX_WHEN_DEPTH:
-            self.diags.error("E029", f"`when` nested more than {MAX_WHEN_DEPTH} deep", span,
+            self.diags.error("E028", f"`when` nested more than {MAX_WHEN_DEPTH} deep", span,
                              "combine the conditions or flatten the blocks")
             items = []
         body = tuple(self.rule(x) if x.data in _RULES else self.when(x, depth + 1) for x in items)

@@ -62,7 +62,7 @@ def test_deep_nesting_is_refused_not_a_crash():
     src = "when r[1] > 0 {\n" * depth + "suppress r[1]\n" + "}\n" * depth
     with pytest.raises(DiagnosticError) as e:
         parse(src)
-    assert [d.code for d in e.value.diagnostics] == ["E029"]
+    assert [d.code for d in e.value.diagnostics] == ["E028"]
     assert e.value.diagnostics[0].span.line == MAX_WHEN_DEPTH + 1
 
 
