@@ -97,16 +97,29 @@ def worker(root: Path, method: str, rule: str, out: Path) -> dict:
                 e.copy_(edits.project_embedding(e, Q))
         model.save_pretrained(out, max_shard_size="100MB")
     secs = time.perf_counter() - t0
-    return {"seconds": secs, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": secs, "peak_rss_mb": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM where /proc has it: ru_maxrss survives exec on Linux,
+    so it would include the forking parent's memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _same_tensors(a: Path, b: Path) -> bool:
+    """Same names and bytes, compared header by header (no torch in this parent)."""
     from steerc.compiler.emit import open_checkpoint
 
     ca, cb = open_checkpoint(a), open_checkpoint(b)
     if set(ca.tensors) != set(cb.tensors):
         return False
-    return all(ca.tensor(n).equal(cb.tensor(n)) for n in ca.tensors)
+    return all(ca.raw(n) == cb.raw(n) and ca.info(n).dtype == cb.info(n).dtype for n in ca.tensors)
 
 
 def main() -> None:
@@ -115,14 +128,20 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--worker", nargs=4, metavar=("ROOT", "METHOD", "RULE", "OUT"))
+    ap.add_argument("--build", metavar="ROOT")
     args = ap.parse_args()
+    if args.build:
+        build(Path(args.build), args.layers, args.hidden)
+        return
     if args.worker:
         root, method, rule, out = args.worker
         print(json.dumps(worker(Path(root), method, rule, Path(out))))
         return
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         root = Path(tmp)
-        build(root, args.layers, args.hidden)
+        # Built in a child: this parent stays small, so its workers start lean.
+        subprocess.run([sys.executable, __file__, "--build", str(root), "--layers", str(args.layers),
+                        "--hidden", str(args.hidden)], check=True, capture_output=True)
         size = sum(f.stat().st_size for f in (root / "base").glob("*.safetensors"))
         print(f"checkpoint: Llama bf16, {args.layers} layers, d={args.hidden}, "
               f"{size / 2**20:.0f} MiB in {len(list((root / 'base').glob('*.safetensors')))} shards")

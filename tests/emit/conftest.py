@@ -36,6 +36,8 @@ def interventions(scenario: str) -> tuple[Intervention, ...]:
         return ablate
     if scenario == "add_ablate":
         return add + ablate[:1]
+    if scenario == "hooks_everywhere":  # a hook delta must be projected too: all hooks
+        return interventions("hooks")[:3] + add[:1] + ablate[:1]
     assert scenario == "hooks"
     return (_iv(Op.SET, 3, 2.0, P1, "clamp r[3] to 2"),
             _iv(Op.SET, 11, 0.0, P1, "suppress r[11]"),
