@@ -188,6 +188,12 @@ class Catalogue:
             sql, params = sql + " LIMIT ?", params + (int(limit),)
         return [_info(r) for r in self._q(sql, params)]
 
+    def tags(self, sae_id: str | None = None) -> list[tuple[str, int]]:
+        """Every tag (casefolded) with its number of features, sorted by tag."""
+        if sae_id is None:
+            return [tuple(r) for r in self._q("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag")]
+        return [tuple(r) for r in self._q("SELECT tag, count(*) FROM tags WHERE sae = ? GROUP BY tag ORDER BY tag", (sae_id,))]
+
     def search(self, text: str, sae_id: str | None = None, limit: int = 10) -> list[FeatureInfo]:
         """Features matching the words of `text`, best first.
 

@@ -1,4 +1,4 @@
-"""`steerc catalogue build|search|show|check`: build, query and validate feature catalogues."""
+"""`steerc catalogue build|search|show|tags|check`: build, query and validate feature catalogues."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     w.add_argument("index", help="feature index, or a label/alias")
     w.add_argument("--catalogue", "-c", required=True, type=Path)
     w.add_argument("--json", action="store_true", help="JSON output")
+
+    t = sub.add_parser("tags", help="List the tags of a catalogue with their feature counts.")
+    t.add_argument("--catalogue", "-c", required=True, type=Path)
+    t.add_argument("--sae", help="only features of this SAE")
 
     c = sub.add_parser("check", help="Validate a catalogue (JSON or index) and print a summary.")
     c.add_argument("catalogue", type=Path)
@@ -138,6 +142,14 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tags(args: argparse.Namespace) -> int:
+    with Catalogue.open(args.catalogue) as cat:
+        _warn(cat)
+        for tag, count in cat.tags(args.sae):
+            print(f"{count:>9}  {tag}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     with Catalogue.open(args.catalogue) as cat:
         _warn(cat)
@@ -149,7 +161,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; 2 when none was given."""
-    actions = {"build": _build, "search": _search, "show": _show, "check": _check}
+    actions = {"build": _build, "search": _search, "show": _show, "tags": _tags, "check": _check}
     if args.action not in actions:
         args._catalogue_parser.print_help(sys.stderr)
         return 2

@@ -30,6 +30,10 @@ def test_build_search_show_check(doc, write_json, tmp_path, capsys):
     assert main(["catalogue", "check", str(src)]) == 0
     assert "ok:" in capsys.readouterr().out
 
+    assert main(["catalogue", "tags", "-c", str(out), "--sae", "res2"]) == 0
+    assert capsys.readouterr().out.split() == ["2", "entity:contact", "2", "format:code", "1", "format:json",
+                                               "1", "format:prose"]
+
 
 def test_show_unknown_feature_suggests(doc, write_json, capsys):
     src = write_json(doc)

@@ -88,6 +88,11 @@ def test_tagged_ordered_by_index(cat):
     assert cat.tagged("nope") == []
 
 
+def test_tags_listing(cat):
+    assert cat.tags() == [("entity:contact", 2), ("format:code", 2), ("format:json", 2), ("format:prose", 1)]
+    assert cat.tags("res3") == [("format:json", 1)]
+
+
 def test_suggest(cat):
     assert cat.suggest("res2", "jsn key") == ["json key"]
     assert cat.suggest("res2", "emial adress")[0] == "email address"
