@@ -102,3 +102,11 @@ def test_passes_are_idempotent(configs, arch, scenario):
     p = plan(prog, c, adapter_for(c), check=False)
     for pass_ in PASSES:
         assert pass_(p, prog, c, adapter_for(c)) == p
+
+
+def test_unknown_hook_point_is_a_diagnostic(configs):
+    c = configs["llama"]
+    iv = Intervention(Op.ADD, FeatureId("r", 1), 1.0, ("blocks.7.hook_resid_post",))
+    with pytest.raises(DiagnosticError) as ei:
+        plan(_prog(iv), c, adapter_for(c))
+    assert ei.value.diagnostics[0].code == "E492"
