@@ -12,7 +12,8 @@ import importlib
 import os
 import sys
 
-from steerc.diagnostics import DiagnosticError, render_all
+from steerc.diagnostics import DiagnosticError
+from steerc.report import reporter
 
 # The order here is the order of `steerc --help`.
 COMMANDS = (
@@ -57,14 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
+    rep = reporter(args)  # renders diagnostics in the command's --format (default text)
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
     except DiagnosticError as e:
-        print(render_all(e.diagnostics), file=sys.stderr)
-        return 1
+        rep.fail(e.diagnostics)
+        rc = 1
     except KeyboardInterrupt:
         print("steerc: interrupted", file=sys.stderr)
         return 130
+    rep.close()
+    return rc
 
 
 if __name__ == "__main__":

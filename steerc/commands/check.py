@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from steerc.compiler.describe import describe_program, summary
 from steerc.compiler.load import load
 from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, read_lock, write_lock
-from steerc.diagnostics import Diagnostic, DiagnosticError, render
+from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "check"
 HELP = "parse and resolve a spec against its catalogue and SAEs (fast, no model weights)"
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("-v", "--verbose", action="store_true", help="list every intervention")
+    add_format_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
                     f"if the change is intended, run `steerc check {args.spec} --write-lock`")])
         else:
             write_lock(new, lock_path)
-    for d in warnings:
-        print(render(d), file=sys.stderr)
+    warn(args, warnings)
     if args.verbose:
-        print(describe_program(program))
+        print(describe_program(program), file=human_stream(args))
     tail = f", {len(warnings)} warning{'s' * (len(warnings) != 1)}" if warnings else ""
     locked = f"; wrote {lock_path}" if args.write_lock else ("; lock up to date" if args.locked else "")
-    print(f"ok: {summary(program)}{tail}{locked}")
+    print(f"ok: {summary(program)}{tail}{locked}", file=human_stream(args))
     return 0

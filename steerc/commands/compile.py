@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from steerc.compiler.plan import TARGETS
-from steerc.diagnostics import Diagnostic, DiagnosticError, render
+from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "compile"
 HELP = "compile a spec into a standalone checkpoint directory (exact weight edits or hooks)"
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load(args.spec, catalogue_override=args.catalogue)
     program = loaded.program
-    for d in loaded.diagnostics:
-        print(render(d), file=sys.stderr)
+    warn(args, loaded.diagnostics)
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
     lock = build_lock(program, lock_path.parent)
     if args.locked:
@@ -53,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
            if p.target == "hooks" and (n_h or p.json_guard) else "loads as a plain checkpoint")
     print(f"wrote {res.out} (target {p.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
-          f"{n_h} hook{'s' * (n_h != 1)}, {len(res.manifest['edits'])} tensors rewritten); {how}")
+          f"{n_h} hook{'s' * (n_h != 1)}, {len(res.manifest['edits'])} tensors rewritten); {how}",
+          file=human_stream(args))
     return 0
