@@ -23,6 +23,7 @@ COMMANDS = (
     "verify",
     "trace",
     "catalogue",
+    "fmt",
 )
 
 
