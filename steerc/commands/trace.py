@@ -1,0 +1,62 @@
+"""`steerc trace "TEXT" --spec SPEC | --model M --sae S [--catalogue C]`: features per token."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from steerc.diagnostics import Diagnostic, DiagnosticError
+
+NAME = "trace"
+HELP = "show which SAE features fire on each token of a text (to find features for a spec)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="the text to trace")
+    p.add_argument("--spec", metavar="SPEC", help="take model, SAEs and catalogue from this spec")
+    p.add_argument("--model", metavar="DIR", help="base model checkpoint directory")
+    p.add_argument("--sae", metavar="[ALIAS=]DIR", action="append", default=[],
+                   help="an SAE folder (repeatable); ALIAS defaults to sae0, sae1, ...")
+    p.add_argument("--catalogue", metavar="PATH", help="feature catalogue (labels)")
+    p.add_argument("--top", type=int, default=10, help="features shown per token and SAE (default 10)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _sources(args):
+    from steerc.verify.trace import Sources, sources_from_spec
+
+    if args.spec:
+        src = sources_from_spec(args.spec)
+        return Sources(args.model or src.model,
+                       src.saes if not args.sae else _sae_args(args.sae),
+                       args.catalogue or src.catalogue)
+    if not args.model or not args.sae:
+        raise DiagnosticError([Diagnostic("E510", "trace needs --spec, or --model and --sae", None,
+                                          'e.g. steerc trace "def f(x):" --spec specs/examples/no_code.steer')])
+    return Sources(args.model, _sae_args(args.sae), args.catalogue)
+
+
+def _sae_args(values):
+    out = []
+    for i, v in enumerate(values):
+        alias, sep, path = v.partition("=")
+        if not sep or os.path.exists(v):
+            alias, path = f"sae{i}", v
+        out.append((alias, path))
+    return tuple(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 with the table or JSON on stdout; 1 on diagnostics."""
+    from steerc.verify.trace import load_sources, trace_json, trace_table, trace_text
+
+    if args.top < 1:
+        raise DiagnosticError([Diagnostic("E510", "--top must be at least 1")])
+    model, tok, saes, catalogue = load_sources(_sources(args))
+    rows = trace_text(model, tok, saes, catalogue, args.text, top=args.top)
+    if args.format == "json":
+        print(json.dumps(trace_json(args.text, saes, rows), indent=1))
+    else:
+        print(trace_table(rows, args.top))
+    return 0

@@ -1,0 +1,46 @@
+"""`steerc verify CHECKPOINT`: base vs steered, the spec's expectations, KL on neutral text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from steerc.diagnostics import render
+
+NAME = "verify"
+HELP = "measure a compiled checkpoint against its base model and run the spec's `expect` checks"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a directory written by `steerc compile`")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="texts for feature activations (default: heldout/ beside the base model, "
+                        "else built-in); documents separated by <|doc|> lines or blank lines")
+    p.add_argument("--neutral", metavar="FILE",
+                   help="neutral text for KL (default: heldout/neutral.txt beside the base model)")
+    p.add_argument("--base-model", metavar="DIR", help="base model directory (default: the manifest's)")
+    p.add_argument("--json", metavar="OUT", help="also write the report as JSON (docs/verify.md)")
+    p.add_argument("--plot", metavar="OUT.png", help="bar plot of feature activations before/after")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per expect")
+    p.add_argument("--max-windows", type=int, default=32,
+                   help="token windows (of up to 128 tokens) per text set (default 32)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when every expectation passed, 1 when one failed or on diagnostics."""
+    from steerc.verify import Options, render_text, to_json, verify_checkpoint, write_plot
+
+    opts = Options(prompts=args.prompts, neutral=args.neutral, base_model=args.base_model,
+                   max_windows=args.max_windows, max_new_tokens=args.max_new_tokens)
+    report = verify_checkpoint(args.checkpoint, opts)
+    print(render_text(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(to_json(report), f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    if args.plot:
+        warn = write_plot(report, args.plot)
+        if warn:
+            print(render(warn), file=sys.stderr)
+    return 0 if report.ok else 1

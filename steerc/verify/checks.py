@@ -1,0 +1,132 @@
+"""The spec's `expect` checks, run on greedy generations of the base and steered models.
+
+    results = run_expects(program, base, steered, tok, ck_dir, guard=True, max_new_tokens=64)
+
+Each expect prompt is generated greedily (bounded by `max_new_tokens`) by both models; the
+check is judged on the steered continuation (the base result is shown for contrast):
+
+  is_json          json.loads(continuation.strip()) succeeds
+  matches_schema   ... and the value validates against the schema (jsonschema)
+  mentions X       X occurs in the continuation (case-insensitive)
+  not_mentions X   X does not occur in it (case-insensitive)
+
+A checkpoint with an `enforce json` guard generates through its own shipped
+`custom_generate` (the code a downstream user runs), not through steerc's copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from steerc.compiler.ir import ExpectCheck, Program
+from steerc.diagnostics import Diagnostic, DiagnosticError
+
+
+@dataclass(frozen=True)
+class Judgement:
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ExpectResult:
+    """One `expect` line: the check, both continuations and their judgements."""
+
+    expect: ExpectCheck
+    steered_text: str
+    base_text: str
+    steered: Judgement
+    base: Judgement
+    guarded: bool  # generated through the checkpoint's JSON guard
+
+    @property
+    def passed(self) -> bool:
+        return self.steered.passed
+
+    @property
+    def line(self) -> str:
+        """The expect as written (`expect "p" mentions "x"`)."""
+        e = self.expect
+        tail = {"is_json": "is json", "matches_schema": f'matches schema "{e.arg}"',
+                "mentions": f'mentions "{e.arg}"', "not_mentions": f'not mentions "{e.arg}"'}
+        return f"expect {json.dumps(e.prompt)} {tail.get(e.kind, e.kind)}"
+
+
+def load_schema(expect: ExpectCheck, ck_dir: Path):
+    """The schema of a `matches schema` expect (path as recorded at compile time); E509."""
+    from steerc.verify.checkpoint import resolve_path
+
+    p = resolve_path(expect.arg or "", ck_dir)
+    if p is None or not p.is_file():
+        raise DiagnosticError([Diagnostic(
+            "E509", f"schema file '{expect.arg}' of `expect ... matches schema` not found",
+            expect.span, "run verify from the directory you compiled in")])
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DiagnosticError([Diagnostic("E509", f"schema file '{p}' is not JSON: {e}",
+                                          expect.span, "fix the schema and recompile")]) from None
+
+
+def judge(expect: ExpectCheck, text: str, schema=None) -> Judgement:
+    """Apply one check to a continuation."""
+    if expect.kind in ("mentions", "not_mentions"):
+        found = (expect.arg or "").lower() in text.lower()
+        want = expect.kind == "mentions"
+        return Judgement(found == want, f"{'found' if found else 'did not find'} {expect.arg!r}")
+    try:
+        value = json.loads(text.strip())
+    except json.JSONDecodeError as e:
+        return Judgement(False, f"not JSON: {e.msg} at char {e.pos}")
+    if expect.kind == "is_json":
+        return Judgement(True, f"valid JSON ({type(value).__name__})")
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "<root>"
+        return Judgement(False, f"JSON, but fails the schema at {where}: {e.message}")
+    return Judgement(True, "valid JSON matching the schema")
+
+
+@torch.no_grad()
+def generate(model, tok, prompt: str, max_new_tokens: int, guarded: bool) -> str:
+    """Greedy continuation of `prompt` (special tokens dropped)."""
+    enc = tok(prompt, return_tensors="pt")
+    kw = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+              if tok.pad_token_id is not None else tok.eos_token_id)
+    if guarded:
+        kw["tokenizer"] = tok  # the shipped guard's generate() takes it; avoids a reload
+    out = model.generate(**enc, **kw)
+    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
+                max_new_tokens: int = 64) -> list[ExpectResult]:
+    """Generate for every expect prompt (each prompt once per model) and judge the checks."""
+    cache: dict[tuple[str, str], str] = {}
+
+    def gen(which: str, prompt: str) -> str:
+        if (which, prompt) not in cache:
+            model = steered if which == "steered" else base
+            cache[(which, prompt)] = generate(model, tok, prompt, max_new_tokens,
+                                              guard and which == "steered")
+        return cache[(which, prompt)]
+
+    results = []
+    for e in program.expects:
+        schema = load_schema(e, ck_dir) if e.kind == "matches_schema" else None
+        s, b = gen("steered", e.prompt), gen("base", e.prompt)
+        results.append(ExpectResult(e, s, b, judge(e, s, schema), judge(e, b, schema), guard))
+    return results
+
+
+def samples(prompts, base, steered, tok, *, guard: bool, max_new_tokens: int) -> list[dict]:
+    """Before/after generations for prompts without an expect (report `samples`)."""
+    return [{"prompt": p, "base": generate(base, tok, p, max_new_tokens, False),
+             "steered": generate(steered, tok, p, max_new_tokens, guard)} for p in prompts]

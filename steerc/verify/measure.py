@@ -1,0 +1,135 @@
+"""Measurements of base vs steered: targeted feature activations and next-token KL.
+
+    feats = targeted_features(program)                       # [(FeatureId, hook, ops)]
+    rows = feature_activations(base, steered, saes, feats, windows, mask)
+    kl = next_token_kl(base, steered, windows)
+
+Both run the two models on the same token windows. A feature's activation is the SAE's
+encoding of the stream at the feature's own hook point: on the steered model, after the
+steering there (`capture` reads behind steerc's hooks; weight edits are in the weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from steerc.compiler.ir import FeatureId, Op, Program
+from steerc.verify.capture import capture
+
+
+@dataclass(frozen=True)
+class Target:
+    """A feature some rule acts on, at its SAE's hook point, with the ops applied to it."""
+
+    feature: FeatureId
+    hook: str
+    ops: tuple[str, ...]  # e.g. ("set_activation=0", "add=4") for the report
+
+    @property
+    def direction(self) -> str:
+        """What the rules want: `down` (suppress/ablate/scale < 1), `up` (add > 0, clamp
+        above, scale > 1) or `mixed`."""
+        ups = downs = 0
+        for o in self.ops:
+            op, _, v = o.partition("=")
+            v = float(v)
+            if op == Op.PROJECT_OUT.value or (op == Op.SET.value and v == 0) \
+                    or (op == Op.SCALE.value and v < 1) or (op == Op.ADD.value and v < 0):
+                downs += 1
+            else:
+                ups += 1
+        return "down" if downs and not ups else "up" if ups and not downs else "mixed"
+
+
+def targeted_features(program: Program) -> list[Target]:
+    """Every feature a rule acts on (one entry per feature), in spec order."""
+    found: dict[tuple[str, int], tuple[FeatureId, list[str]]] = {}
+    for iv in program.interventions:
+        key = (iv.feature.sae, iv.feature.index)
+        fid, ops = found.setdefault(key, (iv.feature, []))
+        ops.append(f"{iv.op.value}={iv.value:g}")
+    return [Target(fid, program.sae(fid.sae).hook, tuple(ops)) for fid, ops in found.values()]
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Activation of one feature over the prompt set (content tokens only)."""
+
+    target: Target
+    base_mean: float
+    base_max: float
+    steered_mean: float
+    steered_max: float
+    base_active: float      # fraction of tokens with activation > 0
+    steered_active: float
+
+    @property
+    def change_pct(self) -> float | None:
+        """(steered - base) / base * 100 of the mean; None when the base mean is 0."""
+        if self.base_mean == 0:
+            return None
+        return 100.0 * (self.steered_mean - self.base_mean) / self.base_mean
+
+
+@torch.no_grad()
+def _acts(model, saes: dict, targets: list[Target], windows: torch.Tensor, mask: torch.Tensor,
+          batch: int) -> list[torch.Tensor]:
+    """Per target: activations at content tokens, float32 [n_tokens]."""
+    hooks = sorted({t.hook for t in targets})
+    out: list[list[torch.Tensor]] = [[] for _ in targets]
+    with capture(model, hooks) as got:
+        for i in range(0, len(windows), batch):
+            ids, m = windows[i:i + batch], mask[i:i + batch]
+            model(input_ids=ids, use_cache=False)
+            encoded = {}
+            for j, t in enumerate(targets):
+                key = (t.feature.sae, t.hook)
+                if key not in encoded:
+                    encoded[key] = saes[t.feature.sae].encode(got[t.hook].float())  # (B, T, d_sae)
+                out[j].append(encoded[key][..., t.feature.index][m])
+    return [torch.cat(x) for x in out]
+
+
+def feature_activations(base, steered, saes: dict, targets: list[Target], windows: torch.Tensor,
+                        mask: torch.Tensor, batch: int = 8) -> list[FeatureStats]:
+    """Mean / max / firing fraction of each target, base and steered, on `windows` (N, T)
+    at positions where `mask` (N, T) is True."""
+    if not targets:
+        return []
+    a = _acts(base, saes, targets, windows, mask, batch)
+    b = _acts(steered, saes, targets, windows, mask, batch)
+    rows = []
+    for t, x, y in zip(targets, a, b):
+        def stat(v, f):
+            return float(f(v)) if v.numel() else 0.0
+        rows.append(FeatureStats(t, stat(x, torch.mean), stat(x, torch.max), stat(y, torch.mean),
+                                 stat(y, torch.max), stat((x > 0).float(), torch.mean),
+                                 stat((y > 0).float(), torch.mean)))
+    return rows
+
+
+@dataclass(frozen=True)
+class KL:
+    """KL(base || steered) of next-token distributions, nats per token."""
+
+    mean: float
+    p95: float
+    max: float
+    n_tokens: int
+
+
+@torch.no_grad()
+def next_token_kl(base, steered, windows: torch.Tensor, batch: int = 8) -> KL:
+    """Per-token KL(p_base || p_steered) over every position of `windows` (N, T)."""
+    vals = []
+    for i in range(0, len(windows), batch):
+        ids = windows[i:i + batch]
+        lp = torch.log_softmax(base(input_ids=ids, use_cache=False).logits.float(), -1)   # (B, T, V)
+        lq = torch.log_softmax(steered(input_ids=ids, use_cache=False).logits.float(), -1)
+        vals.append((lp.exp() * (lp - lq)).sum(-1).flatten().clamp_min(0))  # fp noise < 0
+    v = torch.cat(vals) if vals else torch.zeros(0)
+    if not v.numel():
+        return KL(0.0, 0.0, 0.0, 0)
+    return KL(float(v.mean()), float(torch.quantile(v, 0.95)), float(v.max()), int(v.numel()))

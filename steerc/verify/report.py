@@ -1,0 +1,140 @@
+"""The verify report: one frozen record, its JSON form (docs/verify.md) and a text table.
+
+`Report.ok` is what `steerc verify` exits on: every expect passed. Feature and KL figures
+are reported, with a verdict per feature, but do not change the exit code (a spec states
+its pass/fail criteria with `expect`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steerc.verify.checks import ExpectResult
+from steerc.verify.measure import KL, FeatureStats
+
+REPORT_VERSION = 1
+SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of its mean
+
+
+@dataclass(frozen=True)
+class Report:
+    checkpoint: str
+    spec: str
+    base_model: str
+    target: str
+    guard: bool
+    prompts_source: str
+    prompt_tokens: int
+    neutral_source: str
+    features: tuple[FeatureStats, ...]
+    kl: KL
+    expects: tuple[ExpectResult, ...]
+    samples: tuple[dict, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(e.passed for e in self.expects)
+
+
+def verdict(f: FeatureStats) -> str:
+    """`ok` / `weak` / `n/a` for the feature's intended direction (see docs/verify.md)."""
+    d = f.target.direction
+    if f.base_mean == 0:
+        return "n/a" if d != "up" or f.steered_mean == 0 else "ok"
+    pct = f.change_pct
+    if d == "down":
+        suppress_only = all(o.split("=")[0] in ("set_activation", "project_out") for o in f.target.ops)
+        return "ok" if pct <= (-SUPPRESS_DROP_PCT if suppress_only else 0) else "weak"
+    if d == "up":
+        return "ok" if pct > 0 else "weak"
+    return "n/a"
+
+
+def _feature_json(f: FeatureStats) -> dict:
+    t = f.target
+    return {"sae": t.feature.sae, "index": t.feature.index, "label": t.feature.label,
+            "hook": t.hook, "ops": list(t.ops), "direction": t.direction,
+            "base": {"mean": f.base_mean, "max": f.base_max, "active_fraction": f.base_active},
+            "steered": {"mean": f.steered_mean, "max": f.steered_max,
+                        "active_fraction": f.steered_active},
+            "change_pct": f.change_pct, "verdict": verdict(f)}
+
+
+def _expect_json(e: ExpectResult) -> dict:
+    x = e.expect
+    return {"line": e.line, "prompt": x.prompt, "kind": x.kind, "arg": x.arg,
+            "where": str(x.span) if x.span else None, "passed": e.passed, "guarded": e.guarded,
+            "steered": {"text": e.steered_text, "passed": e.steered.passed, "detail": e.steered.detail},
+            "base": {"text": e.base_text, "passed": e.base.passed, "detail": e.base.detail}}
+
+
+def to_json(r: Report) -> dict:
+    """The `--json` document (schema in docs/verify.md)."""
+    return {
+        "version": REPORT_VERSION, "ok": r.ok, "checkpoint": r.checkpoint, "spec": r.spec,
+        "base_model": r.base_model, "target": r.target, "json_guard": r.guard,
+        "prompts": {"source": r.prompts_source, "tokens": r.prompt_tokens},
+        "features": [_feature_json(f) for f in r.features],
+        "kl": {"source": r.neutral_source, "mean": r.kl.mean, "p95": r.kl.p95, "max": r.kl.max,
+               "tokens": r.kl.n_tokens},
+        "expects": [_expect_json(e) for e in r.expects],
+        "samples": list(r.samples),
+        "warnings": list(r.warnings),
+    }
+
+
+def _short(text: str, n: int = 70) -> str:
+    t = text.replace("\n", "\\n")
+    return t if len(t) <= n else t[:n - 3] + "..."
+
+
+def _pct(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:+.1f}%"
+
+
+def render_text(r: Report) -> str:
+    """The human-readable report (plain text, fixed-width columns)."""
+    out = [f"steerc verify {r.checkpoint}  (spec {r.spec}, target {r.target}"
+           + (", JSON guard" if r.guard else "") + ")",
+           f"base model {r.base_model}", ""]
+    out.append(f"Targeted features: activation at the hook point, {r.prompt_tokens} tokens of "
+               f"{r.prompts_source}")
+    if r.features:
+        rows = [("feature", "ops", "base mean", "base max", "steered mean", "steered max",
+                 "change", "verdict")]
+        for f in r.features:
+            t = f.target
+            name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
+            rows.append((_short(name, 34), _short(",".join(t.ops), 22), f"{f.base_mean:.3f}",
+                         f"{f.base_max:.3f}", f"{f.steered_mean:.3f}", f"{f.steered_max:.3f}",
+                         _pct(f.change_pct), verdict(f)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            out.append("  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                         for i, (c, w) in enumerate(zip(row, widths))))
+    else:
+        out.append("  (the spec has no feature rules)")
+    out += ["", f"KL(base || steered) on neutral text ({r.neutral_source}): mean {r.kl.mean:.4f} "
+            f"nats/token, p95 {r.kl.p95:.4f}, max {r.kl.max:.4f} over {r.kl.n_tokens} tokens", ""]
+    if r.expects:
+        out.append("Expectations (greedy generation; judged on the steered model):")
+        for e in r.expects:
+            out.append(f"  {'PASS' if e.passed else 'FAIL'}  {e.line}"
+                       + (f"   [{e.expect.span}]" if e.expect.span else ""))
+            out.append(f"        steered: {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
+            out.append(f"        base:    {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
+    else:
+        out.append("Expectations: none in the spec")
+    if r.samples:
+        out += ["", "Sample generations (greedy):"]
+        for s in r.samples:
+            out.append(f"  prompt:  {_short(repr(s['prompt']), 90)}")
+            out.append(f"    base:    {_short(repr(s['base']), 90)}")
+            out.append(f"    steered: {_short(repr(s['steered']), 90)}")
+    for w in r.warnings:
+        out.append(f"warning: {w}")
+    n_fail = sum(not e.passed for e in r.expects)
+    out += ["", f"result: {'OK' if r.ok else 'FAILED'} ({len(r.expects) - n_fail}/{len(r.expects)} "
+            "expectations passed)"]
+    return "\n".join(out)

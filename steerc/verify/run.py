@@ -1,0 +1,73 @@
+"""`verify_checkpoint`: everything `steerc verify` measures, as one `Report`.
+
+    report = verify_checkpoint("build/no_code", prompts=None, neutral=None)
+    print(render_text(report)); sys.exit(0 if report.ok else 1)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from steerc.diagnostics import render
+from steerc.verify import checks, measure, texts
+from steerc.verify.capture import content_mask
+from steerc.verify.checkpoint import load_models, open_steered
+from steerc.verify.report import Report
+
+
+@dataclass(frozen=True)
+class Options:
+    """Budgets: windows of `window` tokens; at most `max_windows` per text set."""
+
+    prompts: str | None = None
+    neutral: str | None = None
+    base_model: str | None = None
+    window: int = 128
+    max_windows: int = 32
+    max_new_tokens: int = 48
+
+
+def _window(model, want: int) -> int:
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    limit = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+    return min(want, limit) if limit else want
+
+
+def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Report:
+    """Load base and steered models of a compiled checkpoint and measure them (E5xx on a
+    checkpoint that is missing, not steerc's, tampered with, or whose base is gone)."""
+    from steerc.saes import load_sae
+
+    torch.manual_seed(0)
+    ck = open_steered(ckpt, base_model=opts.base_model)
+    base, steered, tok = load_models(ck)
+    program = ck.program
+    saes = {alias: load_sae(p) for alias, p in ck.sae_paths.items()}
+    warnings = [render(w) for w in ck.warnings]
+    for b in program.saes:
+        got = saes[b.alias].sha256()
+        if b.sha256 and got != b.sha256:
+            warnings.append(f"SAE '{b.alias}' at {ck.sae_paths[b.alias]} differs from the one "
+                            "compiled against (content hash); activations use the file on disk")
+    win = _window(base, opts.window)
+
+    pset = texts.prompt_set(opts.prompts, ck.base_model)
+    pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
+    mask = content_mask(pwin, tok)
+    feats = measure.feature_activations(base, steered, saes, measure.targeted_features(program),
+                                        pwin, mask)
+    nset = texts.neutral_set(opts.neutral, ck.base_model)
+    kl = measure.next_token_kl(base, steered, texts.windows(nset.docs, tok, win, opts.max_windows))
+    expects = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
+                                 max_new_tokens=opts.max_new_tokens)
+    samples = ()
+    if not expects:  # still show what the steering does to text
+        starts = [d[:60] for d in pset.docs[:3]]
+        samples = tuple(checks.samples(starts, base, steered, tok, guard=ck.guard,
+                                       max_new_tokens=opts.max_new_tokens))
+    return Report(str(ck.path), program.spec_file, str(ck.base_model), ck.target, ck.guard,
+                  pset.source, int(mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
+                  samples, tuple(warnings))
