@@ -28,23 +28,50 @@ import transformers
 import xgrammar as xgr
 
 GUARD_FILE = "guard.json"  # {"schema_file": "schema.json" | null}; always written
-_CLOSERS = b'"]}'
-_OPENERS = b"[{"
+_START = (0, False, False)  # JSON lexer state: (bracket depth, in a string, after a backslash)
+
+
+def _scan(data, state):
+    """Advance the lexer state over `data` (bytes); only strings and brackets matter here."""
+    depth, in_str, esc = state
+    for c in data:
+        if in_str:
+            if esc:
+                esc = False
+            elif c == 0x5C:  # backslash
+                esc = True
+            elif c == 0x22:  # quote
+                in_str = False
+        elif c == 0x22:
+            in_str = True
+        elif c in (0x7B, 0x5B):  # { [
+            depth += 1
+        elif c in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return depth, in_str, esc
 
 
 def _token_scores(decoded_vocab):
-    """Static preference for closing a document, lower is better: float32 [V].
+    """Closing cost of each token, lower is better: float32 [2, V], row 1 = inside a string.
 
-    Only orders the closing search (the grammar decides validity): closers first, then
-    digits and short tokens; openers and whitespace last (whitespace never closes anything).
+    Only orders the closing search (the grammar decides validity): a token's cost is how much
+    it opens (brackets + an unclosed string, x10) minus its length; a leading `,` or `:` is
+    progress (-1), so a number or a key does not grow forever; whitespace is never needed in
+    JSON, so it comes last. Inside a string only a quote closes, so `]]` is content there.
     """
-    scores = []
-    for b in decoded_vocab:
-        closers = sum(b.count(c) for c in _CLOSERS)
-        openers = sum(b.count(c) for c in _OPENERS)
-        blank = not b.strip()
-        scores.append(10.0 * (openers - closers) + 5.0 * blank + 0.1 * len(b))
-    return torch.tensor(scores, dtype=torch.float32)
+    rows = []
+    for start in (_START, (0, True, False)):
+        row = []
+        for b in decoded_vocab:
+            depth, in_str, _ = _scan(b, start)
+            cost = 10.0 * (depth + in_str - start[1]) - 0.1 * len(b)  # long = fewer tokens
+            if not b.strip():
+                cost += 100.0
+            elif not start[1] and b.lstrip()[:1] in (b",", b":"):
+                cost -= 1.0
+            row.append(cost)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float32)
 
 
 class JsonGuard(transformers.LogitsProcessor):
@@ -67,6 +94,8 @@ class JsonGuard(transformers.LogitsProcessor):
         self.max_new_tokens, self.max_length = max_new_tokens, max_length
         self.margin, self.search_nodes = margin, search_nodes
         self._scores = token_scores
+        self._vocab = compiled_grammar.tokenizer_info.decoded_vocab
+        self._shifts = torch.arange(32, dtype=torch.int32)
         self.matchers, self.plans, self.prompt_len = [], [], None
         self.truncated_rows = []  # filled by `finish()`
         self.forced_steps = 0
@@ -78,17 +107,23 @@ class JsonGuard(transformers.LogitsProcessor):
                          for _ in range(batch)]
         self.plans = [[] for _ in range(batch)]  # committed closing paths (token ids)
         self.next_check = [float("inf")] * batch  # step_left at which to search again
+        self.lex = [_START] * batch  # lexer state of each row's text so far
         self.bitmask = xgr.allocate_token_bitmask(batch, self.vocab_size)
         if self.max_new_tokens is None and self.max_length is not None:
             self.max_new_tokens = self.max_length - self.prompt_len
-        if self._scores is None and self.max_new_tokens is not None:
-            self._scores = _token_scores(self.grammar.tokenizer_info.decoded_vocab)
+        if self.max_new_tokens is not None:
+            if self._scores is None:
+                self._scores = _token_scores(self._vocab)
+            self._scores = self._scores[:, : self.vocab_size].clone()
+            self._scores[:, self.eos] = float("inf")  # EOS never closes a document
+            self._scratch = xgr.allocate_token_bitmask(1, self.vocab_size)
 
     def _accept_last(self, input_ids):
         for i, m in enumerate(self.matchers):
             if m.is_terminated():
                 continue  # finished row: transformers pads it
             tok = int(input_ids[i, -1])
+            self.lex[i] = _scan(self._vocab[tok], self.lex[i]) if tok < len(self._vocab) else self.lex[i]
             if not m.accept_token(tok):
                 raise RuntimeError(f"JSON guard: row {i} produced token {tok} outside the grammar "
                                    "(was another processor run after the guard?)")
@@ -100,39 +135,39 @@ class JsonGuard(transformers.LogitsProcessor):
                                    "(was another processor run after the guard?)")
 
     # -- closure ----------------------------------------------------------------------
-    def _allowed(self, m):
-        """Token ids the grammar allows next (EOS excluded), in closing-preference order."""
-        mask = xgr.allocate_token_bitmask(1, self.vocab_size)  # int32 [1, ceil(V/32)]
-        m.fill_next_token_bitmask(mask, 0)
-        bits = (mask[0].unsqueeze(-1) >> torch.arange(32, dtype=torch.int32)) & 1  # [W, 32]
-        ids = torch.nonzero(bits.flatten()[: self.vocab_size]).flatten()
-        ids = ids[~torch.isin(ids, torch.tensor(self.eos))]
-        return ids[torch.argsort(self._scores[ids], stable=True)].tolist()
+    def _best(self, m, lex, k=3):
+        """The k allowed next tokens (EOS excluded) that close the document best."""
+        m.fill_next_token_bitmask(self._scratch, 0)  # int32 [1, ceil(V/32)]
+        bits = (self._scratch[0].unsqueeze(-1) >> self._shifts) & 1  # [W, 32]
+        allowed = bits.flatten()[: self.vocab_size].bool()
+        cost = self._scores[1 if lex[1] else 0].masked_fill(~allowed, float("inf"))
+        vals, ids = torch.topk(cost, min(k, self.vocab_size), largest=False, sorted=True)
+        return [t for v, t in zip(vals.tolist(), ids.tolist()) if v != float("inf")]
 
-    def _closing_plan(self, m, budget):
-        """A shortest-found token path (<= budget) that completes the document, or None.
+    def _closing_plan(self, m, lex, budget):
+        """A short token path (<= budget) that completes the document, or None.
 
-        Depth-first over the best few tokens per state, on a fork of `m`; the node budget
-        bounds the cost.
+        Depth-first over the best 3 tokens per state, on a fork of `m`; `search_nodes`
+        bounds the cost of a failing search.
         """
         fork, path, nodes = m.fork(), [], [0]
 
-        def dfs(depth):
+        def dfs(depth, lex):
             if fork.is_completed():
                 return True
             if depth >= budget or nodes[0] >= self.search_nodes:
                 return False
             nodes[0] += 1
-            for tok in self._allowed(fork)[:3]:
-                if fork.accept_token(int(tok)):
-                    path.append(int(tok))
-                    if dfs(depth + 1):
+            for tok in self._best(fork, lex):
+                if fork.accept_token(tok):
+                    path.append(tok)
+                    if dfs(depth + 1, _scan(self._vocab[tok], lex)):
                         return True
                     path.pop()
                     fork.rollback(1)
             return False
 
-        return path if dfs(0) else None
+        return path if dfs(0, lex) else None
 
     def _force(self, i, step_left):
         """The token row i must take now, or None to sample freely.
@@ -149,7 +184,7 @@ class JsonGuard(transformers.LogitsProcessor):
             return plan[0]
         if step_left > self.next_check[i]:
             return None
-        plan = self._closing_plan(m, step_left)
+        plan = self._closing_plan(m, self.lex[i], step_left)
         if plan is None:  # not closable in budget by the search: keep trying, reported at the end
             self.next_check[i] = step_left - 1
             return None
