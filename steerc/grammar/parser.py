@@ -205,14 +205,18 @@ class _Recovering:
             try:
                 return self.ps.feed_token(end, True)
             except UnexpectedToken:
-                # A statement cut off by the end of the file is one error; after that,
-                # only unclosed blocks are worth a message of their own.
-                expected = self.expected()
-                diag = self.missing_brace() if "RBRACE" in expected else None
-                if diag is None and first and not recovering:
-                    diag = classify(end, expected, self.file)
-                first = False
-                if diag is not None and not self.report(diag):
+                if first:
+                    # A statement cut off by the end of the file is one error; an unclosed
+                    # block one more. Checked once: the pops below can be thousands deep.
+                    first = False
+                    expected = self.expected()
+                    if not recovering and "RBRACE" not in expected:
+                        if not self.report(classify(end, expected, self.file)):
+                            return None
+                    diag = self.missing_brace()
+                    if diag is not None and not self.report(diag):
+                        return None
+                if len(self.ps.state_stack) == 1:
                     return None
                 self.ps.state_stack.pop()
                 self.ps.value_stack.pop()
