@@ -144,3 +144,38 @@ def test_random_asts_print_and_reparse_to_themselves(statements):
     text = format_spec(spec)
     assert stmts(parse(text)) == strip_spans(tuple(statements))
     assert format_spec(parse(text)) == text
+
+
+# --- random layouts with comments: formatting is idempotent and loses nothing ------------
+
+LINES = ["suppress r[1]", 'steer r["a b"] by -2', "clamp r[2] to 5x max at layer 1", "ablate r[3] everywhere",
+         "scale r[4] by .5; suppress r[5]", 'model "m"', "", "   ", "# own-line comment"]
+
+
+@st.composite
+def layouts(draw, depth=0):
+    out = []
+    for _ in range(draw(st.integers(0, 5))):
+        if depth < 2 and draw(st.integers(0, 4)) == 0:
+            inner = draw(layouts(depth + 1)) or ["suppress r[9]"]
+            if not any(x.strip() and not x.strip().startswith("#") for x in inner):
+                inner.append("suppress r[9]")
+            head = "when r[0] > 1 {" + draw(st.sampled_from(["", "  # head"]))
+            out += [head, *inner, "}" + draw(st.sampled_from(["", " # tail"]))]
+        else:
+            line = draw(st.sampled_from(LINES))
+            if depth and line.startswith("model"):
+                line = "suppress r[8]"
+            out.append(line + (draw(st.sampled_from(["", "  # c"])) if line.strip() else ""))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(layouts())
+def test_formatting_random_layouts_is_idempotent(lines):
+    spec = parse("\n".join(lines))
+    once = format_spec(spec)
+    again = parse(once)
+    assert stmts(again) == stmts(spec)
+    assert [c for _, c in again.comments] == [c for _, c in spec.comments]
+    assert format_spec(again) == once
