@@ -134,7 +134,13 @@ class SAE:
         return t
 
     def _check_finite(self, name: str, t: torch.Tensor, idx: Optional[list[int]]) -> None:
-        if not t.is_floating_point() or bool(torch.isfinite(t).all()):
+        if not t.is_floating_point():
+            return
+        flat = t.reshape(-1)
+        step = 1 << 24  # chunks keep the boolean temporary small for multi-GB tensors
+        bad_at = next((i for i in range(0, flat.numel(), step)
+                       if not bool(torch.isfinite(flat[i : i + step]).all())), None)
+        if bad_at is None:
             return
         key = getattr(self.layout, name, name)
         bad = (~torch.isfinite(t)).nonzero()[0].tolist()

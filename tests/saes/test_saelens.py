@@ -203,3 +203,12 @@ def test_save_saelens_from_raw_tensors(tmp_path):
     sae = load_sae(save_saelens(t, cfg, tmp_path))
     assert sae.cfg.k == 3 and not sae.cfg.apply_b_dec_to_input
     check(sae, t, "topk", apply_b_dec=False, k=3)
+
+
+def test_v6_defaults_follow_sae_lens_dataclasses(tmp_path):
+    t = tensors("topk")
+    cfg = v6_cfg("topk", k=None)
+    for key in ("apply_b_dec_to_input", "k", "rescale_acts_by_decoder_norm"):
+        cfg.pop(key)
+    sae = load_sae(write(tmp_path, t, cfg))
+    assert sae.cfg.apply_b_dec_to_input is True and sae.cfg.k == 100  # SAELens 6 defaults

@@ -29,6 +29,7 @@ WEIGHTS = "sae_weights.safetensors"
 ARCHITECTURES = ("standard", "jumprelu", "topk", "gated")
 TRANSCODERS = ("transcoder", "skip_transcoder", "jumprelu_transcoder")
 NORMALISATIONS = ("none", "expected_average_only_in", "constant_norm_rescale", "layer_norm")
+NEWER_NORMALISATIONS = ("covariance_whitening",)  # later SAELens releases; not read yet
 
 
 def _folder(path: Path) -> Path:
@@ -58,8 +59,11 @@ def normalise_config(raw: dict, path: Path) -> dict:
     meta = cfg.pop("metadata", None) or {}
     if _version(raw) >= (6,):
         cfg = {**meta, **cfg}
+        # SAELens 6 SAEConfig / TopKSAEConfig dataclass defaults
         cfg.setdefault("architecture", "standard")
-        cfg.setdefault("apply_b_dec_to_input", False)
+        cfg.setdefault("apply_b_dec_to_input", True)
+        if cfg["architecture"] == "topk":
+            cfg.setdefault("k", 100)
     else:
         cfg = {**meta, **cfg}
         renames = {"hook_point": "hook_name", "hook_point_head_index": "hook_head_index",
@@ -118,6 +122,8 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None,
     k = require(cfg, "k", cfg_path, int) if arch == "topk" else None
 
     norm = str(cfg["normalize_activations"])
+    if norm in NEWER_NORMALISATIONS:
+        errors.fail(errors.UNSUPPORTED, cfg_path, f"normalize_activations '{norm}' is not supported")
     if norm not in NORMALISATIONS:
         errors.fail(errors.UNKNOWN_ARCH, cfg_path, f"unknown normalize_activations '{norm}'",
                     did_you_mean(norm, NORMALISATIONS) or f"expected one of {list(NORMALISATIONS)}")
