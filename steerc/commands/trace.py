@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="an SAE folder (repeatable); ALIAS defaults to sae0, sae1, ...")
     p.add_argument("--catalogue", metavar="PATH", help="feature catalogue (labels)")
     p.add_argument("--top", type=int, default=10, help="features shown per token and SAE (default 10)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    # dest differs from `format`: the CLI's reporter reads args.format for diagnostics
+    p.add_argument("--format", choices=("text", "json"), default="text", dest="output_format",
+                   help="text table (default) or one JSON document on stdout")
 
 
 def _sources(args):
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise DiagnosticError([Diagnostic("E510", "--top must be at least 1")])
     model, tok, saes, catalogue = load_sources(_sources(args))
     rows = trace_text(model, tok, saes, catalogue, args.text, top=args.top)
-    if args.format == "json":
+    if args.output_format == "json":
         print(json.dumps(trace_json(args.text, saes, rows), indent=1))
     else:
         print(trace_table(rows, args.top))
