@@ -21,7 +21,7 @@ def test_bench_smoke(tmp_path, capsys):
     text = md.read_text()
     assert "old figures" not in text and "1,000 features" in text
     assert text.count("## Catalogue") == 1 and "keep me\n" in text and "keep me too" in text
-    assert "python bench/catalogue_bench.py --n 1000" in text
+    assert ".venv/bin/python bench/catalogue_bench.py --n 1000" in text
 
 
 def test_synthetic_catalogue_is_valid():
