@@ -176,8 +176,8 @@ def report(r: dict, command: str) -> str:
              "| operation | steerc index (SQLite + FTS5) | json.load + linear scan |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines += ["", "Targets (2-core machine): build <= 60 s, open <= 0.2 s, label lookup <= 1 ms, search <= 50 ms. "
-              "The build is single-threaded (json.loads, validation, SQLite), so its CPU time is what an idle "
-              "machine would take."]
+              "The build is single-threaded (json.loads, validation, SQLite), so its CPU time is the closer "
+              "estimate of what an idle machine would take (it leaves out waiting for other jobs, and disk waits)."]
     return "\n".join(lines) + "\n"
 
 
