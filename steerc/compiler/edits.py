@@ -79,6 +79,27 @@ def add_to_rows(table: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return E + _f32(delta)[None, :]
 
 
+ROWS = 2048  # row block of `edit_rows`: bounds the fp32 working set of a large embedding
+
+
+def edit_rows(table, delta: torch.Tensor | None, Q: torch.Tensor | None,
+              dtype: torch.dtype, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """`add_to_rows` then `project_embedding`, block by block of ROWS rows, written straight
+    into a `dtype` tensor: a [V, d] table never exists in fp32 all at once. Each row's math is
+    that of the whole-table functions. `table`: a tensor or anything sliceable by rows (a
+    safetensors slice, then pass `shape`), so the stored table is read block by block too."""
+    shape = tuple(shape or table.shape)
+    out = torch.empty(shape, dtype=dtype)
+    for a in range(0, shape[0], ROWS):
+        x = _f32(table[a:a + ROWS])
+        if delta is not None:
+            x = x + _f32(delta)[None, :]
+        if Q is not None:
+            x = x - (x @ Q) @ Q.T
+        out[a:a + ROWS] = x.to(dtype)
+    return out
+
+
 def finish(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Cast an fp32 result back to the stored dtype, contiguous (ready to serialize)."""
     return t.to(dtype).contiguous()

@@ -68,6 +68,13 @@ class Checkpoint:
         with safe_open(self.root / info.file, framework="pt", device="cpu") as f:
             return f.get_tensor(name)
 
+    @contextlib.contextmanager
+    def rows(self, name: str):
+        """A row-sliceable view of one stored tensor (`view[a:b]` reads only those rows)."""
+        info = self.tensors[name]
+        with safe_open(self.root / info.file, framework="pt", device="cpu") as f:
+            yield f.get_slice(name)
+
     def raw(self, name: str) -> bytes:
         """The stored bytes of one tensor, untouched (little-endian, row-major)."""
         info = self.tensors[name]

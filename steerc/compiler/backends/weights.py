@@ -92,6 +92,11 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
 
     def producer(key: str) -> Producer:
         def run() -> torch.Tensor:
+            if key in emb:  # large [V, d] tables: read and edit blockwise, never whole in fp32
+                info = base.info(key)
+                dtype = ST_DTYPES[info.dtype]
+                with base.rows(key) as view:
+                    return edits.edit_rows(view, adds.get(key), Q, dtype, info.shape)
             if base.has(key):
                 t = base.tensor(key)
                 dtype = t.dtype
