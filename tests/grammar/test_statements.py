@@ -135,3 +135,24 @@ def test_keywords_do_not_swallow_longer_names():
     spec = parse('sae maxi = "p"\nsuppress maxi[1]\nsae x = "q"\nclamp x[2] to 3x max')
     assert spec.statements[1].target.sae.value == "maxi"
     assert spec.statements[3].target.sae.value == "x"
+
+
+def test_no_lark_object_reaches_the_ast():
+    import dataclasses
+
+    spec = parse('sae r = "p"\nwhen r[1] > 0 { steer r["x"] by 2 at layer 1 on prompt }\n'
+                 'suppress features tagged "t" in r limit 2 # c\nexpect "p" is json\n')
+    seen = []
+
+    def walk(x):
+        seen.append(type(x))
+        if dataclasses.is_dataclass(x):
+            for f in dataclasses.fields(x):
+                walk(getattr(x, f.name))
+        elif isinstance(x, tuple):
+            for y in x:
+                walk(y)
+
+    walk(spec)
+    assert not [t for t in seen if t.__module__.startswith("lark")]
+    assert str in seen and int in seen and float in seen
