@@ -1,6 +1,6 @@
 """The SQLite index a catalogue is searched through: its tables and how it is written.
 
-Tables (INDEX_VERSION 1):
+Tables (INDEX_VERSION 2):
   meta(key, value)          format, index_version, catalogue_version, sha256, source, fts
   saes(ord, id, ...)        declared SAEs in order, feature counts, fid ranges
   features(fid, sae, idx, label, aliases, description, tags, max_activation, density,
@@ -27,7 +27,7 @@ from steerc.catalogue.types import normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION
 
 FORMAT = "steerc-catalogue"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: names/tags WITHOUT ROWID, SAE fid ranges
 
 _TABLES = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

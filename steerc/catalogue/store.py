@@ -102,24 +102,23 @@ class Catalogue:
 
     @classmethod
     def _open_index(cls, path: Path, display: Path | None = None) -> "Catalogue":
+        con = None
         try:
             con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
             meta = dict(con.execute("SELECT key, value FROM meta"))
+            problem = _index_problem(path, meta)
+            if problem is None:
+                return cls(con, display or path, meta)
         except sqlite3.DatabaseError as e:
-            if "no such table" in str(e):
-                raise DiagnosticError([Diagnostic(E_NOT_CATALOGUE, f"{path}: an SQLite file but not a steerc catalogue index",
-                                                  hint=_REBUILD)]) from None
-            raise DiagnosticError([Diagnostic(E_CORRUPT, f"{path}: corrupt catalogue index ({e})", hint=_REBUILD)]) from None
-        if meta.get("format") != FORMAT:
-            raise DiagnosticError([Diagnostic(E_NOT_CATALOGUE, f"{path}: an SQLite file but not a steerc catalogue index",
-                                              hint=_REBUILD)])
-        if meta.get("index_version") != str(INDEX_VERSION) or meta.get("catalogue_version") != str(CATALOGUE_VERSION):
-            raise DiagnosticError([Diagnostic(
-                E_INDEX_VERSION,
-                f"{path}: catalogue index version {meta.get('index_version')} (catalogue version "
-                f"{meta.get('catalogue_version')}); this steerc reads index version {INDEX_VERSION}",
-                hint=_REBUILD)])
-        return cls(con, display or path, meta)
+            problem = (Diagnostic(E_NOT_CATALOGUE, f"{path}: an SQLite file but not a steerc catalogue index", hint=_REBUILD)
+                       if "no such table" in str(e) else
+                       Diagnostic(E_CORRUPT, f"{path}: corrupt catalogue index ({e})", hint=_REBUILD))
+        except DiagnosticError:
+            con.close()
+            raise
+        if con is not None:
+            con.close()
+        raise DiagnosticError([problem])
 
     @classmethod
     def _open_json(cls, path: Path, cache: bool | None) -> "Catalogue":
@@ -308,6 +307,17 @@ class Catalogue:
 
     def __repr__(self) -> str:
         return f"Catalogue({str(self.path)!r}, saes={[s.id for s in self._saes]})"
+
+
+def _index_problem(path: Path, meta: dict[str, str]) -> Diagnostic | None:
+    if meta.get("format") != FORMAT:
+        return Diagnostic(E_NOT_CATALOGUE, f"{path}: an SQLite file but not a steerc catalogue index", hint=_REBUILD)
+    if meta.get("index_version") != str(INDEX_VERSION) or meta.get("catalogue_version") != str(CATALOGUE_VERSION):
+        return Diagnostic(E_INDEX_VERSION,
+                          f"{path}: catalogue index version {meta.get('index_version')} (catalogue version "
+                          f"{meta.get('catalogue_version')}); this steerc reads index version {INDEX_VERSION}",
+                          hint=_REBUILD)
+    return None
 
 
 def _head(path: Path) -> bytes:
