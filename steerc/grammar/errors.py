@@ -76,6 +76,8 @@ def classify_lex(p: LexProblem, expected: set[str], file: str) -> Diagnostic:
         hint = 'use straight double quotes ("), not typographic ones'
     elif ch == "\0":
         hint = "the text contains a NUL byte: is this a binary file?"
+    elif ch.isspace():
+        hint = "an unusual space (copied from a web page?): replace it with a plain space"
     elif ch in "(),":
         hint = "steer rules take no parentheses or commas: `steer res2[12] by 4`"
     else:
@@ -182,8 +184,6 @@ def _statement_start(tok: Token, expected: set[str], d, found: str) -> Diagnosti
     word = str(tok.value)
     in_block = "MODEL" not in expected
     words = RULE_WORDS if in_block else STATEMENT_WORDS
-    if tok.type == "$END" and in_block:
-        return d("E011", "missing '}'")
     if tok.type == "RBRACE":
         return d("E012", "unexpected '}': no `when` block is open", "delete it")
     if tok.type == "LBRACE":
