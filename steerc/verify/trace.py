@@ -99,6 +99,7 @@ def match_catalogue(catalogue, alias: str, sae) -> str | None:
 def load_sources(src: Sources):
     """(model, tokenizer, [TracedSae], catalogue or None); E510-E511 for missing files."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from steerc.catalogue import Catalogue
     from steerc.saes import load_sae
@@ -111,6 +112,7 @@ def load_sources(src: Sources):
     for alias, path in src.saes:
         sae = load_sae(path)
         saes.append(TracedSae(alias, sae, match_catalogue(catalogue, alias, sae)))
+    hf_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(src.model, dtype=torch.float32).eval()
         tok = AutoTokenizer.from_pretrained(src.model)
