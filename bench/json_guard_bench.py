@@ -219,10 +219,10 @@ def main() -> int:
     vocab = len(tok)
     print(f"tokenizer: {tok_src}; vocab {vocab}")
     doc = sample_document(40)
-    ids = tok(doc).input_ids
+    ids = tok(doc, add_special_tokens=False).input_ids
     while len(ids) < args.steps:
         doc = sample_document(len(json.loads(doc)["tags"]) * 2)
-        ids = tok(doc).input_ids
+        ids = tok(doc, add_special_tokens=False).input_ids
     print(f"replayed document: {len(ids)} tokens, {len(doc)} chars")
 
     model = tiny_llama(vocab)

@@ -102,3 +102,56 @@ def test_grammar_wins_over_an_earlier_ban(model, tok, one_thread):
     assert guard.finish(out) == []
     for r in out:
         json.loads(tok.decode(r[ids.shape[1]:], skip_special_tokens=True))
+
+
+def _small_bpe(vocab_size=400):
+    """A byte-level BPE with multi-character tokens like `"]`, `]]`, `  ` (trained here)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = [json.dumps({"name": f"item {i}", "level": ["low", "high"][i % 2], "tags": [[i], [i]]},
+                       indent=i % 3) for i in range(200)]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(text, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")
+
+
+@pytest.mark.parametrize("schema", [None, SCHEMA], ids=["any-json", "schema"])
+def test_closure_with_multi_character_tokens(one_thread, schema):
+    from tests.tinymodels import make_tiny
+
+    bpe = _small_bpe()
+    model = make_tiny("llama", vocab_size=len(bpe), max_position_embeddings=256, bos_token_id=0,
+                      eos_token_id=1, pad_token_id=2)[0]
+    factory = GuardFactory(bpe, schema, vocab_size=len(bpe))
+    ids = bpe("Hi", return_tensors="pt").input_ids
+    torch.manual_seed(0)
+    guard = factory.processor(60)
+    out = model.generate(ids, max_new_tokens=60, do_sample=True, num_return_sequences=10,
+                         logits_processor=[guard], eos_token_id=1, pad_token_id=2)
+    assert guard.finish(out) == []
+    for r in out:
+        doc = json.loads(bpe.decode(r[ids.shape[1]:], skip_special_tokens=True))
+        if schema:
+            jsonschema.validate(doc, json.loads(schema))
+
+
+@pytest.mark.parametrize("prefix", ['{"name": "ab', '{"name": "x]]', '{"name": "", "level": "hi'])
+def test_closing_plan_from_inside_a_string(prefix):
+    # `]]` inside a string is content, not a closer: the search must leave the string first.
+    bpe = _small_bpe()
+    factory = GuardFactory(bpe, SCHEMA, vocab_size=len(bpe))
+    guard = factory.processor(100)
+    ids = torch.cat([torch.tensor([[0]]), bpe(prefix, return_tensors="pt").input_ids], 1)
+    guard(ids[:, :1], torch.zeros(1, len(bpe)))  # the prompt: one BOS token
+    for j in range(2, ids.shape[1] + 1):
+        guard._accept_last(ids[:, :j])
+    plan = guard._closing_plan(guard.matchers[0], guard.lex[0], budget=60)
+    assert plan is not None and len(plan) <= 20  # a short path, far under the budget
+    doc = json.loads(bpe.decode(ids[0, 1:].tolist() + plan))
+    jsonschema.validate(doc, json.loads(SCHEMA))
