@@ -9,7 +9,8 @@ in one `DiagnosticError` rather than only the first.
 from __future__ import annotations
 
 import gc
-from copy import copy
+import os
+import sys
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -24,10 +25,22 @@ from steerc.grammar.transform import Builder
 
 MAX_ERRORS = 50  # past this, errors are usually one mistake echoing (or not a steer file)
 
-# cache=True: Lark keeps the LALR tables in the temp dir (keyed by grammar and options),
-# so importing this module costs ~10 ms instead of ~200 ms on every CLI run.
+
+
+def _cache_file() -> str | bool:
+    """Where Lark keeps the LALR tables (it checks the grammar's hash on load): the user's
+    own cache folder, not the shared temp dir Lark picks by default (the file is a pickle)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "steerc"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(base / f"steer-lalr-py{sys.version_info[0]}{sys.version_info[1]}.cache")
+
+
+# Cached, importing this module costs ~10 ms instead of ~200 ms on every CLI run.
 _PARSER = Lark.open("steer.lark", rel_to=__file__, parser="lalr", lexer="basic",
-                    propagate_positions=True, maybe_placeholders=True, cache=True)
+                    propagate_positions=True, maybe_placeholders=True, cache=_cache_file())
 _LEXER = make_lexer(_PARSER)
 
 
@@ -112,7 +125,9 @@ class _Recovering:
         for name in self.table[self.ps.position]:
             if not name.isupper():  # a rule's goto entry, not a terminal
                 continue
-            trial = copy(self.ps)
+            # shallow: feeding only pushes/pops; a deep copy is O(tree) and recursed past
+            # Python's limit on deep `when` nesting (RecursionError found by fuzzing)
+            trial = self.ps.copy(deepcopy_values=False)
             try:
                 trial.feed_token(Token(name, ""), name == "$END")
             except UnexpectedToken:
