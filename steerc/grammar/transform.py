@@ -190,6 +190,8 @@ class Builder:
         # Kept tokens: `{` first, `}` last (see steer.lark's `when`); the rest are items.
         lbrace, rbrace, items = rest[0], rest[-1], rest[1:-1]
         span = self.tree_span(t)
+        if rbrace.line != lbrace.line:  # a multi-line block: point at its head, `when ... {`
+            span = Span(self.file, span.line, span.col, lbrace.end_pos - t.meta.start_pos)
         if depth > MAX_WHEN_DEPTH:
             self.diags.error("E028", f"`when` nested more than {MAX_WHEN_DEPTH} deep", span,
                              "combine the conditions or flatten the blocks")

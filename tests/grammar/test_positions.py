@@ -63,3 +63,10 @@ def test_crlf_and_tabs_count_as_one_column():
     spec = parse("\tsuppress r[1]\r\nscale r[2] by 3\r\n", "f.steer")
     assert spec.statements[0].span == sp(1, 2, 13)
     assert spec.statements[1].factor.span == sp(2, 15, 1)
+
+
+def test_multiline_when_span_covers_its_head_only():
+    w = parse("when r[1] > 2 {   # why\n  suppress r[2]\n}\n", "f.steer").statements[0]
+    assert w.span == sp(1, 1, 15) and w.end == sp(3, 1, 1)
+    one = parse("when r[1] > 2 { suppress r[2] }  # c\n", "f.steer").statements[0]
+    assert one.span == sp(1, 1, 31)
