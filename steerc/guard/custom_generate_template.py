@@ -199,8 +199,11 @@ class JsonGuard(transformers.LogitsProcessor):
     def __call__(self, input_ids, scores):
         if self.prompt_len is None:
             self._start(input_ids)
+        elif input_ids.shape[1] != self._seen + 1:
+            raise RuntimeError("a JsonGuard serves one generate() call; make a new one per call")
         else:
             self._accept_last(input_ids)
+        self._seen = input_ids.shape[1]
         step_left = None
         if self.max_new_tokens is not None:
             step_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_len)

@@ -155,3 +155,12 @@ def test_closing_plan_from_inside_a_string(prefix):
     assert plan is not None and len(plan) <= 20  # a short path, far under the budget
     doc = json.loads(bpe.decode(ids[0, 1:].tolist() + plan))
     jsonschema.validate(doc, json.loads(SCHEMA))
+
+
+def test_a_guard_serves_one_call(model, tok, one_thread):
+    guard = GuardFactory(tok, None, vocab_size=100).processor(8)
+    ids = tok("Hi", return_tensors="pt").input_ids
+    model.generate(ids, max_new_tokens=8, logits_processor=[guard], eos_token_id=EOS, pad_token_id=PAD)
+    with pytest.raises(RuntimeError, match="one generate"):
+        model.generate(ids, max_new_tokens=8, logits_processor=[guard], eos_token_id=EOS,
+                       pad_token_id=PAD)
