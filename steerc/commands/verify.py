@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from steerc.diagnostics import render
+from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "verify"
 HELP = "measure a compiled checkpoint against its base model and run the spec's `expect` checks"
@@ -25,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per expect")
     p.add_argument("--max-windows", type=int, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
+    add_format_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     opts = Options(prompts=args.prompts, neutral=args.neutral, base_model=args.base_model,
                    max_windows=args.max_windows, max_new_tokens=args.max_new_tokens)
     report = verify_checkpoint(args.checkpoint, opts)
-    print(render_text(report))
+    print(render_text(report), file=human_stream(args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(to_json(report), f, indent=1, ensure_ascii=False)
             f.write("\n")
     if args.plot:
-        warn = write_plot(report, args.plot)
-        if warn:
-            print(render(warn), file=sys.stderr)
+        w = write_plot(report, args.plot)
+        if w:
+            warn(args, [w])
     return 0 if report.ok else 1

@@ -218,3 +218,11 @@ def test_each_runs_check_per_file_and_keeps_the_worst_code(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "::warning file=w201_steer_far_above_max.steer" in out and "::error file=e201_unknown_alias.steer" in out
     assert each_main(["check", "--bogus", "--", "w201_steer_far_above_max.steer"]) == 2
+
+
+def test_verify_reports_in_the_chosen_format(run_cli, tmp_path):
+    rc, out, _ = run_cli(["verify", tmp_path / "missing", "--format", "json"])
+    doc = json.loads(out)
+    assert rc == 1 and [d["code"] for d in doc["diagnostics"]] == ["E501"]
+    log_rc, out, _ = run_cli(["verify", tmp_path / "missing", "--format", "sarif"])
+    validate_sarif(json.loads(out))
