@@ -226,3 +226,11 @@ def test_verify_reports_in_the_chosen_format(run_cli, tmp_path):
     assert rc == 1 and [d["code"] for d in doc["diagnostics"]] == ["E501"]
     log_rc, out, _ = run_cli(["verify", tmp_path / "missing", "--format", "sarif"])
     validate_sarif(json.loads(out))
+
+
+def test_docs_json_example_matches_the_schema():
+    import re
+
+    doc = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+    block = re.search(r"^```json\n(.*?)^```", doc, flags=re.S | re.M).group(1)
+    jsonschema.Draft202012Validator(DIAG_SCHEMA).validate(json.loads(block))
