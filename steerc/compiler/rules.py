@@ -211,6 +211,9 @@ def load_schema(r: "Resolver", s: ast.Str) -> tuple[str, str] | None:
     except OSError as e:
         r.col.error("E207", f"cannot read schema file '{path}': {e.strerror}", s.span)
         return None
+    except ValueError:  # open() refuses a NUL in the path (a "\u0000" escape in the spec)
+        r.col.error("E207", f"schema path {s.value!r} contains a NUL character", s.span)
+        return None
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as e:
