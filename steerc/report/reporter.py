@@ -20,17 +20,17 @@ from steerc.report.sarif import render_sarif
 
 FORMATS = ("text", "json", "sarif", "github")
 MACHINE = ("json", "sarif")  # formats whose stdout is one document: human lines go to stderr
+_RENDERERS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json, "github": render_github}
 
 
 def render_report(diags: Sequence[Diagnostic], fmt: str, cwd: str | None = None,
                   fallback_file: str | None = None) -> str:
     """The whole report for `diags` in format `fmt` (one of FORMATS)."""
-    renderers: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json, "github": render_github}
     if fmt == "sarif":
         return render_sarif(diags, cwd, fallback_file)
-    if fmt not in renderers:
+    if fmt not in _RENDERERS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return renderers[fmt](diags, cwd)
+    return _RENDERERS[fmt](diags, cwd)
 
 
 def emit(diags: Sequence[Diagnostic], fmt: str = "text", stream: TextIO | None = None,

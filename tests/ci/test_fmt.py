@@ -167,6 +167,8 @@ def statements(draw):
     if kind == "when":
         body = draw(st.lists(rules(), min_size=1, max_size=3))
         sep = draw(st.sampled_from(["; ", "\n  ", "\n\n"]))
+        if sep != "; ":  # comments inside the block: trailing and on their own line
+            body = [b + draw(st.sampled_from(["", "  # k", "\n  # own"])) for b in body]
         a = draw(ALIASES)
         return f"when {a}[{draw(INTS)}] >{draw(SP)}{draw(NUMBERS)} {{{sep.lstrip(';') if sep != '; ' else ' '}{sep.join(body)}\n}}"
     if kind == "enforce":
