@@ -233,7 +233,7 @@ def corpus_digest(corpus: dict[str, dict[str, list[Doc]]]) -> str:
     return h.hexdigest()
 
 
-def write_heldout(corpus, out_dir: Path, chars: int = 24_000) -> None:
+def write_heldout(corpus, out_dir: Path, chars: int = 60_000) -> None:
     """demo/heldout/{prose,code,json}.txt (format-labelled eval) and neutral.txt (prose).
 
     Documents are separated by a line holding only `<|doc|>`; each file takes held-out

@@ -14,7 +14,9 @@ cut into `[BOS] + 127`-token windows (BOS positions excluded):
   `TOKEN_NAMES` or quoted, else the dominant previous token ("after ..."), else the two most
   common tokens; then the format in brackets when tagged. Duplicates get " #2", " #3", ... in
   feature order. Deterministic: no sampling, ties broken by token text.
-- aliases: the most format-selective frequent feature per format gets `FORMAT_ALIASES`.
+- aliases: the most format-selective frequent feature per format gets `FORMAT_ALIASES`; a
+  label core that is nobody's exact label ("json key") becomes an alias of the densest
+  feature with that core.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def build(model_dir: Path, sae_dir: Path) -> dict:
     allacts = torch.cat([flat[f] for f in data.FORMATS])
     density = (allacts > 0).float().mean(0)
     maxact = allacts.max(0).values
-    features, used = [], set()
+    features, used, groups = [], set(), {}
     for i in tqdm(range(d_sae), desc="label", mininterval=5):
         tags, fired = [], bool(maxact[i] > 0)
         for j, fmt in enumerate(data.FORMATS):
@@ -173,6 +175,8 @@ def build(model_dir: Path, sae_dir: Path) -> dict:
             core = core_label(tok, acts, places)
             ctx = [{"text": context_text(tok, acts[f]["ids"][w], p), "activation": round(v, 4)}
                    for v, f, w, p in places[:N_CONTEXTS]]
+        if fired:
+            groups.setdefault(core, []).append(i)
         fmt_tag = [x.split(":")[1] for x in tags if x.startswith("format:")]
         label = f"{core} ({fmt_tag[0]})" if fmt_tag else core
         base, n = label, 1
@@ -188,6 +192,7 @@ def build(model_dir: Path, sae_dir: Path) -> dict:
                          "description": desc, "tags": tags,
                          "max_activation": round(float(maxact[i]), 5),
                          "density": round(float(density[i]), 6), "top_contexts": ctx})
+    aliases = set()
     for j, fmt in enumerate(data.FORMATS):
         alias = FORMAT_ALIASES[fmt]
         if _norm(alias) in used:
@@ -196,6 +201,14 @@ def build(model_dir: Path, sae_dir: Path) -> dict:
         if cands:
             best = max(cands, key=lambda i: (round(float(share[j, i]), 3), float(density[i]), -i))
             features[best]["aliases"].append(alias)
+            aliases.add(_norm(alias))
+    # A label's core ("json key") names its densest feature when no label is exactly that.
+    for core in sorted(groups):
+        n = _norm(core)
+        if n not in used and n not in aliases:
+            best = max(groups[core], key=lambda i: (float(density[i]), -i))
+            features[best]["aliases"].append(core)
+            aliases.add(n)
     return {"version": 1,
             "saes": [{"id": SAE_ID, "hook": hook, "d_sae": d_sae, "sha256": sha,
                       "model": "steerc-demo"}],

@@ -4,9 +4,9 @@
 
 Training: BatchTopK (k per token on average, top k*B over the whole batch; Bussmann et al.
 2024) with an AuxK loss on features dead for `DEAD_TOKENS` tokens (Gao et al. 2024), decoder
-rows kept at unit norm. Inference: saved as JumpReLU with one global threshold, the running
-mean of the smallest selected activation per batch, exactly as SAELens saves BatchTopK SAEs
-(FORMATS.md §1), so one feature's activation depends only on its own pre-activation.
+rows kept at unit norm. Inference: saved as JumpReLU with one global threshold, the mean over
+20 batches of the smallest selected activation (final weights), as SAELens saves BatchTopK
+SAEs (FORMATS.md §1), so one feature's activation depends only on its own pre-activation.
 Statistics (variance explained, L0, dead fraction) are measured on held-out windows with the
 saved JumpReLU encoder; BOS positions are never used.
 """
@@ -28,7 +28,7 @@ from scripts.train_demo import activations, data, tokenizer
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo"
 CACHE = ROOT / "build" / "demo"
-DEAD_TOKENS = 200_000
+DEAD_TOKENS = 25_000  # ~50 steps; AuxK then keeps rare features alive
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,17 @@ def train(x: torch.Tensor, d_sae: int, k: int, steps: int, batch: int, lr: float
             p["W_dec"] /= p["W_dec"].norm(dim=1, keepdim=True)
         if step % 50 == 0:
             bar.set_postfix(nmse=f"{loss.item():.3f}", dead=int(dead.sum()), thr=f"{thr_ema:.3f}")
+    with torch.no_grad():  # threshold from the final weights (the running mean lags)
+        mins = []
+        for _ in range(20):
+            xb = x[torch.randint(0, len(x), (batch,), generator=g)]
+            pre = torch.relu((xb - p["b_dec"]) @ p["W_enc"] + p["b_enc"])
+            mins.append(pre.flatten().topk(k * batch).values[-1].item())
+        thr_final = sum(mins) / len(mins)
     t = {n: v.detach().clone() for n, v in p.items()}
     # x' = x - b_dec is folded into b_enc so the file uses apply_b_dec_to_input = false.
     t["b_enc"] = t["b_enc"] - t["b_dec"] @ t["W_enc"]
-    t["threshold"] = torch.full((d_sae,), thr_ema)
+    t["threshold"] = torch.full((d_sae,), thr_final)
     return t
 
 
@@ -115,11 +122,11 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=DEMO / "model")
     ap.add_argument("--expansion", type=int, default=8)
     ap.add_argument("--k", type=int, default=24)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--train-windows", type=int, default=500, help="per format")
-    ap.add_argument("--heldout-windows", type=int, default=100, help="per format")
+    ap.add_argument("--train-windows", type=int, default=1000, help="per format")
+    ap.add_argument("--heldout-windows", type=int, default=200, help="per format")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out-root", type=Path, default=DEMO, help="writes saes/<hook>/ here")
