@@ -12,6 +12,7 @@ alias may be declared twice only with the same path.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steerc.compiler import ast
-from steerc.compiler.hashing import cached_by_files, file_sha256
+from steerc.compiler.hashing import bytes_sha256, cached_by_files, file_sha256
 from steerc.compiler.ir import Program
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
@@ -195,16 +196,33 @@ class CatalogueAdapter:
         return self.cat.suggest(sae, label)
 
 
+@functools.lru_cache(maxsize=1)
+def saes_code_sha256() -> str:
+    """One hash over every .py file of the steerc.saes package (sorted relative paths): the
+    SAE content hash depends on sae.py, layout.py and each format's loader alike."""
+    import steerc.saes
+
+    root = Path(inspect.getfile(steerc.saes)).parent
+    parts = [f"{p.relative_to(root).as_posix()}\t{file_sha256(p)}" for p in sorted(root.rglob("*.py"))]
+    return bytes_sha256("\n".join(parts).encode())
+
+
 class DiskEnvironment:
-    """Reads SAE configs (no weights; the content hash is cached), catalogues and model configs."""
+    """Reads SAE configs (no weights; the content hash is cached), catalogues and model configs.
+
+    allow_pickle: let torch-pickled SAEs load (`--allow-pickle`); refused (E307) otherwise."""
+
+    def __init__(self, allow_pickle: bool = False):
+        self.allow_pickle = allow_pickle
 
     def sae_info(self, path: Path) -> SaeInfo:
         from steerc.saes import load_sae
 
-        sae = load_sae(path)
+        sae = load_sae(path, allow_pickle=self.allow_pickle)
         files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
-        # keyed by the hashing code too, so a change to SAE.sha256 never serves a stale value
-        kind = "sae-sha256:" + file_sha256(inspect.getfile(type(sae)))
+        # keyed by the SAE package's code too, so a change to how SAEs are read or hashed
+        # (sae.py, layout.py, formats/*.py) never serves a stale value
+        kind = "sae-sha256:" + saes_code_sha256()
         sha = cached_by_files(kind, files, sae.sha256)
         return SaeInfo(sae.cfg.hook_name, sae.cfg.d_in, sae.cfg.d_sae, sha, sae.cfg.format)
 
