@@ -268,16 +268,16 @@ def main() -> int:
     # Real decoding: a fresh processor per generate() call, built on the compiled grammar.
     import xgrammar as xgr
 
-    from steerc.guard import processor as guard
+    from steerc.guard import GuardFactory
 
     xlib = decode["xgrammar"]
     g_x = xlib.compile(SCHEMA)[0]
+    steerc_guard = GuardFactory(tok, json.dumps(SCHEMA), vocab_size=vocab)
     makers = {
         "unguarded": None,
         "xgrammar (contrib.hf.LogitsProcessor)": lambda: xgr.contrib.hf.LogitsProcessor(g_x),
         "llguidance (minimal processor)": lambda: LlgProcessor(decode["llguidance"], SCHEMA),
-        "steerc guard (xgrammar + closure)": lambda: guard.JsonGuard(
-            g_x, eos_token_ids=[tok.eos_token_id], max_new_tokens=args.new_tokens),
+        "steerc guard (xgrammar + closure + whitespace cap)": lambda: steerc_guard.processor(args.new_tokens),
     }
     print(f"\n| decoding with {model_src} (max {args.new_tokens} new tokens, sampled) "
           "| tokens/s (median) | overhead ms/token vs unguarded (median) | tokens/run (median) "

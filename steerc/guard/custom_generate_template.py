@@ -28,6 +28,8 @@ import transformers
 import xgrammar as xgr
 
 GUARD_FILE = "guard.json"  # {"schema_file": "schema.json" | null}; always written
+ANY_JSON = '{"type": ["object", "array"]}'  # `enforce json format`
+MAX_WHITESPACE = 24  # whitespace characters allowed between two JSON tokens (indent + newline)
 _START = (0, False, False)  # JSON lexer state: (bracket depth, in a string, after a backslash)
 
 
@@ -249,13 +251,19 @@ class JsonGuard(transformers.LogitsProcessor):
 
 
 def compile_grammar(tokenizer, schema=None, vocab_size=None, eos_token_ids=None):
-    """An xgrammar CompiledGrammar: builtin JSON (object/array) or the JSON Schema text."""
+    """An xgrammar CompiledGrammar: any JSON object/array, or the JSON Schema text.
+
+    Whitespace between tokens is capped at MAX_WHITESPACE characters per gap: small models
+    otherwise fill a document with blank lines (seen with the demo model).
+    """
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size,
                                               stop_token_ids=eos_token_ids)
     compiler = xgr.GrammarCompiler(info)
-    if schema is None:
-        return compiler.compile_builtin_json_grammar()
-    return compiler.compile_json_schema(schema if isinstance(schema, str) else json.dumps(schema))
+    if schema is None:  # non-strict: any members and items, as JSON itself allows
+        return compiler.compile_json_schema(ANY_JSON, strict_mode=False,
+                                            max_whitespace_cnt=MAX_WHITESPACE)
+    text = schema if isinstance(schema, str) else json.dumps(schema)
+    return compiler.compile_json_schema(text, max_whitespace_cnt=MAX_WHITESPACE)
 
 
 def _eos_ids(model, kwargs):

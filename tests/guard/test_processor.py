@@ -164,3 +164,20 @@ def test_a_guard_serves_one_call(model, tok, one_thread):
     with pytest.raises(RuntimeError, match="one generate"):
         model.generate(ids, max_new_tokens=8, logits_processor=[guard], eos_token_id=EOS,
                        pad_token_id=PAD)
+
+
+def test_any_json_grammar_is_open_and_caps_whitespace(tok):
+    import xgrammar as xgr
+
+    from steerc.guard.custom_generate_template import MAX_WHITESPACE
+
+    grammar = GuardFactory(tok, None, vocab_size=100).grammar
+
+    def accepts(text):
+        m = xgr.GrammarMatcher(grammar)
+        return m.accept_string(text) and m.is_completed()
+
+    assert accepts('{"any": [1, {"key": null, "s": "x\\n"}], "d": -1.5e3}')  # not strict mode
+    assert accepts("[" + " " * MAX_WHITESPACE + "1]")
+    assert not accepts("[" + " " * (MAX_WHITESPACE + 1) + "1]")
+    assert not accepts("5")  # `enforce json format` means an object or an array
