@@ -15,8 +15,8 @@ cut into `[BOS] + 127`-token windows (BOS positions excluded):
   common tokens; then the format in brackets when tagged. Duplicates get " #2", " #3", ... in
   feature order. Deterministic: no sampling, ties broken by token text.
 - aliases: the most format-selective frequent feature per format gets `FORMAT_ALIASES`; a
-  label core that is nobody's exact label ("json key") becomes an alias of the densest
-  feature with that core.
+  named label core (no quoted token, no "/") that is nobody's exact label ("json key",
+  "def keyword") becomes an alias of the densest feature with that core.
 """
 
 from __future__ import annotations
@@ -205,6 +205,8 @@ def build(model_dir: Path, sae_dir: Path) -> dict:
     # A label's core ("json key") names its densest feature when no label is exactly that.
     for core in sorted(groups):
         n = _norm(core)
+        if '"' in core or "/" in core:  # only named cores ("json key", "def keyword")
+            continue
         if n not in used and n not in aliases:
             best = max(groups[core], key=lambda i: (float(density[i]), -i))
             features[best]["aliases"].append(core)
