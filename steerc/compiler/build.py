@@ -45,15 +45,31 @@ def load_base(model_dir: str | Path):
     return config, raw, adapter_for(config)
 
 
-def load_saes(program: Program, saes: dict | None = None) -> dict:
-    """alias -> SAE for every binding of `program` (loaded lazily from its path)."""
+def load_saes(program: Program, saes: dict | None = None, *, allow_pickle: bool = False) -> dict:
+    """alias -> SAE for every binding of `program` (loaded lazily from its path);
+    torch-pickled SAEs only with `allow_pickle` (E307 otherwise)."""
     from steerc.saes import load_sae
 
     saes = dict(saes or {})
     for b in program.saes:
         if b.alias not in saes:
-            saes[b.alias] = load_sae(b.path)
+            saes[b.alias] = load_sae(b.path, allow_pickle=allow_pickle)
     return saes
+
+
+def check_sae_widths(saes: dict, config) -> None:
+    """E309 for an SAE on a residual-space hook whose d_in is not the model's hidden size
+    (an SAE trained on another model): caught here, not as a shape error mid-write."""
+    from steerc.compiler.resolve import RESIDUAL_SPACE_HOOKS
+    from steerc.saes import check_d_model
+
+    cfg = getattr(config, "text_config", None) or config
+    d_model = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None)
+    if d_model is None:
+        return
+    for sae in saes.values():
+        if sae.hook_name.rsplit(".", 1)[-1] in RESIDUAL_SPACE_HOOKS:
+            check_d_model(sae, d_model)
 
 
 def directions_from(saes: dict):
@@ -71,17 +87,20 @@ def directions_from(saes: dict):
 
 def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                     force: bool = False, saes: dict | None = None, progress: bool = False,
-                    lock_text: str | None = None, spec_hashes: dict | None = None) -> CompileResult:
+                    lock_text: str | None = None, spec_hashes: dict | None = None,
+                    allow_pickle: bool = False) -> CompileResult:
     """Compile `program` against its base model into `out`; returns the plan and manifest.
 
     Raises DiagnosticError (E410 refusals, E401 existing output without `force`, E6xx model
-    files). On any failure nothing is left at `out` (an existing `out` stays untouched)."""
+    files, E3xx SAE files: E307 a pickle without `allow_pickle`, E309 a d_in mismatch).
+    On any failure nothing is left at `out` (an existing `out` stays untouched)."""
     from steerc.compiler import manifest as mf
 
     config, raw_config, adapter = load_base(program.model)
     p = make_plan(program, config, adapter, target)
     base = emit.open_checkpoint(program.model)
-    saes = load_saes(program, saes)
+    saes = load_saes(program, saes, allow_pickle=allow_pickle)
+    check_sae_widths(saes, config)
     backend = BACKENDS[p.target]
     with emit.atomic_dir(out, force=force) as tmp:
         art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress)
