@@ -1,1 +1,8 @@
-"""steerc.commands"""
+"""steerc.commands: one module per subcommand (see steerc/cli.py), plus shared flags."""
+
+
+def add_allow_pickle_argument(p) -> None:
+    """`--allow-pickle` for commands that read SAE files (E307 names it)."""
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="let torch-pickled SAE files (OpenAI, Goodfire .pt/.pth) load; pickles can "
+                        "run code, so only for files you trust (read with torch.load(weights_only=True))")

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from steerc.compiler.describe import describe_program, summary
-from steerc.compiler.load import load
+from steerc.commands import add_allow_pickle_argument
+from steerc.compiler.load import DiskEnvironment, load
 from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, read_lock, write_lock
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.report import add_format_argument, human_stream, warn
@@ -24,12 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("-v", "--verbose", action="store_true", help="list every intervention")
+    add_allow_pickle_argument(p)
     add_format_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the spec resolves (and matches its lock with --locked), else 1."""
-    loaded = load(args.spec, catalogue_override=args.catalogue)
+    loaded = load(args.spec, catalogue_override=args.catalogue,
+                  env=DiskEnvironment(allow_pickle=args.allow_pickle))
     program = loaded.program
     warnings = list(loaded.diagnostics)
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.plan import TARGETS
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.report import add_format_argument, human_stream, warn
@@ -26,16 +27,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_allow_pickle_argument(p)
     add_format_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the checkpoint written, 1 on diagnostics (nothing written)."""
     from steerc.compiler.build import compile_program
-    from steerc.compiler.load import load
+    from steerc.compiler.load import DiskEnvironment, load
     from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, dumps_lock, read_lock
 
-    loaded = load(args.spec, catalogue_override=args.catalogue)
+    loaded = load(args.spec, catalogue_override=args.catalogue,
+                  env=DiskEnvironment(allow_pickle=args.allow_pickle))
     program = loaded.program
     warn(args, loaded.diagnostics)
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 f"if the change is intended, run `steerc check {args.spec} --write-lock`")])
     res = compile_program(program, args.output, target=args.target, force=args.force,
                           progress=not args.no_progress and sys.stderr.isatty(),
-                          lock_text=dumps_lock(lock))
+                          lock_text=dumps_lock(lock), allow_pickle=args.allow_pickle)
     p = res.plan
     n_w, n_h = len(p.weight_edits), len(p.hooks)
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.plan import TARGETS, Plan
 
 NAME = "explain"
@@ -14,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="the .steer file")
     p.add_argument("--target", choices=TARGETS, default="auto", help="target to plan for")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
+    add_allow_pickle_argument(p)
 
 
 _KIND = {"weights": "weight edit", "hook": "hook", "refused": "REFUSED"}
@@ -50,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
     from steerc.compiler.build import load_base
     from steerc.compiler.describe import describe_program
-    from steerc.compiler.load import load
+    from steerc.compiler.load import DiskEnvironment, load
     from steerc.compiler.plan import plan as make_plan
     from steerc.diagnostics import render_all
 
-    loaded = load(args.spec, catalogue_override=args.catalogue)
+    loaded = load(args.spec, catalogue_override=args.catalogue,
+                  env=DiskEnvironment(allow_pickle=args.allow_pickle))
     program = loaded.program
     config, _, adapter = load_base(program.model)
     p = make_plan(program, config, adapter, args.target, check=False)

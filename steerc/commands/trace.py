@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from steerc.commands import add_allow_pickle_argument
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 NAME = "trace"
@@ -23,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # dest differs from `format`: the CLI's reporter reads args.format for diagnostics
     p.add_argument("--format", choices=("text", "json"), default="text", dest="output_format",
                    help="text table (default) or one JSON document on stdout")
+    add_allow_pickle_argument(p)
 
 
 def _sources(args):
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise DiagnosticError([Diagnostic("E510", "--top must be at least 1")])
-    model, tok, saes, catalogue = load_sources(_sources(args))
+    model, tok, saes, catalogue = load_sources(_sources(args), allow_pickle=args.allow_pickle)
     rows = trace_text(model, tok, saes, catalogue, args.text, top=args.top)
     if args.output_format == "json":
         print(json.dumps(trace_json(args.text, saes, rows), indent=1))

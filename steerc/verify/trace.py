@@ -96,8 +96,9 @@ def match_catalogue(catalogue, alias: str, sae) -> str | None:
     return same_hook[0].id if len(same_hook) == 1 else None
 
 
-def load_sources(src: Sources):
-    """(model, tokenizer, [TracedSae], catalogue or None); E510-E511 for missing files."""
+def load_sources(src: Sources, allow_pickle: bool = False):
+    """(model, tokenizer, [TracedSae], catalogue or None); E510-E511 for missing files,
+    E307 for a pickled SAE without `allow_pickle`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -110,7 +111,7 @@ def load_sources(src: Sources):
     catalogue = Catalogue.open(src.catalogue) if src.catalogue else None
     saes = []
     for alias, path in src.saes:
-        sae = load_sae(path)
+        sae = load_sae(path, allow_pickle=allow_pickle)
         saes.append(TracedSae(alias, sae, match_catalogue(catalogue, alias, sae)))
     hf_logging.disable_progress_bar()
     try:
