@@ -233,10 +233,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """json's parse_float: 1e400 would silently become inf (and `5x max` with it)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:30]} is out of range for a double")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    """json's parse_int: the index stores 64-bit integers (and Python caps digit strings)."""
+    if len(text.lstrip("-")) > 19 or not -(1 << 63) <= (value := int(text)) < (1 << 63):
+        raise ValueError(f"integer {text[:30]}{'...' if len(text) > 30 else ''} is out of the 64-bit range")
+    return value
+
+
 def parse_catalogue_bytes(raw: bytes, fname: str) -> dict:
     """Parse and validate a JSON catalogue's bytes; raises DiagnosticError (E101-E109)."""
     try:
-        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant,
+                         parse_float=_finite_float, parse_int=_bounded_int)
     except UnicodeDecodeError as e:
         raise DiagnosticError([Diagnostic(E_JSON, f"{fname}: not UTF-8 text ({e.reason} at byte {e.start})",
                                           hint="a catalogue is a JSON file or a .sqlite index built by "
@@ -245,6 +261,9 @@ def parse_catalogue_bytes(raw: bytes, fname: str) -> dict:
         raise DiagnosticError([Diagnostic(E_JSON, f"invalid JSON: {e.msg}", Span(fname, e.lineno, e.colno))]) from None
     except ValueError as e:
         raise DiagnosticError([Diagnostic(E_JSON, f"{fname}: {e}")]) from None
+    except RecursionError:  # json's C decoder recurses per nesting level
+        raise DiagnosticError([Diagnostic(E_JSON, f"{fname}: JSON nested too deeply",
+                                          hint="a catalogue nests a few levels deep")]) from None
     diags = validate_catalogue(doc, fname)
     if diags:
         raise DiagnosticError(diags)
