@@ -51,7 +51,12 @@ def heldout_acts(lm, sae):
     model, tok = lm
     t = {"W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "b_dec": sae.b_dec,
          "threshold": sae.threshold}
-    return label.heldout_activations(model, tok, 2, t)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 threads stall each other on the loaded 2-core machine
+    try:
+        return label.heldout_activations(model, tok, 2, t)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_size_budget():
