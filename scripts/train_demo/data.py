@@ -164,7 +164,7 @@ def json_docs() -> list[Doc]:
         pieces = [(rel, obj)]
         if len(raw) > 40_000 and isinstance(obj, dict):
             pieces = [(f"{rel}#{k}", {k: v}) for k, v in obj.items()]
-            pieces = [(i, o) for i, o in pieces for _ in [0] if len(json.dumps(o)) < 200_000]
+            pieces = [(i, o) for i, o in pieces if len(json.dumps(o)) < 200_000]
         for doc_id, o in pieces:
             style = int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 3
             if style == 0 and len(pieces) == 1:
