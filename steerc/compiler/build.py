@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from steerc.compiler import emit
+from steerc.compiler import basefiles, emit
 from steerc.compiler.backends import BACKENDS
 from steerc.compiler.backends.base import TensorOutput
 from steerc.compiler.ir import FeatureId, Program
@@ -40,8 +40,13 @@ def load_base(model_dir: str | Path):
         raise DiagnosticError([Diagnostic(
             "E602", f"no config.json in {model_dir}", None,
             "`model` must name a local transformers checkpoint directory")])
-    config = AutoConfig.from_pretrained(str(model_dir))
-    raw = json.loads((model_dir / "config.json").read_text())
+    try:
+        config = AutoConfig.from_pretrained(str(model_dir))
+        raw = json.loads((model_dir / "config.json").read_text())
+    except Exception as e:  # transformers raises ValueError, OSError, KeyError... on a bad config
+        raise DiagnosticError([Diagnostic(
+            "E607", f"transformers cannot read {model_dir / 'config.json'}: {str(e).splitlines()[0][:300]}",
+            None, "check model_type and the JSON syntax of config.json")]) from None
     return config, raw, adapter_for(config)
 
 
@@ -99,6 +104,7 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     config, raw_config, adapter = load_base(program.model)
     p = make_plan(program, config, adapter, target)
     base = emit.open_checkpoint(program.model)
+    basefiles.check_edit_targets(p, base, config)
     saes = load_saes(program, saes, allow_pickle=allow_pickle)
     check_sae_widths(saes, config)
     backend = BACKENDS[p.target]

@@ -10,11 +10,14 @@ and moved there with `os.replace` only when complete (`atomic_dir`).
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import json
 import os
 import shutil
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,6 +25,7 @@ from typing import Callable, Iterator
 import torch
 from safetensors import safe_open
 
+from steerc.compiler import basefiles
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 SINGLE = "model.safetensors"
@@ -92,11 +96,9 @@ class Checkpoint:
 
 
 def read_header(path: Path) -> tuple[dict, int]:
-    """A safetensors file's JSON header and the byte offset where its data section starts."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    return header, 8 + n
+    """A safetensors file's JSON header and the byte offset where its data section starts
+    (validated: E604 missing, E605 corrupt or truncated; see basefiles)."""
+    return basefiles.read_header(path)
 
 
 def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
@@ -104,7 +106,7 @@ def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
     index); reads only headers. Raises DiagnosticError E601 when there are no safetensors."""
     root = Path(root)
     if (root / INDEX).is_file():
-        index = json.loads((root / INDEX).read_text())
+        index = basefiles.read_index(root / INDEX)
         files = sorted(set(index["weight_map"].values()))
         sharded, meta = True, index.get("metadata", {})
     elif (root / SINGLE).is_file():
@@ -116,14 +118,17 @@ def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
                  "convert .bin checkpoints with `save_pretrained(..., safe_serialization=True)`")])
     tensors: dict[str, TensorInfo] = {}
     starts: dict[str, int] = {}
+    headers: dict[str, dict] = {}
     for file in files:
         header, start = read_header(root / file)
-        starts[file] = start
+        starts[file], headers[file] = start, header
         for name, h in header.items():
             if name == "__metadata__":
                 continue
             tensors[name] = TensorInfo(name, h["dtype"], tuple(h["shape"]), file,
                                        tuple(h["data_offsets"]))
+    if sharded:
+        basefiles.check_index_matches(root, index["weight_map"], headers)
     return Checkpoint(root, files, tensors, sharded, meta, starts)
 
 
@@ -252,25 +257,66 @@ def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
 @contextlib.contextmanager
 def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield an empty temp dir beside `out`; on success move it to `out` (replacing an
-    existing `out` only with `force`), on any failure remove it so nothing is left behind."""
+    existing `out` only with `force`), on any failure remove it so nothing is left behind.
+
+    Temp dirs are `.{name}.steerc-tmp-{pid}-*`: ones left by a killed compile (dead pid) are
+    removed by the next compile to the same output. An OSError (disk full...) is E610."""
     out = Path(out).absolute()
     if out.exists() and not force:
         raise DiagnosticError([Diagnostic(
             "E401", f"output directory {out} already exists", hint="pass --force to replace it")])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.steerc-tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.steerc-tmp-{os.getpid()}-", dir=out.parent))
+    except OSError as e:
+        raise basefiles.write_failed(out, e) from None
     try:
         yield tmp
+        _move_into_place(tmp, out, force)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise basefiles.write_failed(out, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.steerc-old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
+    """rename(tmp, out), moving an existing `out` aside first; retried when a concurrent
+    compile puts its own `out` in place between the two renames (last one wins, whole)."""
+    for _ in range(20):
+        old = None
+        if out.exists():
+            if not force:
+                raise DiagnosticError([Diagnostic(
+                    "E401", f"output directory {out} appeared while compiling (another compile?)",
+                    hint="pass --force to replace it")])
+            old = out.parent / f".{out.name}.steerc-old-{os.getpid()}-{os.urandom(4).hex()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(errno.EBUSY, "output directory kept changing under concurrent compiles")
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove temp/old dirs beside `out` whose compile process is gone (SIGKILL, power loss)."""
+    for p in out.parent.glob(f"{glob.escape('.' + out.name)}.steerc-*-*"):
+        pid = p.name[len(f".{out.name}.steerc-"):].split("-")[1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass  # alive, owned by someone else
