@@ -235,6 +235,14 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
     from steerc.compiler.resolve import DEFAULT_JSON_STRENGTH, JSON_STEER_TAG, JSON_SUPPRESS_TAGS
 
     schema = load_schema(r, e.schema) if e.schema is not None else None
+    if schema is not None:
+        # E470-E472: a schema the decode-time guard cannot enforce exactly fails at check time
+        from steerc.guard import check_schema_supported
+
+        problems = check_schema_supported(schema[1], e.schema.span)
+        r.col.diagnostics.extend(problems)
+        if problems:
+            schema = None
     origin = enforce_origin(e)
     strength = DEFAULT_JSON_STRENGTH if e.strength is None else float(e.strength.value)
     cids = [b.cat_id for b in r.bindings.values() if b.cat_id]
