@@ -13,6 +13,7 @@ from steerc.verify.checks import ExpectResult
 from steerc.verify.measure import KL, FeatureStats
 
 REPORT_VERSION = 1
+TEXT_ROWS = 12            # features listed in the text report (all are in the JSON)
 SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of its mean
 
 
@@ -51,6 +52,19 @@ def verdict(f: FeatureStats) -> str:
     return "n/a"
 
 
+def totals(features) -> dict:
+    """Per direction (`down`, `up`): sum of the features' mean activations, base and
+    steered, and its % change (one figure for a rule over a set of features)."""
+    out = {}
+    for d in ("down", "up"):
+        fs = [f for f in features if f.target.direction == d]
+        if fs:
+            b, s = sum(f.base_mean for f in fs), sum(f.steered_mean for f in fs)
+            out[d] = {"features": len(fs), "base_sum": b, "steered_sum": s,
+                      "change_pct": None if b == 0 else 100.0 * (s - b) / b}
+    return out
+
+
 def _feature_json(f: FeatureStats) -> dict:
     t = f.target
     return {"sae": t.feature.sae, "index": t.feature.index, "label": t.feature.label,
@@ -76,6 +90,7 @@ def to_json(r: Report) -> dict:
         "base_model": r.base_model, "target": r.target, "json_guard": r.guard,
         "prompts": {"source": r.prompts_source, "tokens": r.prompt_tokens},
         "features": [_feature_json(f) for f in r.features],
+        "totals": totals(r.features),
         "kl": {"source": r.neutral_source, "mean": r.kl.mean, "p95": r.kl.p95, "max": r.kl.max,
                "tokens": r.kl.n_tokens},
         "expects": [_expect_json(e) for e in r.expects],
@@ -103,7 +118,8 @@ def render_text(r: Report) -> str:
     if r.features:
         rows = [("feature", "ops", "base mean", "base max", "steered mean", "steered max",
                  "change", "verdict")]
-        for f in r.features:
+        shown = sorted(r.features, key=lambda f: -f.base_mean)[:TEXT_ROWS]
+        for f in shown:
             t = f.target
             name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
             rows.append((_short(name, 34), _short(",".join(t.ops), 22), f"{f.base_mean:.3f}",
@@ -113,6 +129,12 @@ def render_text(r: Report) -> str:
         for row in rows:
             out.append("  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                                          for i, (c, w) in enumerate(zip(row, widths))))
+        if len(r.features) > len(shown):
+            out.append(f"  ... {len(r.features) - len(shown)} more features (highest base mean "
+                       "shown; all in --json)")
+        for d, t in totals(r.features).items():
+            out.append(f"  all {t['features']} '{d}' features: summed mean {t['base_sum']:.3f} -> "
+                       f"{t['steered_sum']:.3f} ({_pct(t['change_pct'])})")
     else:
         out.append("  (the spec has no feature rules)")
     out += ["", f"KL(base || steered) on neutral text ({r.neutral_source}): mean {r.kl.mean:.4f} "

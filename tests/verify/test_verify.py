@@ -52,6 +52,7 @@ def test_json_report_fields(reports):
     assert set(f) >= {"sae", "index", "label", "hook", "ops", "base", "steered", "change_pct", "verdict"}
     assert f["label"] == "alpha topic" and f["verdict"] == "ok" and f["ops"] == ["set_activation=0"]
     assert set(doc["kl"]) == {"source", "mean", "p95", "max", "tokens"}
+    assert doc["totals"]["down"]["features"] == 1 and doc["totals"]["down"]["change_pct"] <= -99.9
     e = doc["expects"][0]
     assert e["kind"] == "not_mentions" and e["passed"] and isinstance(e["steered"]["text"], str)
     json.dumps(doc)  # JSON-safe
