@@ -105,6 +105,15 @@ def gather(spec_path: str | os.PathLike, col: Collector) -> tuple[list[ast.Spec]
     return g.specs, out
 
 
+def _realpath(path: str) -> str:
+    """os.path.realpath, or `path` itself when it cannot be a path (a NUL from a "\u0000"
+    escape: realpath raises ValueError; the missing file is reported where it is opened)."""
+    try:
+        return os.path.realpath(path)
+    except ValueError:
+        return path
+
+
 def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
           col: Collector) -> Declarations:
     """Split statements into declarations and body; E208 for conflicting declarations."""
@@ -130,8 +139,8 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
             if prev is None:
                 saes[st.alias.value] = st
                 continue
-            a = os.path.realpath(spec_relative(prev.path.span, prev.path.value))
-            b = os.path.realpath(spec_relative(st.path.span, st.path.value))
+            a = _realpath(spec_relative(prev.path.span, prev.path.value))
+            b = _realpath(spec_relative(st.path.span, st.path.value))
             if a != b:
                 col.error("E208", f"SAE alias '{st.alias.value}' is declared twice with different "
                           "paths", st.alias.span,
