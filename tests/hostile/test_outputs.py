@@ -1,0 +1,182 @@
+"""The output directory under hostile conditions: an existing one (refused without --force),
+SIGINT and SIGKILL mid-write, a full disk mid-stream, two compiles racing for one output.
+The destination is always absent, the old content, or one complete new checkpoint."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from steerc.compiler.emit import hash_file_tensors
+from tests.hostile.world import FIX, ROOT, run_cli, write_spec
+
+EXACT = "steer res2[1] by 4\nablate res2[2] everywhere\n"
+BIG_VOCAB = 1_000_000  # 2 x 64 MB of embeddings: the write takes long enough to interrupt
+
+
+@pytest.fixture(scope="module")
+def big_model(base_model, tmp_path_factory):
+    """The tiny base with a 1M-token vocabulary (embeddings rewritten by `ablate everywhere`)."""
+    d = tmp_path_factory.mktemp("hostile-big") / "model"
+    shutil.copytree(base_model, d)
+    t = load_file(str(d / "model.safetensors"))
+    g = torch.Generator().manual_seed(0)
+    for k in ("model.embed_tokens.weight", "lm_head.weight"):
+        t[k] = torch.randn(BIG_VOCAB, 16, generator=g) * 0.02
+    save_file(t, str(d / "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["vocab_size"] = BIG_VOCAB
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".steerc-" in p.name)
+
+
+def _complete(out: Path) -> dict:
+    """The manifest of `out`, after checking that every tensor it records hashes as it says
+    in the shards on disk (one checkpoint, never a mix of two)."""
+    manifest = json.loads((out / "steerc-manifest.json").read_text())
+    got = {}
+    for f in sorted(out.glob("*.safetensors")):
+        got.update(hash_file_tensors(f))
+    assert manifest["tensors"] and {k: got.get(k) for k in manifest["tensors"]} == manifest["tensors"]
+    return manifest
+
+
+def _spawn(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "steerc", "compile", str(spec), "-o", str(out),
+                             "--no-progress", *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_write(proc: subprocess.Popen, parent: Path, out: Path, timeout: float = 120.0) -> None:
+    """Block until the compile has started writing shard bytes into its temp dir."""
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        for tmp in parent.glob(f".{out.name}.steerc-tmp-{proc.pid}-*"):
+            if any(f.stat().st_size > 0 for f in tmp.glob("*.safetensors")):
+                return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.005)
+    pytest.fail("the compile never started writing")
+
+
+def test_existing_output_is_refused_without_force(base_model, tmp_path):
+    spec = write_spec(tmp_path / "s.steer", base_model, FIX / "sae_res", EXACT)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    rc, _, err = run_cli(["compile", str(spec), "-o", str(out)])
+    assert rc == 1 and "[E401]" in err and "--force" in err
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    assert run_cli(["compile", str(spec), "-o", str(out), "--force"])[0] == 0
+    assert not (out / "mine.txt").exists()
+    _complete(out)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_disk_full_mid_stream(base_model, tmp_path, monkeypatch, existing):
+    """OSError(ENOSPC) after 4 KB of a shard: E610, the destination untouched, temp removed."""
+    spec = write_spec(tmp_path / "s.steer", base_model, FIX / "sae_res", EXACT)
+    out = tmp_path / "out"
+    if existing:
+        assert run_cli(["compile", str(spec), "-o", str(out)])[0] == 0
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def write(self, data):
+            self.n += len(data)
+            if self.n > 4096:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def full_open(file, mode="r", *a, **k):
+        f = real_open(file, mode, *a, **k)
+        if "w" in mode and ".steerc-tmp-" in str(file) and str(file).endswith(".safetensors"):
+            return Full(f)
+        return f
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    rc, _, err = run_cli(["compile", str(spec), "-o", str(out), "--force"])
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert rc == 1 and "[E610]" in err and "No space left on device" in err, err
+    assert _leftovers(tmp_path) == []
+    if existing:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    else:
+        assert not out.exists()
+
+
+def test_sigint_mid_write_leaves_nothing(big_model, tmp_path):
+    spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
+    out = tmp_path / "out"
+    proc = _spawn(spec, out)
+    _wait_for_write(proc, tmp_path, out)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_sigkill_mid_write_keeps_old_output_and_next_compile_cleans_up(big_model, tmp_path):
+    spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    proc = _spawn(spec, out, "--force")
+    _wait_for_write(proc, tmp_path, out)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert [p.name for p in out.iterdir()] == ["old.txt"]  # the old content, untouched
+    stale = _leftovers(tmp_path)
+    assert stale and all(f"-tmp-{proc.pid}-" in s for s in stale)  # the killed compile's temp
+    proc = _spawn(spec, out, "--force")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    _complete(out)
+    assert _leftovers(tmp_path) == []  # the dead compile's temp dir was removed
+
+
+def test_two_compiles_racing_for_one_output(big_model, tmp_path):
+    """Both finish; the output is one of the two checkpoints, whole (manifest hashes match)."""
+    a = write_spec(tmp_path / "a.steer", big_model, FIX / "sae_res", EXACT)
+    b = write_spec(tmp_path / "b.steer", big_model, FIX / "sae_res", "steer res2[1] by -2\nablate res2[3] everywhere\n")
+    out = tmp_path / "out"
+    procs = [_spawn(a, out, "--force"), _spawn(b, out, "--force")]
+    for p in procs:
+        _, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+    manifest = _complete(out)
+    assert manifest["spec"]["file"] in (str(a), str(b))
+    assert _leftovers(tmp_path) == []
