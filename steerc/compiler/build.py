@@ -93,12 +93,13 @@ def directions_from(saes: dict):
 def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                     force: bool = False, saes: dict | None = None, progress: bool = False,
                     lock_text: str | None = None, spec_hashes: dict | None = None,
-                    allow_pickle: bool = False) -> CompileResult:
+                    allow_pickle: bool = False, jobs: int = 1) -> CompileResult:
     """Compile `program` against its base model into `out`; returns the plan and manifest.
 
     Raises DiagnosticError (E410 refusals, E401 existing output without `force`, E6xx model
     files, E3xx SAE files: E307 a pickle without `allow_pickle`, E309 a d_in mismatch).
-    On any failure nothing is left at `out` (an existing `out` stays untouched)."""
+    On any failure nothing is left at `out` (an existing `out` stays untouched).
+    `jobs`: producers of edited tensors run in that many threads (see `write_tensors`)."""
     from steerc.compiler import manifest as mf
 
     config, raw_config, adapter = load_base(program.model)
@@ -109,7 +110,8 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     check_sae_widths(saes, config)
     backend = BACKENDS[p.target]
     with emit.atomic_dir(out, force=force) as tmp:
-        art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress)
+        art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
+                           jobs=jobs)
         if program.json is not None:
             from steerc.guard.checkpoint import write_guard
 

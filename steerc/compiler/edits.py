@@ -79,24 +79,34 @@ def add_to_rows(table: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return E + _f32(delta)[None, :]
 
 
-ROWS = 2048  # row block of `edit_rows`: bounds the fp32 working set of a large embedding
+ROWS = 2048  # row block of `iter_rows`: bounds the fp32 working set of a large embedding
 
 
-def edit_rows(table, delta: torch.Tensor | None, Q: torch.Tensor | None,
-              dtype: torch.dtype, shape: tuple[int, int] | None = None) -> torch.Tensor:
-    """`add_to_rows` then `project_embedding`, block by block of ROWS rows, written straight
-    into a `dtype` tensor: a [V, d] table never exists in fp32 all at once. Each row's math is
-    that of the whole-table functions. `table`: a tensor or anything sliceable by rows (a
-    safetensors slice, then pass `shape`), so the stored table is read block by block too."""
-    shape = tuple(shape or table.shape)
-    out = torch.empty(shape, dtype=dtype)
+def iter_rows(read, shape: tuple[int, int], delta: torch.Tensor | None, Q: torch.Tensor | None,
+              dtype: torch.dtype):
+    """`add_to_rows` then `project_embedding` of a [V, d] table, ROWS rows at a time: yields
+    the edited `dtype` blocks in row order. `read(a, b)` returns stored rows [a, b). Each
+    row's math is that of the whole-table functions (rows are independent)."""
     for a in range(0, shape[0], ROWS):
-        x = _f32(table[a:a + ROWS])
+        x = _f32(read(a, min(a + ROWS, shape[0])))
         if delta is not None:
             x = x + _f32(delta)[None, :]
         if Q is not None:
             x = x - (x @ Q) @ Q.T
-        out[a:a + ROWS] = x.to(dtype)
+        yield x.to(dtype).contiguous()
+
+
+def edit_rows(table, delta: torch.Tensor | None, Q: torch.Tensor | None,
+              dtype: torch.dtype, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """`iter_rows` gathered into one `dtype` tensor: a [V, d] table never exists in fp32 all
+    at once. `table`: a tensor or anything sliceable by rows (a safetensors slice, then pass
+    `shape`)."""
+    shape = tuple(shape or table.shape)
+    out = torch.empty(shape, dtype=dtype)
+    a = 0
+    for block in iter_rows(lambda i, j: table[i:j], shape, delta, Q, dtype):
+        out[a:a + block.shape[0]] = block
+        a += block.shape[0]
     return out
 
 

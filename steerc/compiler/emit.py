@@ -20,7 +20,7 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from safetensors import safe_open
@@ -37,7 +37,10 @@ ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
              "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
 TORCH_TO_ST = {v: k for k, v in ST_DTYPES.items()}
 
-Producer = Callable[[], torch.Tensor]  # computes one output tensor on demand
+CHUNK = 16 << 20  # bytes per read/write/hash step when streaming tensors
+# Computes one output tensor on demand: the tensor, or an iterator of row blocks (tensors)
+# or raw byte chunks that concatenate to it in row-major order (bounded memory).
+Producer = Callable[[], "torch.Tensor | Iterable[torch.Tensor | bytes]"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,10 @@ class Checkpoint:
         return name in self.tensors
 
     def tensor(self, name: str) -> torch.Tensor:
-        """One tensor, read through safetensors' mmap (only that tensor's pages)."""
+        """One tensor, read with a plain read (no mmap pages left mapped)."""
         info = self.tensors[name]
+        if info.shape:
+            return self.read_rows(name, 0, info.shape[0])
         with safe_open(self.root / info.file, framework="pt", device="cpu") as f:
             return f.get_tensor(name)
 
@@ -81,10 +86,37 @@ class Checkpoint:
 
     def raw(self, name: str) -> bytes:
         """The stored bytes of one tensor, untouched (little-endian, row-major)."""
+        return b"".join(self.iter_raw(name, 1 << 62))
+
+    def iter_raw(self, name: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        """The stored bytes of one tensor in chunks of at most `chunk` bytes (plain reads,
+        no mmap: only one chunk is ever resident)."""
         info = self.tensors[name]
+        a, b = info.offsets
         with open(self.root / info.file, "rb") as f:
-            f.seek(self._data_start[info.file] + info.offsets[0])
-            return f.read(info.offsets[1] - info.offsets[0])
+            f.seek(self._data_start[info.file] + a)
+            while a < b:
+                data = f.read(min(chunk, b - a))
+                if not data:
+                    raise OSError(f"{self.root / info.file}: truncated at tensor {name}")
+                a += len(data)
+                yield data
+
+    def read_rows(self, name: str, a: int, b: int) -> torch.Tensor:
+        """Rows [a, b) of a stored tensor (dim 0), read with one plain read."""
+        info = self.tensors[name]
+        dtype = ST_DTYPES[info.dtype]
+        row = torch.tensor([], dtype=dtype).element_size()
+        for s in info.shape[1:]:
+            row *= s
+        b = min(b, info.shape[0])
+        out = torch.empty((b - a,) + tuple(info.shape[1:]), dtype=dtype)
+        buf = memoryview(out.view(torch.uint8).numpy().reshape(-1)) if out.numel() else memoryview(b"")
+        with open(self.root / info.file, "rb") as f:
+            f.seek(self._data_start[info.file] + info.offsets[0] + a * row)
+            if f.readinto(buf) != len(buf):
+                raise OSError(f"{self.root / info.file}: truncated at tensor {name}")
+        return out
 
     def names_in(self, file: str) -> list[str]:
         """Tensor names of one shard in stored (offset) order."""
@@ -174,11 +206,48 @@ class Entry:
         return n
 
 
+def _tensor_hasher(name: str, dtype: str, shape: tuple[int, ...], nbytes: int):
+    """sha256 primed with `tensor_hash`'s prefix; feed it the raw bytes to finish."""
+    h = hashlib.sha256()
+    for part in (name.encode(), dtype.encode(), json.dumps(list(shape)).encode()):
+        h.update(struct.pack("<Q", len(part)))
+        h.update(part)
+    h.update(struct.pack("<Q", nbytes))
+    return h
+
+
+def _chunks(e: Entry, produced) -> Iterator[memoryview | bytes]:
+    """Raw byte chunks of one produced entry (a tensor or an iterable of blocks/bytes)."""
+    parts = [produced] if isinstance(produced, torch.Tensor) else produced
+    for t in parts:
+        if isinstance(t, torch.Tensor):
+            if TORCH_TO_ST[t.dtype] != e.dtype:
+                raise AssertionError(f"{e.name}: produced {t.dtype}, header says {e.dtype}")
+            if isinstance(produced, torch.Tensor) and tuple(t.shape) != e.shape:
+                raise AssertionError(f"{e.name}: produced {tuple(t.shape)}, header says {e.shape}")
+            t = tensor_bytes(t)
+        yield t
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write_safetensors` wrote: the file's sha256 and the per-tensor hashes of the
+    produced entries, and of the base tensors they replaced (`before`)."""
+
+    file_sha256: str
+    tensors: dict[str, str]
+    before: dict[str, str]
+
+
 def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
-                      on_bytes: Callable[[int], None] = lambda n: None) -> dict[str, str]:
-    """Write one safetensors file tensor by tensor, in `entries` order; returns each
-    tensor's content hash. The header is ours: compact JSON, {"format":"pt"} metadata,
-    padded with spaces to 8 bytes, so equal inputs give equal bytes."""
+                      on_bytes: Callable[[int], None] = lambda n: None,
+                      pool=None, lookahead: int = 0) -> Written:
+    """Write one safetensors file tensor by tensor, in `entries` order, streaming: copied
+    tensors go through in CHUNK-sized reads, produced ones as their blocks. The file's
+    sha256 and each produced tensor's `tensor_hash` are computed over the bytes as they are
+    written (no second read). The header is ours: compact JSON, {"format":"pt"} metadata,
+    padded with spaces to 8 bytes, so equal inputs give equal bytes. With `pool` (a
+    ThreadPoolExecutor), `lookahead` producers run at once, ahead of the writer."""
     header: dict = {"__metadata__": {"format": "pt"}}
     off = 0
     for e in entries:
@@ -186,24 +255,58 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
         off += e.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    hashes = {}
+    fh = hashlib.sha256()
+    hashes, before = {}, {}
+    produced = [i for i, e in enumerate(entries) if e.produce is not None]
+    futures: dict[int, object] = {}
+
+    def submit_from(i: int) -> None:  # keep `lookahead` producers in flight from entry i on
+        if pool is None:
+            return
+        for j in produced:
+            if len(futures) >= lookahead:
+                break
+            if j >= i and j not in futures:
+                futures[j] = pool.submit(entries[j].produce)
+
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for e in entries:
-            if e.produce is None:
-                data = base.raw(e.name)
-            else:
-                t = e.produce()
-                if TORCH_TO_ST[t.dtype] != e.dtype or tuple(t.shape) != e.shape:
-                    raise AssertionError(f"{e.name}: produced {t.dtype} {tuple(t.shape)}, "
-                                         f"header says {e.dtype} {e.shape}")
-                data = tensor_bytes(t)
-            assert len(data) == e.nbytes, e.name
+        def put(data) -> None:
             f.write(data)
-            hashes[e.name] = tensor_hash(e.name, e.dtype, e.shape, data)
-            on_bytes(e.nbytes)
-    return hashes
+            fh.update(data)
+
+        put(struct.pack("<Q", len(blob)))
+        put(blob)
+        for i, e in enumerate(entries):
+            n = 0
+            if e.produce is None:
+                for data in base.iter_raw(e.name):
+                    put(data)
+                    n += len(data)
+                    on_bytes(len(data))
+            else:
+                submit_from(i)
+                th = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
+                if base is not None and base.has(e.name):
+                    bh = _tensor_hasher(e.name, *_info_dtype_shape(base, e.name))
+                    for data in base.iter_raw(e.name):
+                        bh.update(data)
+                    before[e.name] = bh.hexdigest()
+                out = futures.pop(i).result() if i in futures else e.produce()
+                for data in _chunks(e, out):
+                    put(data)
+                    th.update(data)
+                    n += len(data)
+                    on_bytes(len(data))
+                del out
+                hashes[e.name] = th.hexdigest()
+            if n != e.nbytes:
+                raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
+    return Written(fh.hexdigest(), hashes, before)
+
+
+def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...], int]:
+    info = base.info(name)
+    return info.dtype, info.shape, info.offsets[1] - info.offsets[0]
 
 
 def hash_file_tensors(path: Path) -> dict[str, str]:

@@ -1,9 +1,12 @@
 """steerc-manifest.json: the audit trail of one compile (schema: specs/schemas/manifest.schema.json).
 
 It records what went in (spec files, base model, SAEs, catalogue: content hashes), what the
-plan decided per rule, every tensor edit (before/after content hashes), and the content hash
-of every output tensor and code file, so a reviewer can tell exactly what a checkpoint is.
-Deterministic: no timestamps, sorted keys when written.
+plan decided per rule, every tensor edit (before/after content hashes), the content hash of
+every tensor steerc wrote and the sha256 of every output weight file and code file, so a
+reviewer can tell exactly what a checkpoint is. `hash_scope` says what each hash covers.
+Hashes are computed over the bytes as they are written (no second read); a hard-linked base
+shard is the base file itself, so its hash is the base file's (hashing.py's stat cache,
+already filled by the lock's model fingerprint). Deterministic: no timestamps, sorted keys.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import hashlib
 from pathlib import Path
 
 from steerc import __version__
-from steerc.compiler.emit import combined_hash, file_sha256
+from steerc.compiler.emit import file_sha256
+from steerc.compiler.hashing import files_fingerprint
 
 MANIFEST = "steerc-manifest.json"
 SCHEMA_VERSION = 1
@@ -47,6 +51,24 @@ def _file_hash(path: str | None) -> str | None:
     return None
 
 
+HASH_SCOPE = {
+    "tensors": "tensor_hash of each tensor steerc wrote (edited or new): sha256 over the "
+               "length-prefixed name, dtype, shape and raw bytes; untouched tensors are covered "
+               "by `files`",
+    "edits": "before/after: tensor_hash of the base tensor and of its replacement",
+    "files": "sha256 of each output .safetensors file's bytes (a hard-linked shard: the base "
+             "file's own hash)",
+    "tensors_sha256": "sha256 of the sorted lines '<file>\\t<sha256>\\n' over `files` "
+                      "(hashing.files_fingerprint's formula)",
+    "base_model.tensors_sha256": "the same formula over the base's .safetensors files",
+}
+
+
+def _fingerprint(files: dict[str, str]) -> str:
+    """hashing.files_fingerprint's formula over already-known file hashes."""
+    return hashlib.sha256("".join(f"{n}\t{files[n]}\n" for n in sorted(files)).encode()).hexdigest()
+
+
 def lowering_rows(plan) -> list[dict]:
     """One row per intervention: the rule, its op/feature/value and how it was lowered."""
     rows = []
@@ -63,7 +85,6 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
                    spec_hashes: dict) -> dict:
     """The manifest dict for a finished output directory `out` (code files already written)."""
     t = art.tensors
-    base_hashes = {n: t.before.get(n, t.hashes.get(n)) for n in base.tensors}
     edits = []
     for rec in art.records:
         name = rec["tensor"]
@@ -77,7 +98,8 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "requested_target": plan.requested,
         "family": plan.family,
         "spec": {"file": program.spec_file, "sha256": specs},
-        "base_model": {"path": program.model, "tensors_sha256": combined_hash(base_hashes),
+        "base_model": {"path": program.model,
+                       "tensors_sha256": files_fingerprint(base.root, base.files),
                        "config_sha256": _file_hash(str(Path(program.model) / "config.json"))},
         "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook,
                   "sha256": saes[b.alias].sha256() if b.alias in saes else b.sha256}
@@ -88,7 +110,9 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "edits": edits,
         "hooks": art.hooks,
         "tensors": dict(sorted(t.hashes.items())),
-        "tensors_sha256": combined_hash(t.hashes),
+        "files": dict(sorted(t.files.items())),
+        "tensors_sha256": _fingerprint(t.files),
+        "hash_scope": HASH_SCOPE,
         "shards": dict(sorted(t.shards.items())),
         "code_files": {f: file_sha256(out / f) for f in art.code_files},
         "side_files": {f: file_sha256(out / f) for f in copied},

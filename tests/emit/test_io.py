@@ -14,7 +14,7 @@ import transformers as tf
 
 from steerc.compiler import edits
 from steerc.compiler.build import compile_program
-from steerc.compiler.emit import INDEX, open_checkpoint, read_header
+from steerc.compiler.emit import INDEX, file_sha256, open_checkpoint, read_header, tensor_hash
 from steerc.diagnostics import DiagnosticError
 from steerc.runtime.apply import apply
 
@@ -33,7 +33,11 @@ def test_sharded_input_links_untouched_shards(bases, tmp_path):
     res = compile_program(prog, tmp_path / "out", saes={"r": bases.sae})
     out = tmp_path / "out"
     kinds = res.manifest["shards"]
-    assert "rewritten" in kinds.values() and "link" in kinds.values()
+    # new tensors (biases) go to one new shard; only shards holding an edited base tensor
+    # (the embedding, for the add at resid_pre 0) are rewritten, all others linked
+    edited = {base.info(e["tensor"]).file for e in res.manifest["edits"] if base.has(e["tensor"])}
+    assert {f for f, k in kinds.items() if k == "rewritten"} == edited
+    assert list(kinds.values()).count("new") == 1 and "link" in kinds.values()
     for f, how in kinds.items():
         if how == "link":
             assert os.stat(out / f).st_ino == os.stat(base_dir / f).st_ino
@@ -129,7 +133,13 @@ def test_manifest_matches_schema_and_files(bases, scenario):
     schema = json.loads((ROOT / "specs/schemas/manifest.schema.json").read_text())
     jsonschema.validate(m, schema)
     ck = open_checkpoint(out)
-    assert set(m["tensors"]) == set(ck.tensors)
+    assert {e["tensor"] for e in m["edits"]} <= set(m["tensors"]) <= set(ck.tensors)
+    assert set(m["files"]) == set(ck.files)
+    for f, sha in m["files"].items():  # hashed while writing == hashed from disk
+        assert sha == file_sha256(out / f), f
+    for n, sha in m["tensors"].items():
+        info = ck.info(n)
+        assert sha == tensor_hash(n, info.dtype, info.shape, ck.raw(n)), n
     assert all(e["before_sha256"] != e["after_sha256"] for e in m["edits"])
     card = (out / "README.md").read_text()
     if scenario == "hooks":

@@ -1,81 +1,93 @@
 """What every backend writes: the base checkpoint's tensors with edits, new shards, config.
 
-`write_tensors` lays out the output shards: a base shard without edits is hard-linked, a
-shard with edits (or gaining a tensor) is rewritten tensor by tensor in its stored order, new
-tensors appended in name order. Extra shards (the hooks' `steering.safetensors`) are listed
-in `model.safetensors.index.json`; since transformers prefers `model.safetensors` over an
-index, a single-file base is then renamed to one shard of an index.
+`write_tensors` lays out the output shards: a base shard without edits is hard-linked
+untouched (its sha256 is the base file's, from `steerc.compiler.hashing`'s cache), a shard
+with edits is rewritten tensor by tensor in its stored order (untouched tensors copied in
+chunks, edited ones streamed from their producers), and every tensor the base lacks (the
+zero MLP biases `mlp_bias` creates, a steering bias, an untied head) goes into one new shard
+`ADDED_SHARD`, so an additive rule rewrites no base shard at all. New shards (that one, the
+hooks' `steering.safetensors`) are listed in `model.safetensors.index.json`; since
+transformers prefers `model.safetensors` over an index, a single-file base is then
+hard-linked as one shard of an index (renamed, never rewritten).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, hash_file_tensors,
-                                  link_or_copy, tensor_hash, write_json, write_safetensors)
+from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, link_or_copy, write_json,
+                                  write_safetensors)
+from steerc.compiler.hashing import file_sha256
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
+ADDED_SHARD = "model-steerc-added.safetensors"
 
 
 @dataclass
 class TensorOutput:
-    """What `write_tensors` wrote: per-tensor content hashes of the output and of the base
-    tensors it replaced, the weight map and how each base shard was carried over."""
+    """What `write_tensors` wrote. `hashes`: `tensor_hash` of every tensor steerc wrote
+    (edited or new), computed over the bytes as written; `before`: the same for the base
+    tensors they replaced; `files`: sha256 of every output .safetensors file (a hard-linked
+    shard: its base file's hash); the weight map and how each shard was made."""
 
     hashes: dict[str, str] = field(default_factory=dict)
     before: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
     weight_map: dict[str, str] = field(default_factory=dict)
     shards: dict[str, str] = field(default_factory=dict)  # file -> link|copy|rewritten|new
 
 
 def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
                   extra_shards: dict[str, list[Entry]] | None = None,
-                  progress: bool = False) -> TensorOutput:
+                  progress: bool = False, jobs: int = 1) -> TensorOutput:
     """Write every output tensor into `out` (an empty dir). `replaced`: name -> producer for
-    base tensors; `new`: name -> NewTensor (joins the shard of `beside`); `extra_shards`:
-    file name -> entries of whole new files."""
-    extra_shards = extra_shards or {}
+    base tensors; `new`: name -> NewTensor (all into `ADDED_SHARD`); `extra_shards`: file
+    name -> entries of whole new files. `jobs` > 1 runs that many producers at once in
+    threads (torch ops and hashlib release the GIL), ahead of the writer."""
+    extra_shards = dict(extra_shards or {})
+    if new:
+        extra_shards[ADDED_SHARD] = [Entry(nt.name, nt.dtype, nt.shape, nt.produce)
+                                     for nt in sorted(new.values(), key=lambda t: t.name)]
     res = TensorOutput()
-    joins: dict[str, list] = {}
-    for nt in new.values():
-        file = base.info(nt.beside).file if base.has(nt.beside) else base.files[0]
-        joins.setdefault(file, []).append(nt)
     need_index = base.sharded or bool(extra_shards)
-    total = sum(base.nbytes(f) for f in base.files) + sum(
+    rewrite = [f for f in base.files if any(n in replaced for n in base.names_in(f))]
+    total = sum(base.nbytes(f) for f in rewrite) + sum(
         e.nbytes for es in extra_shards.values() for e in es)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc="steerc compile", disable=not progress)
+    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="steerc compile",
+               disable=not progress)
+    pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
     try:
         for file in base.files:
             name = RENAMED_SINGLE if (file == SINGLE and need_index) else file
             names = base.names_in(file)
-            edited = [n for n in names if n in replaced]
-            if not edited and file not in joins:
+            if file not in rewrite:
                 res.shards[name] = link_or_copy(base.root / file, out / name)
-                res.hashes.update(hash_file_tensors(out / name))
-                bar.update(base.nbytes(file))
+                res.files[name] = file_sha256(base.root / file)  # same bytes (cached by stat)
             else:
-                entries = []
-                for n in names:
-                    info = base.info(n)
-                    entries.append(Entry(n, info.dtype, info.shape, replaced.get(n)))
-                    if n in replaced:
-                        res.before[n] = tensor_hash(n, info.dtype, info.shape, base.raw(n))
-                for nt in sorted(joins.get(file, []), key=lambda t: t.name):
-                    entries.append(Entry(nt.name, nt.dtype, nt.shape, nt.produce))
-                res.hashes.update(write_safetensors(out / name, entries, base, bar.update))
+                entries = [Entry(n, base.info(n).dtype, base.info(n).shape, replaced.get(n))
+                           for n in names]
+                w = write_safetensors(out / name, entries, base, bar.update, pool, jobs)
+                res.hashes.update(w.tensors)
+                res.before.update(w.before)
+                res.files[name] = w.file_sha256
                 res.shards[name] = "rewritten"
-            for e_name in names + [nt.name for nt in joins.get(file, [])]:
-                res.weight_map[e_name] = name
+            for n in names:
+                res.weight_map[n] = name
         for file, entries in sorted(extra_shards.items()):
-            res.hashes.update(write_safetensors(out / file, entries, None, bar.update))
+            w = write_safetensors(out / file, entries, None, bar.update, pool, jobs)
+            res.hashes.update(w.tensors)
+            res.files[file] = w.file_sha256
             res.shards[file] = "new"
             for e in entries:
                 res.weight_map[e.name] = file
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if need_index:
         total_size = sum((out / f).stat().st_size for f in sorted(set(res.weight_map.values())))
         write_json(out / INDEX, {"metadata": {"total_size": total_size},

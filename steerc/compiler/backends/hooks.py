@@ -70,7 +70,8 @@ class HooksBackend:
 
     name = "hooks"
 
-    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False):
+    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
+             jobs=1):
         from steerc.compiler.backends.base import write_tensors
         from steerc.compiler.build import directions_from
         from steerc.runtime.build import build_hooks
@@ -80,7 +81,8 @@ class HooksBackend:
         ivs = [lo.intervention for lo in plan.hooks]
         hooks = build_hooks(program, saes, config, adapter, interventions=ivs)
         extra = {STEERING_SHARD: steering_entries(hooks, _model_dtype(base))} if ivs else {}
-        tensors = write_tensors(base, out, we.replaced, we.new, extra, progress=progress)
+        tensors = write_tensors(base, out, we.replaced, we.new, extra, progress=progress,
+                                jobs=jobs)
         if not ivs and program.json is None:  # every rule was exact: a plain checkpoint
             return Artifacts(cfg, tensors, we.records)
         # With no hook tensors (a JSON guard alone) the wrapper still gives the checkpoint its

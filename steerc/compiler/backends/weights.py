@@ -3,7 +3,8 @@
 Order inside one tensor follows the IR semantics: adds first (they are steerc's own residual
 writes), then the `everywhere` projection of every writer, bias and embedding, so an added
 bias is projected too. A tied head is untied by writing the original embedding as the head.
-Nothing here reads a whole model: each producer reads the one base tensor it edits.
+Nothing here reads a whole model: each producer reads the one base tensor it edits
+(embeddings and an untied head as a stream of row blocks / byte chunks).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class NewTensor:
     dtype: str
     shape: tuple[int, ...]
     produce: Producer
-    beside: str  # an existing tensor whose shard it joins
+    beside: str  # the existing tensor it belongs with (its dtype/shape source)
 
 
 @dataclass
@@ -92,11 +93,10 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
 
     def producer(key: str) -> Producer:
         def run() -> torch.Tensor:
-            if key in emb:  # large [V, d] tables: read and edit blockwise, never whole in fp32
+            if key in emb:  # large [V, d] tables: read, edit and write ROWS rows at a time
                 info = base.info(key)
-                dtype = ST_DTYPES[info.dtype]
-                with base.rows(key) as view:
-                    return edits.edit_rows(view, adds.get(key), Q, dtype, info.shape)
+                return edits.iter_rows(lambda a, b: base.read_rows(key, a, b), info.shape,
+                                       adds.get(key), Q, ST_DTYPES[info.dtype])
             if base.has(key):
                 t = base.tensor(key)
                 dtype = t.dtype
@@ -134,7 +134,7 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
         tied = next(e for e in adapter.embeddings(config) if e.tied_to)
         head = tied.tied_to
         info = base.info(tied.weight)
-        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: base.tensor(tied.weight),
+        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: base.iter_raw(tied.weight),
                                   beside=tied.weight)
         out.records.append({"tensor": head, "ops": [{"op": "untie", "rule": f"copy of {tied.weight}"}]})
         out.config_patch["tie_word_embeddings"] = False
@@ -193,10 +193,11 @@ class WeightsBackend:
 
     name = "weights"
 
-    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False):
+    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
+             jobs=1):
         from steerc.compiler.backends.base import write_tensors
         from steerc.compiler.build import directions_from
 
         we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
-        tensors = write_tensors(base, out, we.replaced, we.new, progress=progress)
+        tensors = write_tensors(base, out, we.replaced, we.new, progress=progress, jobs=jobs)
         return Artifacts(patched_config(raw_config, config, adapter, we), tensors, we.records)

@@ -1,0 +1,230 @@
+"""Compile at real model sizes: steerc vs load-edit-save_pretrained vs `cp`, side by side.
+
+    .venv/bin/python bench/scale_bench.py --shapes llama-3.2-1b,llama-3.2-3b [--repeats 1]
+        [--root /tmp/scale] [--jobs 1] [--keep]
+
+Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and rule
+(`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
+each method runs in a fresh subprocess; wall and CPU seconds are the child's own (after
+imports; the base's lock fingerprint, which `steerc compile` computes before compiling, is
+timed apart), peak RSS is the child's `ru_maxrss` from `os.wait4`. The disk-speed references:
+`cp` of a file holding exactly the edited tensors' bytes, and `cp` of the output's new
+bytes (what steerc must write). Both methods' outputs are checked tensor by tensor for the
+edited tensors (equal bytes) at the end of each rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+N_FEATURES = 256
+
+
+def _program(base: Path, sae: Path, rule: str):
+    from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
+
+    cfg = json.loads((base / "config.json").read_text())
+    L, d = cfg["num_hidden_layers"] // 2, cfg["hidden_size"]
+    b = SaeBinding("r", str(sae), f"blocks.{L}.hook_resid_post", d, N_FEATURES, "0" * 64)
+    if rule == "add":
+        iv = Intervention(Op.ADD, FeatureId("r", 3), 4.0, (f"blocks.{L}.hook_resid_post",))
+    else:
+        iv = Intervention(Op.PROJECT_OUT, FeatureId("r", 3), 0.0, (), everywhere=True)
+    return Program("bench.steer", str(base), (b,), None, (iv,))
+
+
+def _naive(base: Path, sae, rule: str, out: Path) -> None:
+    import torch
+    import transformers as tf
+
+    from steerc.compiler import edits
+
+    d_i = sae.decoder_rows([3])[0].float()
+    kw = {"mlp_bias": True} if rule == "add" else {}
+    model = tf.AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16, **kw)
+    with torch.no_grad():
+        if rule == "add":
+            L = model.config.num_hidden_layers // 2
+            for n, p in model.named_parameters():
+                if n.endswith(("gate_proj.bias", "up_proj.bias", "down_proj.bias")):
+                    p.zero_()
+            b = model.model.layers[L].mlp.down_proj.bias
+            b.copy_(edits.add_to_bias(b, 4.0 * d_i))
+        else:
+            Q = edits.orthonormal_basis([d_i])
+            e = model.model.embed_tokens.weight
+            model.lm_head.weight = torch.nn.Parameter(e.detach().clone())  # untie
+            model.config.tie_word_embeddings = False
+            for layer in model.model.layers:
+                for lin in (layer.self_attn.o_proj, layer.mlp.down_proj):
+                    lin.weight.copy_(edits.project_writer(lin.weight, Q, "linear"))
+            e.copy_(edits.project_embedding(e, Q))
+    model.save_pretrained(out, max_shard_size="2GB")
+
+
+def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: int) -> dict:
+    import torch  # noqa: F401  imports stay outside the timed region for both methods
+    import transformers as tf  # noqa: F401
+    from transformers import LlamaForCausalLM  # noqa: F401
+
+    import steerc.compiler.build  # noqa: F401
+    import steerc.runtime.build  # noqa: F401
+    from steerc.saes import load_sae
+
+    sae = load_sae(sae_dir)
+    # `steerc compile` fingerprints the base for the lock before compiling (hashing.py's
+    # stat cache): done here too, timed on its own (cold once per base, then ~0)
+    from steerc.compiler.hashing import model_fingerprint
+
+    tf0 = time.perf_counter()
+    model_fingerprint(base)
+    fp = time.perf_counter() - tf0
+    t0, c0 = time.perf_counter(), time.process_time()
+    if method == "steerc":
+        from steerc.compiler.build import compile_program
+
+        kw = {"jobs": jobs} if jobs != 1 else {}
+        compile_program(_program(base, sae_dir, rule), out, force=True, saes={"r": sae}, **kw)
+    else:
+        _naive(base, sae, rule, out)
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "fingerprint_s": fp}
+
+
+def run_child(args: list[str]) -> dict:
+    """Run this script as a child; its JSON line plus its peak RSS (MiB) from wait4."""
+    p = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"child failed ({p.returncode}): {args}")
+    res = json.loads(out.strip().splitlines()[-1])
+    res["peak_rss_mb"] = ru.ru_maxrss / 1024
+    return res
+
+
+def time_cp(src: Path, dst: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["cp", str(src), str(dst)], check=True)
+    os.sync()
+    secs = time.perf_counter() - t0
+    dst.unlink()
+    return secs
+
+
+def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
+    """Write the bytes of every tensor steerc wrote (per its manifest) into one file."""
+    from steerc.compiler.emit import open_checkpoint
+
+    m = json.loads((out / "steerc-manifest.json").read_text())
+    ck = open_checkpoint(out)
+    n = 0
+    with open(dst, "wb") as f:
+        for name in sorted(e["tensor"] for e in m["edits"]):
+            data = ck.raw(name)
+            f.write(data)
+            n += len(data)
+    return n
+
+
+def new_bytes(out: Path, base: Path) -> int:
+    """Bytes of the output's files that are not hard links of the base's."""
+    return sum(p.stat().st_size for p in out.iterdir() if p.is_file() and p.stat().st_nlink == 1)
+
+
+def same_edits(a: Path, b: Path) -> bool:
+    from steerc.compiler.emit import open_checkpoint
+
+    m = json.loads((a / "steerc-manifest.json").read_text())
+    ca, cb = open_checkpoint(a), open_checkpoint(b)
+    names = [e["tensor"] for e in m["edits"]]
+    return all(cb.has(n) and ca.raw(n) == cb.raw(n) for n in names)
+
+
+def ensure(shape: str, root: Path) -> tuple[Path, Path]:
+    base, sae = root / shape, root / f"{shape}-sae"
+    if not (base / "model.safetensors.index.json").exists():
+        subprocess.run([sys.executable, str(ROOT / "bench/synth_checkpoint.py"), shape, str(base)], check=True)
+    if not sae.exists():
+        cfg = json.loads((base / "config.json").read_text())
+        code = ("import sys; sys.path.insert(0, %r); from tests.tinymodels import random_sae_dir; "
+                "random_sae_dir(%d, %d, 'blocks.%d.hook_resid_post', %r)"
+                % (str(ROOT), cfg["hidden_size"], N_FEATURES, cfg["num_hidden_layers"] // 2, str(sae)))
+        subprocess.run([sys.executable, "-c", code], check=True)
+    return base, sae
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="llama-3.2-1b,llama-3.2-3b")
+    ap.add_argument("--rules", default="add,ablate")
+    ap.add_argument("--methods", default="steerc,naive")
+    ap.add_argument("--root", default="/tmp/scale")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the outputs")
+    ap.add_argument("--worker", nargs=5, metavar=("METHOD", "RULE", "BASE", "SAE", "OUT"))
+    a = ap.parse_args()
+    if a.worker:
+        m, r, base, sae, out = a.worker
+        print(json.dumps(worker(m, r, Path(base), Path(sae), Path(out), a.jobs)))
+        return
+    root = Path(a.root)
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"load: {os.getloadavg()}")
+    print(f"{'shape':14} {'rule':7} {'method':8} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} "
+          f"{'new GB':>7}  notes")
+    for shape in a.shapes.split(","):
+        base, sae = ensure(shape, root)
+        size = sum(p.stat().st_size for p in base.glob("*.safetensors"))
+        print(f"# {shape}: {size / 1e9:.2f} GB in {len(list(base.glob('*.safetensors')))} shards", flush=True)
+        for rule in a.rules.split(","):
+            rows = {}
+            for method in a.methods.split(","):
+                out = root / f"out-{shape}-{rule}-{method}"
+                runs = [run_child(["--worker", method, rule, str(base), str(sae), str(out),
+                                   "--jobs", str(a.jobs)]) for _ in range(a.repeats)]
+                r = {k: min(x[k] for x in runs) for k in ("seconds", "cpu_seconds")}
+                r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
+                r["new_gb"] = new_bytes(out, base) / 1e9
+                rows[method] = r
+                fps = ",".join(f"{x['fingerprint_s']:.1f}" for x in runs)
+                print(f"{shape:14} {rule:7} {method:8} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} "
+                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f}  lock fingerprint s: {fps}",
+                      flush=True)
+            s_out = root / f"out-{shape}-{rule}-steerc"
+            if s_out.exists():
+                blob = root / "edited.bin"
+                n = edited_bytes_file(s_out, base, blob)
+                cp_s = time_cp(blob, root / "edited.cp")
+                blob.unlink()
+                print(f"{shape:14} {rule:7} {'cp':8} {cp_s:7.2f} {'':7} {'':8} {n / 1e9:7.2f}  "
+                      f"cp of the edited tensors' bytes", flush=True)
+                if "steerc" in rows:
+                    st = rows["steerc"]
+                    notes = f"steerc/cp wall {st['seconds'] / max(cp_s, 1e-9):.2f}x"
+                    if "naive" in rows:
+                        nv = rows["naive"]
+                        notes += (f"; steerc/naive wall {st['seconds'] / nv['seconds']:.2f}x, RSS "
+                                  f"{st['peak_rss_mb'] / nv['peak_rss_mb']:.2f}x; same edited tensors: "
+                                  f"{same_edits(s_out, root / f'out-{shape}-{rule}-naive')}")
+                    print(f"{shape:14} {rule:7} ratios   {notes}", flush=True)
+            if not a.keep:
+                for method in rows:
+                    shutil.rmtree(root / f"out-{shape}-{rule}-{method}", ignore_errors=True)
+    print(f"load: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
