@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 from steerc.diagnostics import DiagnosticError
 from steerc.report import reporter
@@ -68,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("steerc: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # backstop only: every known bad input has its own diagnostic
+        print(f"steerc: internal error: {type(e).__name__}: {str(e)[:500]}", file=sys.stderr)
+        print("this is a bug in steerc, not in your input: please report it with the command "
+              "line (STEERC_TRACEBACK=1 prints the traceback)", file=sys.stderr)
+        if os.environ.get("STEERC_TRACEBACK"):
+            traceback.print_exc()
+        return 1
     rep.close()
     return rc
 
