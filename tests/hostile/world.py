@@ -30,7 +30,8 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         rc = main(argv)
-    assert "Traceback" not in err.getvalue() + out.getvalue()
+    text = err.getvalue() + out.getvalue()
+    assert "Traceback" not in text and "internal error" not in text, text[-2000:]
     return rc, out.getvalue(), err.getvalue()
 
 
