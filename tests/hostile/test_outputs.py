@@ -180,3 +180,20 @@ def test_two_compiles_racing_for_one_output(big_model, tmp_path):
     manifest = _complete(out)
     assert manifest["spec"]["file"] in (str(a), str(b))
     assert _leftovers(tmp_path) == []
+
+
+def test_output_appearing_during_compile_is_not_replaced_without_force(tmp_path):
+    """Another compile (or the user) creates the output while this one writes: without
+    --force this one fails E401 at the end, its temp dir removed, their output untouched."""
+    from steerc.compiler.emit import atomic_dir
+    from steerc.diagnostics import DiagnosticError
+
+    out = tmp_path / "out"
+    with pytest.raises(DiagnosticError) as e:
+        with atomic_dir(out) as tmp:
+            (tmp / "mine.txt").write_text("mine")
+            out.mkdir()
+            (out / "theirs.txt").write_text("theirs")
+    assert e.value.diagnostics[0].code == "E401"
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    assert _leftovers(tmp_path) == []
