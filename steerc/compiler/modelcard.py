@@ -40,9 +40,36 @@ def model_card(program, plan, manifest: dict) -> str:
                   'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",
                   "Every rule is an exact weight edit: this is a plain checkpoint of the base "
                   "architecture (no custom code), usable by any runtime that loads it.", ""]
+    if program.json is not None:
+        lines += _other_engines(program.json.schema is not None)
     lines += ["## Provenance", "",
               f"- base model tensors sha256: `{manifest['base_model']['tensors_sha256']}`",
               f"- output tensors sha256: `{manifest['tensors_sha256']}`"]
     for s in manifest["saes"]:
         lines.append(f"- SAE `{s['alias']}` ({s['hook']}): `{s['sha256']}`")
     return "\n".join(lines) + "\n"
+
+
+def _other_engines(has_schema: bool) -> list[str]:
+    """vLLM / llama.cpp settings equal to the guard: those engines ignore custom_generate/."""
+    schema = "custom_generate/schema.json"
+    lines = ["## JSON guard in other engines", "",
+             "vLLM, llama.cpp and TGI load only the weights: the steering edits apply, but the "
+             "JSON guard does not run unless you pass the engine's own setting:", ""]
+    if has_schema:
+        lines += ["- **vLLM** (>= 0.12):", "", "  ```python", "  import json",
+                  "  from vllm import SamplingParams",
+                  "  from vllm.sampling_params import StructuredOutputsParams",
+                  f'  schema = json.load(open("PATH/{schema}"))',
+                  "  params = SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))",
+                  "  ```", "",
+                  '  OpenAI-compatible server: `"structured_outputs": {"json": schema}` in the request.',
+                  f"- **llama.cpp** (`llama-cli` / `llama-server`): `--json-schema-file PATH/{schema}`, "
+                  "or `-j '<schema text>'` (`--json-schema`).", ""]
+    else:
+        lines += ["- **vLLM** (>= 0.12): `SamplingParams(structured_outputs="
+                  "StructuredOutputsParams(json_object=True))`; OpenAI-compatible server: "
+                  '`"structured_outputs": {"json_object": true}`.',
+                  "- **llama.cpp** (`llama-cli` / `llama-server`): `-j '{}'` (`--json-schema '{}'`, "
+                  "any JSON).", ""]
+    return lines
