@@ -41,10 +41,7 @@ def orthonormal_sae(directory: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    """Directory with model/, sae/, catalogue.json and the specs, compiled to out_<name>/."""
-    from steerc.compiler.build import compile_program
-    from steerc.compiler.load import load_program
-
+    """Directory with model/, sae/, catalogue.json and a neutral text file."""
     root = tmp_path_factory.mktemp("verify")
     save_tiny("llama", root / "model")
     orthonormal_sae(root / "sae")
