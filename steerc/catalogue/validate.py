@@ -271,7 +271,10 @@ def parse_catalogue_bytes(raw: bytes, fname: str) -> dict:
 
 
 def read_bytes(path: Path, what: str = "catalogue") -> bytes:
-    """A file's bytes, or DiagnosticError E100 naming the file."""
+    """A file's bytes, or DiagnosticError E100 naming the file. Only regular files: a spec
+    naming /dev/zero or a FIFO must not read forever."""
+    if path.exists() and not path.is_file():
+        raise DiagnosticError([Diagnostic(E_MISSING, f"cannot read {what} {path}: not a regular file")])
     try:
         return path.read_bytes()
     except OSError as e:
