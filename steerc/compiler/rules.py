@@ -7,6 +7,7 @@ resolver's `out` list and collector; never raises.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -202,6 +203,9 @@ def load_schema(r: "Resolver", s: ast.Str) -> tuple[str, str] | None:
     from steerc.compiler.resolve import missing_file, spec_relative
 
     path = spec_relative(s.span, s.value)
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/zero, a FIFO: never read
+        r.col.error("E207", f"schema file '{path}' is not a regular file", s.span)
+        return None
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
