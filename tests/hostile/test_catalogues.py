@@ -70,3 +70,11 @@ def test_missing_catalogue_file(base_model, tmp_path):
     spec = write_spec(tmp_path / "s.steer", base_model, FIX / "sae_res", BODY, catalogue=tmp_path / "nope.json")
     rc, out, err = run_cli(["check", str(spec)])
     assert rc == 1 and "not found" in err and "nope.json" in err, err
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_catalogue_that_never_ends_is_refused(base_model, tmp_path):
+    """`catalogue "/dev/zero"` read until memory ran out (MemoryError, or the machine's RAM)."""
+    spec = write_spec(tmp_path / "s.steer", base_model, FIX / "sae_res", BODY, catalogue="/dev/zero")
+    rc, out, err = run_cli(["check", str(spec)])
+    assert rc == 1 and "[E100]" in err and "not a regular file" in err, err

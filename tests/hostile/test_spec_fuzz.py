@@ -101,3 +101,16 @@ def test_nul_in_a_path_is_a_diagnostic(harness, stmt):
                                   "suppress res2[1]\r\nsteer res2[2] by 1\r\n", "steer res2[1] by -0"])
 def test_named_hostile_values(harness, text):
     _check(harness, ('model "m"\nsae res2 = "s"\n' + text).encode())
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_schema_that_never_ends_is_refused(harness):
+    """`enforce json schema "/dev/zero"` read forever before the fix."""
+    path, env = harness
+    path.write_text('model "m"\nsae res2 = "s"\ncatalogue "c.json"\nenforce json schema "/dev/zero"\n')
+    from steerc.compiler.load import load
+    from steerc.diagnostics import DiagnosticError
+
+    with pytest.raises(DiagnosticError) as e:
+        load(path, env=env)
+    assert any(d.code == "E207" and "not a regular file" in d.message for d in e.value.diagnostics)
