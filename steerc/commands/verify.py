@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from steerc.commands import add_allow_pickle_argument
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "verify"
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per expect")
     p.add_argument("--max-windows", type=int, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
+    add_allow_pickle_argument(p)
     add_format_argument(p)
 
 
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from steerc.verify import Options, render_text, to_json, verify_checkpoint, write_plot
 
     opts = Options(prompts=args.prompts, neutral=args.neutral, base_model=args.base_model,
-                   max_windows=args.max_windows, max_new_tokens=args.max_new_tokens)
+                   max_windows=args.max_windows, max_new_tokens=args.max_new_tokens,
+                   allow_pickle=args.allow_pickle)
     report = verify_checkpoint(args.checkpoint, opts)
     print(render_text(report), file=human_stream(args))
     if args.json:

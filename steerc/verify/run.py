@@ -28,6 +28,7 @@ class Options:
     window: int = 128
     max_windows: int = 32
     max_new_tokens: int = 48
+    allow_pickle: bool = False  # torch-pickled SAEs (E307 without it)
 
 
 def _window(model, want: int) -> int:
@@ -45,7 +46,7 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     ck = open_steered(ckpt, base_model=opts.base_model)
     base, steered, tok = load_models(ck)
     program = ck.program
-    saes = {alias: load_sae(p) for alias, p in ck.sae_paths.items()}
+    saes = {alias: load_sae(p, allow_pickle=opts.allow_pickle) for alias, p in ck.sae_paths.items()}
     warnings = [render(w) for w in ck.warnings]
     for b in program.saes:
         got = saes[b.alias].sha256()
