@@ -161,3 +161,15 @@ def test_unknown_layout_is_named(base_model, tmp_path):
     (sae / "weights.bin").write_bytes(b"\x00" * 64)
     spec = write_spec(tmp_path / "s.steer", base_model, sae, BODY)
     _expect_failure(["check", str(spec)], "E301", "not a recognised SAE layout")
+
+
+def test_verify_takes_allow_pickle_too(base_model, tmp_path):
+    """A checkpoint compiled from a pickled SAE: verify refuses the pickle (E307) unless
+    it gets --allow-pickle as well."""
+    sae = _goodfire_pickle(tmp_path / "gf")
+    spec = write_spec(tmp_path / "s.steer", base_model, sae)
+    out = tmp_path / "out"
+    assert run_cli(["compile", str(spec), "-o", str(out), "--allow-pickle"])[0] == 0
+    _expect_failure(["verify", str(out), "--max-windows", "1"], "E307", "--allow-pickle")
+    rc, stdout, err = run_cli(["verify", str(out), "--max-windows", "1", "--allow-pickle"])
+    assert rc == 0 and "E307" not in err, err
