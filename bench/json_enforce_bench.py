@@ -9,7 +9,9 @@ starts). Sampling: temperature 1, no top-k/top-p, batches of 26 left-padded prom
 Conditions (one run, batches interleaved so machine load hits them alike):
   base             base weights, GenerationMixin.generate
   latent s=S       compiled `enforce json format strength S` checkpoint, guard bypassed
-                   (GenerationMixin.generate on the loaded model: hooks run, guard does not)
+                   (GenerationMixin.generate on the loaded model: hooks run, guard does not);
+                   S=0 is suppress-only (format:prose/code/markdown features set to 0)
+  steer-only s=S   `steer features tagged "format:json" by S` (no suppress), for comparison
   guard            base weights + steerc.guard.GuardFactory processor (any JSON object/array)
   latent+guard     the compiled checkpoint's own model.generate (custom_generate/generate.py)
   schema guard     base weights + guard for specs/examples/schemas/ticket.json
@@ -154,6 +156,25 @@ def run_conditions(conds: list[Condition], prompts: list[str], tok, args) -> Non
                 c.texts.append(tok.decode(row[:n], skip_special_tokens=True))
 
 
+def time_pairs(pairs: list[tuple[str, Condition, Condition]], prompts: list[str], tok, args) -> dict:
+    """Per pair (unguarded, guarded): every batch `args.reps` times, the two alternating; the
+    median ms/step of each (a shared machine's load comes and goes; medians resist it)."""
+    import statistics
+
+    ms = {label: ([], []) for label, _, _ in pairs}
+    for b in range(0, len(prompts), args.batch):
+        enc = tok(prompts[b:b + args.batch], return_tensors="pt", padding=True)
+        for _ in range(args.reps):
+            for label, cu, cg in pairs:
+                for side, c in enumerate((cu, cg)):
+                    torch.manual_seed(args.seed * 1000 + b)
+                    t0 = time.perf_counter()
+                    out, _ = c.gen(enc)
+                    steps = out.shape[1] - enc["input_ids"].shape[1]
+                    ms[label][side].append(1000 * (time.perf_counter() - t0) / steps)
+    return {label: (statistics.median(u), statistics.median(g)) for label, (u, g) in ms.items()}
+
+
 # --- held-out text ------------------------------------------------------------------------
 
 
@@ -202,9 +223,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=80)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--strengths", default="0,1,2,4,8")
+    ap.add_argument("--steer-only", default="2", help="strengths of a steer-only spec "
+                    "(`steer features tagged \"format:json\" by S`, no suppress), for comparison")
     ap.add_argument("--batch", type=int, default=26)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kl-windows", type=int, default=32)
+    ap.add_argument("--reps", type=int, default=3, help="timing repetitions per batch and pair")
     ap.add_argument("--limit", type=int, default=None, help="first N prompts only (smoke runs)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -232,10 +256,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         ckpts = {s: compile_spec(f"enforce json format strength {s:g}", tmp, f"fmt{s:g}")
                  for s in strengths}
+        steer_only = [float(x) for x in args.steer_only.split(",") if x]
+        ckpts_so = {s: compile_spec(f'steer features tagged "format:json" by {s:g}', tmp, f"so{s:g}")
+                    for s in steer_only}
         ckpt_schema = compile_spec(f'enforce json schema "{SCHEMA}"', tmp, "schema")
         t_compile = time.perf_counter() - t0
         load = lambda p: AutoModelForCausalLM.from_pretrained(p, trust_remote_code=True).eval()
         latent = {s: load(p) for s, p in ckpts.items()}
+        latent.update({f"so{s:g}": load(p) for s, p in ckpts_so.items()})
         schema_model = load(ckpt_schema)
 
         f_any = GuardFactory(tok, None)
@@ -244,6 +272,7 @@ def main(argv=None) -> int:
         conds = [Condition("base", unguarded(base, kw)),
                  Condition("guard (base weights)", guarded_factory(base, f_any, kw))]
         conds += [Condition(f"latent s={s:g}", unguarded(latent[s], kw)) for s in strengths]
+        conds += [Condition(f"steer-only s={s:g}", unguarded(latent[f"so{s:g}"], kw)) for s in steer_only]
         conds += [Condition(f"latent s={main_s:g} + guard (checkpoint generate)",
                             guarded_checkpoint(latent[main_s], tok, kw)),
                   Condition("schema guard (base weights)", guarded_factory(base, f_schema, kw)),
@@ -252,6 +281,14 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         run_conditions(conds, prompts, tok, args)
         t_gen = time.perf_counter() - t0
+        by = {c.name: c for c in conds}
+        pairs = [("base, any JSON", by["base"], by["guard (base weights)"]),
+                 ("base, ticket schema", by["base"], by["schema guard (base weights)"]),
+                 (f"latent s={main_s:g}, any JSON (checkpoint generate)", by[f"latent s={main_s:g}"],
+                  by[f"latent s={main_s:g} + guard (checkpoint generate)"])]
+        t0 = time.perf_counter()
+        timing = time_pairs(pairs, prompts, tok, args)
+        t_time = time.perf_counter() - t0
 
         neutral = windows(tok, DEMO / "heldout" / "neutral.txt", 128, args.kl_windows)
         jsontxt = windows(tok, DEMO / "heldout" / "json.txt", 128, args.kl_windows)
@@ -262,12 +299,12 @@ def main(argv=None) -> int:
             held[s] = (kl(lp_base, lp), nll(lp, neutral), nll(logprobs(m, jsontxt), jsontxt))
 
     validator = jsonschema.Draft202012Validator(json.loads(schema_text))
-    by = {c.name: c for c in conds}
     n = len(prompts)
     print(f"# enforce json bench: {n} prompts ({kinds.count('prose')} prose, {kinds.count('code')} "
           f"code, {kinds.count('json')} JSON-context), temperature {args.temperature:g}, "
           f"max_new_tokens {args.max_new_tokens}, batch {args.batch}, seed {args.seed}, 1 thread")
-    print(f"# compile {len(ckpts) + 1} checkpoints {t_compile:.0f}s, generation {t_gen:.0f}s, "
+    print(f"# compile {len(ckpts) + len(ckpts_so) + 1} checkpoints {t_compile:.0f}s, generation {t_gen:.0f}s, "
+          f"timing {t_time:.0f}s ({args.reps} reps), "
           f"total {time.perf_counter() - t_start:.0f}s\n")
     print("| condition | valid JSON | prose | code | JSON-ctx | starts with JSON | schema-valid "
           "| truncated | emitted tokens | tok/s | ms/step |")
@@ -277,18 +314,14 @@ def main(argv=None) -> int:
         print(f"| {c.name} | {pct(r['valid'], n)} | {pct(*r['prose'])} | {pct(*r['code'])} | "
               f"{pct(*r['json'])} | {pct(r['prefix'], n)} | {pct(r['schema'], n)} | {c.truncated} | "
               f"{c.tokens} | {c.row_steps / c.wall:.0f} | {1000 * c.wall / c.steps:.1f} |")
-    print("\nGuarded vs unguarded throughput, same weights, same prompts and seeds:\n")
-    print("| weights | unguarded tok/s | guarded tok/s | ratio | unguarded ms/step | guarded ms/step |")
+    print(f"\nGuarded vs unguarded decode speed, same weights, prompts and seeds: median ms/step "
+          f"over {args.reps} alternating reps of each batch; tok/s = {args.batch} rows / ms/step:\n")
+    print("| weights, guard | unguarded ms/step | guarded ms/step | unguarded tok/s | guarded tok/s "
+          "| guarded / unguarded |")
     print("|---|---|---|---|---|---|")
-    pairs = [("base", "base", "guard (base weights)"),
-             ("base (schema)", "base", "schema guard (base weights)"),
-             (f"latent s={main_s:g}", f"latent s={main_s:g}",
-              f"latent s={main_s:g} + guard (checkpoint generate)")]
-    for label, u, g in pairs:
-        cu, cg = by[u], by[g]
-        tu, tg = cu.row_steps / cu.wall, cg.row_steps / cg.wall
-        print(f"| {label} | {tu:.0f} | {tg:.0f} | {tg / tu:.2f}x | {1000 * cu.wall / cu.steps:.1f} | "
-              f"{1000 * cg.wall / cg.steps:.1f} |")
+    for label, (mu, mg) in timing.items():
+        print(f"| {label} | {mu:.1f} | {mg:.1f} | {1000 * args.batch / mu:.0f} | "
+              f"{1000 * args.batch / mg:.0f} | {mu / mg:.2f}x |")
     print("\nLatent strength sweep (guard off):\n")
     print("| strength | valid JSON | starts with JSON | KL(base‖steered) neutral, nats/token "
           "| loss neutral | loss json.txt |")
@@ -300,6 +333,11 @@ def main(argv=None) -> int:
         r = rates(by[f"latent s={s:g}"], kinds)
         k, ln, lj = held[s]
         print(f"| {s:g} | {pct(r['valid'], n)} | {pct(r['prefix'], n)} | {k:.3f} | {ln:.3f} | {lj:.3f} |")
+    for s in steer_only:
+        r = rates(by[f"steer-only s={s:g}"], kinds)
+        k, ln, lj = held[f"so{s:g}"]
+        print(f"| steer only {s:g} (no suppress) | {pct(r['valid'], n)} | {pct(r['prefix'], n)} | "
+              f"{k:.3f} | {ln:.3f} | {lj:.3f} |")
     print("\nSamples (first prompt of each kind), and every guarded output that is not valid:")
     for k in ("prose", "code", "json"):
         if k in kinds:

@@ -24,8 +24,9 @@ def model_card(program, plan, manifest: dict) -> str:
     lines += ["## How to load", "", "```python",
               "from transformers import AutoModelForCausalLM, AutoTokenizer", ""]
     if hooks:
+        # the tokenizer too: AutoTokenizer reads the custom config and would otherwise ask y/N
         lines += ['model = AutoModelForCausalLM.from_pretrained("PATH", trust_remote_code=True)',
-                  'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",
+                  'tok = AutoTokenizer.from_pretrained("PATH", trust_remote_code=True)', "```", "",
                   "`trust_remote_code=True` is required: some rules run as small hook modules "
                   "(`modeling_steerc.py`, torch and transformers only, no steerc install needed). "
                   f"The config's `model_type` is `steerc_{plan.family}`, so loading without it "

@@ -121,6 +121,7 @@ def test_model_card_gives_vllm_and_llamacpp_settings(compiled):
 
     program, res = compiled
     card = (res.out / "README.md").read_text(encoding="utf-8")
+    assert 'AutoTokenizer.from_pretrained("PATH", trust_remote_code=True)' in card
     assert "StructuredOutputsParams(json=schema)" in card
     assert '"structured_outputs": {"json": schema}' in card
     assert "--json-schema-file PATH/custom_generate/schema.json" in card
