@@ -7,7 +7,7 @@ Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and ru
 (`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
 each method runs in a fresh subprocess; wall and CPU seconds are the child's own (after
 imports; the base's lock fingerprint, which `steerc compile` computes before compiling, is
-timed apart), peak RSS is the child's `ru_maxrss` from `os.wait4`. The disk-speed references:
+timed apart), peak RSS is the child's own VmHWM. The disk-speed references:
 `cp` of a file holding exactly the edited tensors' bytes, and `cp` of the output's new
 bytes (what steerc must write). Both methods' outputs are checked tensor by tensor for the
 edited tensors (equal bytes) at the end of each rule.
@@ -98,20 +98,25 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     else:
         _naive(base, sae, rule, out)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-            "fingerprint_s": fp}
+            "fingerprint_s": fp, "peak_rss_mb": vm_hwm_mib()}
+
+
+def vm_hwm_mib() -> float:
+    """This process's peak RSS (VmHWM: reset by exec, unlike ru_maxrss, which keeps the
+    forking parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise OSError("no VmHWM in /proc/self/status")
 
 
 def run_child(args: list[str]) -> dict:
-    """Run this script as a child; its JSON line plus its peak RSS (MiB) from wait4."""
+    """Run this script as a child; its JSON line (times and its own peak RSS)."""
     p = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
+    if p.wait():
         raise SystemExit(f"child failed ({p.returncode}): {args}")
-    res = json.loads(out.strip().splitlines()[-1])
-    res["peak_rss_mb"] = ru.ru_maxrss / 1024
-    return res
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def time_cp(src: Path, dst: Path) -> float:
@@ -132,9 +137,9 @@ def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
     n = 0
     with open(dst, "wb") as f:
         for name in sorted(e["tensor"] for e in m["edits"]):
-            data = ck.raw(name)
-            f.write(data)
-            n += len(data)
+            for data in ck.iter_raw(name):
+                f.write(data)
+                n += len(data)
     return n
 
 
@@ -149,7 +154,9 @@ def same_edits(a: Path, b: Path) -> bool:
     m = json.loads((a / "steerc-manifest.json").read_text())
     ca, cb = open_checkpoint(a), open_checkpoint(b)
     names = [e["tensor"] for e in m["edits"]]
-    return all(cb.has(n) and ca.raw(n) == cb.raw(n) for n in names)
+    return all(cb.has(n) and all(x == y for x, y in zip(ca.iter_raw(n), cb.iter_raw(n)))
+               and ca.info(n).offsets[1] - ca.info(n).offsets[0]
+               == cb.info(n).offsets[1] - cb.info(n).offsets[0] for n in names)
 
 
 def ensure(shape: str, root: Path) -> tuple[Path, Path]:
