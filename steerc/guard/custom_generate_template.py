@@ -318,7 +318,9 @@ def generate(*args, model, **kwargs):
     key = (id(model), model.name_or_path if tokenizer is None else id(tokenizer), schema, tuple(eos))
     if key not in _CACHE:
         if tokenizer is None:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(model.name_or_path)
+            # The caller already trusted this checkpoint's code (custom_generate only runs then);
+            # without the flag AutoTokenizer would prompt for its custom model_type.
+            tokenizer = transformers.AutoTokenizer.from_pretrained(model.name_or_path, trust_remote_code=True)
         grammar = compile_grammar(tokenizer, schema, model.config.get_text_config().vocab_size, eos)
         _CACHE[key] = (grammar, _token_scores(grammar.tokenizer_info.decoded_vocab))
     grammar, token_scores = _CACHE[key]

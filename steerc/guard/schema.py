@@ -25,6 +25,7 @@ E_REJECTED = "E472"       # xgrammar could not compile it (message translated)
 UNENFORCED_KEYWORDS = ("uniqueItems", "contains", "minContains", "maxContains", "propertyNames",
                        "dependentRequired", "dependentSchemas", "dependencies",
                        "if", "then", "else")
+_LENGTH_BOUNDED_STRING = ("minLength", "maxLength")
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
@@ -111,6 +112,12 @@ def check_schema_supported(schema: str | dict, span: Span | None = None) -> list
                 problems.append(Diagnostic(
                     E_UNENFORCED, f"schema keyword '{key}' at {path} cannot be enforced while decoding",
                     span, f"remove '{key}' (validate it after generation instead)"))
+        if any(k in node for k in _LENGTH_BOUNDED_STRING) and node.get("type", "string") == "string":
+            # xgrammar 0.2.8's rule for a length-bounded string admits raw control characters,
+            # which strict JSON parsers reject (tests/json/test_guard_strings.py).
+            problems.append(Diagnostic(
+                E_UNENFORCED, f"string length bounds at {path} cannot be enforced as valid JSON while decoding",
+                span, "remove minLength/maxLength (validate them after generation instead)"))
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             problems.append(Diagnostic(

@@ -43,3 +43,12 @@ def test_plain_string_refuses_raw_control_chars(ch):
 def test_bounded_string_refuses_raw_tab():
     assert accepts(BOUNDED, '{"t": "ab"}')
     assert not accepts(BOUNDED, '{"t": "a\tb"}')
+
+
+def test_length_bounded_strings_are_refused_at_check_time():
+    from steerc.guard import check_schema_supported
+
+    diags = check_schema_supported(json.dumps(BOUNDED))
+    assert [d.code for d in diags] == ["E471"]
+    assert "#/properties/t" in diags[0].message and "minLength/maxLength" in diags[0].hint
+    assert check_schema_supported(json.dumps(STRING)) == []
