@@ -138,16 +138,18 @@ def test_allow_pickle_threads_down_to_the_loader(base_model, tmp_path):
 
 
 class _RunsCode:
+    """Unpickling this runs `touch marker` (what a malicious SAE file would do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
 
 
 def test_pickle_with_code_is_refused_even_when_allowed(base_model, tmp_path):
     marker = tmp_path / "PWNED"
-    evil = _RunsCode()
-    evil.marker = marker
-    _RunsCode.marker = marker
-    sae = _goodfire_pickle(tmp_path / "gf", {"payload": evil})
+    sae = _goodfire_pickle(tmp_path / "gf", {"payload": _RunsCode(marker)})
     spec = write_spec(tmp_path / "s.steer", base_model, sae)
     for cmd in (["check", str(spec), "--allow-pickle"],
                 ["compile", str(spec), "-o", str(tmp_path / "out"), "--allow-pickle"]):
