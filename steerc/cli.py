@@ -29,14 +29,7 @@ COMMANDS = (
 
 
 def _load_commands():
-    mods = []
-    for name in COMMANDS:
-        try:
-            mods.append(importlib.import_module(f"steerc.commands.{name}"))
-        except ModuleNotFoundError as e:  # a command whose module is not written yet
-            if e.name != f"steerc.commands.{name}":
-                raise
-    return mods
+    return [importlib.import_module(f"steerc.commands.{name}") for name in COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("steerc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `steerc ... | head`: the reader left; stay quiet, like other tools
+        _silence_stdout()
+        return 1
     except Exception as e:  # backstop only: every known bad input has its own diagnostic
         print(f"steerc: internal error: {type(e).__name__}: {str(e)[:500]}", file=sys.stderr)
         print("this is a bug in steerc, not in your input: please report it with the command "
@@ -76,8 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("STEERC_TRACEBACK"):
             traceback.print_exc()
         return 1
-    rep.close()
+    try:
+        rep.close()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
     return rc
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":
