@@ -168,16 +168,14 @@ def report(r: dict, command: str) -> str:
     ]
     lines = ["## Catalogue", "",
              f"Synthetic catalogue: {r['n']:,} features (JSON {r['json_mb']:.0f} MB, index {r['sqlite_mb']:.0f} MB), "
-             "measured on the shared 2-core dev machine while other engineers' jobs ran "
-             f"(1-min load average {r['load_avg']:.1f} at the end of the build; wall times are inflated by that, "
-             "CPU time much less).", "",
+             f"measured on a 2-core machine (1-min load average {r['load_avg']:.1f} at the end of the build; "
+             "under load, wall times inflate and CPU times much less).", "",
              f"    {command}", "",
              "Latencies: median / p95 wall time (median CPU time of the process).", "",
              "| operation | steerc index (SQLite + FTS5) | json.load + linear scan |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines += ["", "Targets (2-core machine): build <= 60 s, open <= 0.2 s, label lookup <= 1 ms, search <= 50 ms. "
-              "The build is single-threaded (json.loads, validation, SQLite), so its CPU time is the closer "
-              "estimate of what an idle machine would take (it leaves out waiting for other jobs, and disk waits)."]
+              "The build is single-threaded (json.loads, validation, SQLite)."]
     return "\n".join(lines) + "\n"
 
 
