@@ -15,13 +15,20 @@ import jsonschema
 
 from steerc.compiler import ast
 from steerc.compiler.ir import Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op
-from steerc.compiler.origin import enforce_origin, num, rule_origin, when_origin
+from steerc.grammar.printer import format_rule as rule_origin
+from steerc.grammar.printer import format_statement as enforce_origin
+from steerc.grammar.printer import format_when_head as when_origin
 
 if TYPE_CHECKING:
     from steerc.compiler.resolve import Resolver, _Feat
 
 _RULES = (ast.Suppress, ast.Ablate, ast.Steer, ast.Clamp, ast.Scale)
 _LAYER = re.compile(r"^blocks\.(\d+)\.")
+
+
+def num(x: float) -> str:
+    """A number for a warning message (6 significant digits, as people read them)."""
+    return f"{x:g}"
 
 
 def lower_body(r: "Resolver") -> tuple[JsonConstraint | None, list[ExpectCheck]]:
