@@ -8,8 +8,7 @@ from pathlib import Path
 from steerc.compiler.describe import describe_program, summary
 from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.load import DiskEnvironment, load
-from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, read_lock, write_lock
-from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.compiler.lock import build_lock, check_locked, default_lock_path, write_lock
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "check"
@@ -39,11 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.locked or args.write_lock:
         new = build_lock(program, lock_path.parent)
         if args.locked:
-            diff = diff_lock(read_lock(lock_path), new)
-            if diff:
-                raise DiagnosticError(warnings + [Diagnostic(
-                    "E222", f"resolution differs from {lock_path}:\n    " + "\n    ".join(diff), None,
-                    f"if the change is intended, run `steerc check {args.spec} --write-lock`")])
+            check_locked(new, lock_path, args.spec, warnings)
         else:
             write_lock(new, lock_path)
     warn(args, warnings)

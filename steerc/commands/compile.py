@@ -8,7 +8,6 @@ from pathlib import Path
 
 from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.plan import TARGETS
-from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "compile"
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 with the checkpoint written, 1 on diagnostics (nothing written)."""
     from steerc.compiler.build import compile_program
     from steerc.compiler.load import DiskEnvironment, load
-    from steerc.compiler.lock import build_lock, default_lock_path, diff_lock, dumps_lock, read_lock
+    from steerc.compiler.lock import build_lock, check_locked, default_lock_path, dumps_lock
 
     loaded = load(args.spec, catalogue_override=args.catalogue,
                   env=DiskEnvironment(allow_pickle=args.allow_pickle))
@@ -46,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
     lock = build_lock(program, lock_path.parent)
     if args.locked:
-        diff = diff_lock(read_lock(lock_path), lock)
-        if diff:
-            raise DiagnosticError([Diagnostic(
-                "E222", f"resolution differs from {lock_path}:\n    " + "\n    ".join(diff), None,
-                f"if the change is intended, run `steerc check {args.spec} --write-lock`")])
+        check_locked(lock, lock_path, args.spec)
     res = compile_program(program, args.output, target=args.target, force=args.force,
                           progress=not args.no_progress and sys.stderr.isatty(),
                           lock_text=dumps_lock(lock), allow_pickle=args.allow_pickle,

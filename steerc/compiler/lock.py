@@ -209,3 +209,13 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         else:
             out += _diff_rule(r["origin"], ro[k]["features"], r["features"])
     return out
+
+
+def check_locked(new: dict, lock_path: str | os.PathLike, spec: str,
+                 carried: list[Diagnostic] = ()) -> None:
+    """Raise E222 (with the diff, plus `carried` warnings) when `new` differs from the lock file."""
+    diff = diff_lock(read_lock(lock_path), new)
+    if diff:
+        raise DiagnosticError(list(carried) + [Diagnostic(
+            "E222", f"resolution differs from {lock_path}:\n    " + "\n    ".join(diff), None,
+            f"if the change is intended, run `steerc check {spec} --write-lock`")])

@@ -20,7 +20,6 @@ end incomplete are listed in `guard.truncated_rows` and reported by a warning.
 """
 
 import json
-import os
 import warnings
 
 import torch
