@@ -16,7 +16,8 @@ from steerc.guard import custom_generate_template as tpl
 from tests.guard.conftest import SCHEMA
 from tests.tinymodels import save_tiny
 
-ALLOWED_IMPORTS = {"json", "os", "warnings", "torch", "transformers", "xgrammar"}
+# numpy: a dependency of xgrammar itself, so `pip install xgrammar` brings it
+ALLOWED_IMPORTS = {"json", "os", "warnings", "numpy", "torch", "transformers", "xgrammar"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
