@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.mdsection import write_section  # noqa: E402
 from steerc.catalogue import Catalogue, build_index, normalize_name  # noqa: E402
 
 TAGS = ["format:json", "format:code", "format:prose", "entity:person", "entity:place", "entity:org",
@@ -177,17 +178,6 @@ def report(r: dict, command: str) -> str:
     lines += ["", "Targets (2-core machine): build <= 60 s, open <= 0.2 s, label lookup <= 1 ms, search <= 50 ms. "
               "The build is single-threaded (json.loads, validation, SQLite)."]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the `## Catalogue` section of `path`, leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Catalogue\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from safetensors.numpy import save_file  # noqa: E402
 
+from bench.mdsection import write_section  # noqa: E402
 from steerc.catalogue import build_index  # noqa: E402
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
@@ -195,20 +196,6 @@ def report(r: dict, command: str) -> str:
     return "\n".join(out)
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the `## Resolve` section of BENCHMARKS.md, leaving others alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    head = "## Resolve\n"
-    section = head + "\n" + body.rstrip("\n") + "\n"
-    if head not in text:
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    before, rest = text.split(head, 1)
-    nxt = rest.find("\n## ")
-    after = rest[nxt + 1:] if nxt >= 0 else ""
-    path.write_text(before + section + ("\n" + after if after else ""))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=int, default=1_000_000)
@@ -226,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(r, cmd)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, "## Resolve\n\n" + text)
     return 0
 
 
