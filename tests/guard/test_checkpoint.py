@@ -1,6 +1,5 @@
 """The guard inside a checkpoint: files, self-containment, from_pretrained(...).generate()."""
 
-import ast
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from steerc.guard import GUARD_DIR, REQUIREMENTS, write_guard
 from steerc.guard import checkpoint as ck
 from steerc.guard import custom_generate_template as tpl
 from tests.guard.conftest import SCHEMA
+from tests.shipped import top_level_imports
 from tests.tinymodels import save_tiny
 
 # numpy: a dependency of xgrammar itself, so `pip install xgrammar` brings it
@@ -22,14 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_template_imports_only_allowed_modules():
-    tree = ast.parse(ck.TEMPLATE.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import in the shipped template"
-            names.add(node.module.split(".")[0])
+    names = top_level_imports(ck.TEMPLATE)
     assert names <= ALLOWED_IMPORTS, names - ALLOWED_IMPORTS
     assert tpl.GUARD_FILE == ck.GUARD_FILE
 

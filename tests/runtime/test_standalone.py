@@ -3,7 +3,6 @@ standard library), and work when loaded from a bare copy. Builder errors are dia
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import shutil
 import sys
@@ -16,20 +15,14 @@ from steerc.arch.registry import adapter_for
 from steerc.compiler.ir import Op
 from steerc.diagnostics import DiagnosticError
 from steerc.runtime.build import build_hooks
+from tests.shipped import top_level_imports
 from tests.runtime.helpers import iv, program, sae_at, stub_config
 
 STDLIB_OK = {"__future__", "inspect", "math"}
 
 
 def test_imports_only_torch_and_stdlib():
-    tree = ast.parse(open(ms.__file__).read())
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports: the file is copied alone"
-            roots.add(node.module.split(".")[0])
+    roots = top_level_imports(ms.__file__)
     assert roots <= STDLIB_OK | {"torch", "transformers"}, roots
 
 

@@ -1,0 +1,19 @@
+"""Helpers for files steerc ships inside checkpoints (they must run without steerc)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+
+def top_level_imports(path: str | Path) -> set[str]:
+    """Root package names a Python file imports; asserts it has no relative import
+    (a shipped file is copied alone, so `from .x import y` would break downstream)."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"relative import in {path}: it is shipped alone"
+            roots.add(node.module.split(".")[0])
+    return roots
