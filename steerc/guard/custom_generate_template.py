@@ -76,10 +76,50 @@ def _token_scores(decoded_vocab):
     return torch.tensor(rows, dtype=torch.float32)
 
 
+class GuardTables:
+    """Per-grammar lookups that every `JsonGuard` of one grammar shares (building them costs
+    tens of ms, as much as ~20 decode steps of a small model, so build once per grammar).
+
+    Lexer: a row's state is (bracket depth, mode), mode 0 = outside a string, 1 = inside,
+    2 = inside after a backslash; `delta[mode][tok]` / `after[mode][tok]` (lists [3][V]) give
+    a token's depth change and the mode after it. `order`: per lexer row (outside / inside a
+    string), the token ids of finite closing cost, best first (int64 numpy). `plans` caches closing searches from states
+    every row starts in (the first tokens), keyed by (tokens so far, budget, node limit).
+    """
+
+    PLAN_CACHE_PREFIX = 2  # tokens of history up to which a plan is cached across rows and calls
+
+    def __init__(self, compiled_grammar, eos_token_ids, token_scores=None):
+        vocab = compiled_grammar.tokenizer_info.decoded_vocab
+        size = max(compiled_grammar.tokenizer_info.vocab_size, len(vocab))
+        self.eos = tuple(int(e) for e in eos_token_ids)
+        self.delta = [[0] * size for _ in range(3)]
+        self.after = [[mode] * size for mode in range(3)]
+        for mode, start in enumerate(((0, False, False), (0, True, False), (0, True, True))):
+            delta, after = self.delta[mode], self.after[mode]
+            for tok, b in enumerate(vocab):
+                depth, in_str, esc = _scan(b, start)
+                delta[tok], after[tok] = depth, (2 if esc else 1) if in_str else 0
+        scores = _token_scores(vocab) if token_scores is None else token_scores
+        scores = scores[:, : compiled_grammar.tokenizer_info.vocab_size].clone()
+        scores[:, [e for e in self.eos if e < scores.shape[1]]] = float("inf")  # EOS never closes
+        self.order = []
+        for row in scores.numpy():
+            order = np.argsort(row, kind="stable")
+            self.order.append(order[np.isfinite(row[order])])
+        self.plans = {}
+
+    def step(self, lex, tok):
+        """The lexer state after token `tok`."""
+        depth, mode = lex
+        return depth + self.delta[mode][tok], self.after[mode][tok]
+
+
 class JsonGuard(transformers.LogitsProcessor):
     """Masks logits so each row's text stays a prefix of a document in `compiled_grammar`.
 
-    Use one instance per `generate()` call (the matchers hold per-call state).
+    Use one instance per `generate()` call (the matchers hold per-call state); pass the
+    grammar's `GuardTables` to skip rebuilding them.
     After the document is complete only the EOS tokens are allowed. `max_new_tokens` (or
     `max_length`) enables closure forcing: the guard keeps a closing path in view and forces
     it when only `margin` spare tokens are left (the slack absorbs a sampled token that opens
@@ -87,16 +127,17 @@ class JsonGuard(transformers.LogitsProcessor):
     """
 
     def __init__(self, compiled_grammar, eos_token_ids, max_new_tokens=None, max_length=None,
-                 margin=6, search_nodes=400, token_scores=None):
+                 margin=6, search_nodes=400, token_scores=None, tables=None):
         self.grammar = compiled_grammar
         self.eos = [int(e) for e in eos_token_ids]
         if not self.eos:
             raise ValueError("the JSON guard needs at least one EOS token id")
+        if tables is not None and tables.eos != tuple(self.eos):
+            raise ValueError("GuardTables were built for other EOS token ids")
+        self.tables = tables or GuardTables(compiled_grammar, self.eos, token_scores)
         self.vocab_size = compiled_grammar.tokenizer_info.vocab_size
         self.max_new_tokens, self.max_length = max_new_tokens, max_length
         self.margin, self.search_nodes = margin, search_nodes
-        self._scores = token_scores
-        self._vocab = compiled_grammar.tokenizer_info.decoded_vocab
         self.matchers, self.plans, self.prompt_len = [], [], None
         self.truncated_rows = []  # filled by `finish()`
         self.forced_steps = 0
@@ -106,58 +147,57 @@ class JsonGuard(transformers.LogitsProcessor):
         batch, self.prompt_len = input_ids.shape
         self.matchers = [xgr.GrammarMatcher(self.grammar, override_stop_tokens=self.eos)
                          for _ in range(batch)]
+        self.live = list(range(batch))  # rows whose matcher has not accepted EOS yet
         self.plans = [[] for _ in range(batch)]  # committed closing paths (token ids)
         self.next_check = [float("inf")] * batch  # step_left at which to search again
         self.nest_check = [float("inf")] * batch  # ... or the nesting at which to search again
-        self.lex = [_START] * batch  # lexer state of each row's text so far
+        self.lex = [(0, 0)] * batch  # lexer state (GuardTables) of each row's text so far
         self.bitmask = xgr.allocate_token_bitmask(batch, self.vocab_size)
+        self._filler = xgr.BatchGrammarMatcher()  # one C++ call fills every free row's mask
         if self.max_new_tokens is None and self.max_length is not None:
             self.max_new_tokens = self.max_length - self.prompt_len
-        if self.max_new_tokens is not None:
-            if self._scores is None:
-                self._scores = _token_scores(self._vocab)
-            self._scores = self._scores[:, : self.vocab_size].clone()
-            self._scores[:, self.eos] = float("inf")  # EOS never closes a document
-            self._scratch = xgr.allocate_token_bitmask(1, self.vocab_size)
-            # Per lexer row (outside / inside a string): the closing candidates, best first, so
-            # `_best` reads a few mask bits instead of ranking the vocabulary. numpy, because a
-            # search visits thousands of nodes and torch's per-call overhead dominated them.
-            self._bits = self._scratch.numpy()[0].view(np.uint8)  # shares `_scratch`'s memory
-            self._order = []
-            for row in self._scores.numpy():
-                order = np.argsort(row, kind="stable")
-                self._order.append(order[np.isfinite(row[order])])
+        self._scratch = xgr.allocate_token_bitmask(1, self.vocab_size)
+        self._bytes = self._scratch.numpy()[0].view(np.uint8)  # [ceil(V/32) * 4], `_scratch`'s memory
 
     def _accept_last(self, input_ids):
-        for i, m in enumerate(self.matchers):
-            if m.is_terminated():
-                continue  # finished row: transformers pads it
-            tok = int(input_ids[i, -1])
-            self.lex[i] = _scan(self._vocab[tok], self.lex[i]) if tok < len(self._vocab) else self.lex[i]
-            if not m.accept_token(tok):
+        last = input_ids[:, -1].tolist()
+        eos, step, live = self.eos, self.tables.step, []
+        for i in self.live:
+            tok = last[i]
+            # (per row: xgrammar's batch_accept_token costs more here, in its result conversion)
+            if not self.matchers[i].accept_token(tok):
                 raise RuntimeError(f"JSON guard: row {i} produced token {tok} outside the grammar "
                                    "(was another processor run after the guard?)")
+            self.lex[i] = step(self.lex[i], tok)
             plan = self.plans[i]
             if plan and plan[0] == tok:
                 plan.pop(0)
             elif plan:
                 raise RuntimeError(f"JSON guard: row {i} left its forced closing path "
                                    "(was another processor run after the guard?)")
+            if tok not in eos:  # a matcher terminates exactly when it accepts a stop token
+                live.append(i)
+        self.live = live
 
     # -- closure ----------------------------------------------------------------------
     def _best(self, m, lex, k=3):
-        """The k allowed next tokens (EOS excluded) that close the document best.
+        """The k allowed next tokens (EOS excluded) that close the document best, best first.
 
-        Looks at the best 256 candidates first: the allowed closers are usually among them,
-        so most nodes never unpack the whole mask.
+        A generator: the search usually takes the first, so the rest are found only when it
+        backtracks. One snapshot of the mask per node, ranked in the precomputed cost order.
         """
-        m.fill_next_token_bitmask(self._scratch, 0)  # writes self._bits: [ceil(V/32) * 4] bytes
-        allowed = np.unpackbits(self._bits, bitorder="little")  # [V rounded up to 32] 0/1
-        order = self._order[1 if lex[1] else 0]
-        hits = np.flatnonzero(allowed[order[:256]])[:k]
-        if len(hits) < k:
-            hits = np.flatnonzero(allowed[order])[:k]
-        return order[hits].tolist()
+        m.fill_next_token_bitmask(self._scratch, 0)  # writes self._bytes
+        order = self.tables.order[1 if lex[1] else 0]  # int64 [C] candidates, best first
+        ranked = np.unpackbits(self._bytes, bitorder="little")[order]  # [C] 0/1, a copy
+        start = 0
+        for _ in range(k):
+            if start >= len(ranked):
+                return
+            pos = start + int(ranked[start:].argmax())  # the first allowed candidate from start
+            if not ranked[pos]:
+                return
+            yield int(order[pos])
+            start = pos + 1
 
     def _closing_plan(self, m, lex, budget):
         """A short token path (<= budget) that completes the document, or None.
@@ -165,7 +205,7 @@ class JsonGuard(transformers.LogitsProcessor):
         Depth-first over the best 3 tokens per state, on a fork of `m`; `search_nodes`
         bounds the cost of a failing search.
         """
-        fork, path, nodes = m.fork(), [], [0]
+        fork, path, nodes, step = m.fork(), [], [0], self.tables.step
 
         def dfs(depth, lex):
             if fork.is_completed():
@@ -176,7 +216,7 @@ class JsonGuard(transformers.LogitsProcessor):
             for tok in self._best(fork, lex):
                 if fork.accept_token(tok):
                     path.append(tok)
-                    if dfs(depth + 1, _scan(self._vocab[tok], lex)):
+                    if dfs(depth + 1, step(lex, tok)):
                         return True
                     path.pop()
                     fork.rollback(1)
@@ -184,26 +224,38 @@ class JsonGuard(transformers.LogitsProcessor):
 
         return path if dfs(0, lex) else None
 
-    def _force(self, i, step_left):
+    def _search(self, i, step_left, history):
+        """`_closing_plan` for row i. Rows still on their first tokens (`history`, else None)
+        share one search per state (same tokens, same grammar state), across calls too."""
+        if history is None:
+            return self._closing_plan(self.matchers[i], self.lex[i], step_left)
+        cache = self.tables.plans
+        key = (tuple(history), step_left, self.search_nodes)
+        if key not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+            cache[key] = self._closing_plan(self.matchers[i], self.lex[i], step_left)
+        return None if cache[key] is None else list(cache[key])
+
+    def _force(self, i, step_left, input_ids, early):
         """The token row i must take now, or None to sample freely.
 
-        A closing plan is searched for again when half of the spare slack has been used, or
-        earlier when the nesting (open brackets + an open string) has deepened by a quarter
-        of it: the plan grows mainly with the nesting, so this keeps the slack from being
-        overrun between searches while skipping most of the searches a fixed schedule does.
-        The plan is committed to once the slack is down to `margin` tokens.
+        A closing plan is searched for again when half of the spare slack has been used (at
+        least 2 tokens later: `margin` absorbs what the plan grows in those), or earlier when
+        the nesting (open brackets + an open string) has deepened by a quarter of it: the plan
+        grows mainly with the nesting, so this keeps the slack from being overrun between
+        searches while skipping most of the searches a fixed schedule does. The plan is
+        committed to once the slack is down to `margin` tokens.
         """
-        if self.max_new_tokens is None:
-            return None
         m, plan = self.matchers[i], self.plans[i]
         if m.is_completed():
             return self.eos[0] if step_left <= self.margin else None
         if plan:
             return plan[0]
-        nest = self.lex[i][0] + self.lex[i][1]
+        nest = self.lex[i][0] + (self.lex[i][1] > 0)
         if step_left > self.next_check[i] and nest < self.nest_check[i]:
             return None
-        plan = self._closing_plan(m, self.lex[i], step_left)
+        plan = self._search(i, step_left, input_ids[i, self.prompt_len:].tolist() if early else None)
         if plan is None:  # not closable in budget by the search: keep trying, reported at the end
             self.next_check[i], self.nest_check[i] = step_left - 1, float("inf")
             return None
@@ -212,7 +264,7 @@ class JsonGuard(transformers.LogitsProcessor):
             self.plans[i] = plan
             return plan[0]
         spare = slack - self.margin
-        self.next_check[i] = step_left - max(1, spare // 2)
+        self.next_check[i] = step_left - max(2, spare // 2)
         self.nest_check[i] = nest + max(1, spare // 4)
         return None
 
@@ -225,31 +277,41 @@ class JsonGuard(transformers.LogitsProcessor):
         else:
             self._accept_last(input_ids)
         self._seen = input_ids.shape[1]
-        step_left = None
+        free, forced_rows, forced = self.live, [], []
         if self.max_new_tokens is not None:
-            step_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_len)
-        for i, m in enumerate(self.matchers):
-            if m.is_terminated():
-                self.bitmask[i].fill_(-1)  # finished row: anything (transformers pads it)
-                continue
-            forced = self._force(i, step_left)
-            if forced is not None:
-                self.forced_steps += 1
-                self.bitmask[i].zero_()
-                bit = 1 << (forced % 32)
-                self.bitmask[i, forced // 32] = bit - (1 << 32) if bit >= 1 << 31 else bit
-            else:
-                m.fill_next_token_bitmask(self.bitmask, i)
+            done = input_ids.shape[1] - self.prompt_len
+            step_left, early = self.max_new_tokens - done, done <= self.tables.PLAN_CACHE_PREFIX
+            free = []
+            for i in self.live:
+                tok = self._force(i, step_left, input_ids, early)
+                if tok is None:
+                    free.append(i)
+                else:
+                    forced_rows.append(i)
+                    forced.append(tok)
         device = scores.device
         out = scores if device.type in ("cpu", "cuda") else scores.cpu()
-        xgr.apply_token_bitmask_inplace(out, self.bitmask.to(out.device))
+        bitmask = self.bitmask
+        # Finished rows (not in self.live) are left alone: transformers pads them.
+        if free:
+            self._filler.batch_fill_next_token_bitmask([self.matchers[i] for i in free],
+                                                       self.bitmask, free)
+            bitmask = self.bitmask.to(out.device)  # (no copy on CPU)
+            xgr.apply_token_bitmask_inplace(out, bitmask, indices=free)
+        if forced_rows:  # [F]: only the forced token keeps a (finite) logit
+            self.forced_steps += len(forced_rows)
+            rows, toks = torch.tensor(forced_rows), torch.tensor(forced)
+            kept = out[rows, toks]
+            out[rows] = float("-inf")
+            out[rows, toks] = torch.where(kept == float("-inf"), 0.0, kept)
         # [B]: an earlier processor banned every legal token (amax: isfinite().any() costs
         # ~15x more on CPU, a visible share of a small model's step)
         dead = out.amax(-1) == float("-inf")
         if dead.any():  # the grammar wins over bans like no_repeat_ngram_size / bad_words_ids
             out[dead] = 0.0
-            rows = dead.nonzero().flatten().tolist()
-            xgr.apply_token_bitmask_inplace(out, self.bitmask.to(out.device), indices=rows)
+            rows = sorted(set(dead.nonzero().flatten().tolist()) & set(free))
+            if rows:
+                xgr.apply_token_bitmask_inplace(out, bitmask, indices=rows)
         return out.to(device)
 
     def finish(self, sequences):
@@ -343,8 +405,8 @@ def generate(*args, model, **kwargs):
             # without the flag AutoTokenizer would prompt for its custom model_type.
             tokenizer = transformers.AutoTokenizer.from_pretrained(model.name_or_path, trust_remote_code=True)
         grammar = compile_grammar(tokenizer, schema, model.config.get_text_config().vocab_size, eos)
-        _CACHE[key] = (grammar, _token_scores(grammar.tokenizer_info.decoded_vocab))
-    grammar, token_scores = _CACHE[key]
+        _CACHE[key] = (grammar, GuardTables(grammar, eos))
+    grammar, tables = _CACHE[key]
     gc = kwargs.get("generation_config") or model.generation_config
     if (kwargs.get("num_beams") or gc.num_beams or 1) > 1:
         raise ValueError("the JSON guard supports greedy decoding and sampling, not beam search")
@@ -357,7 +419,7 @@ def generate(*args, model, **kwargs):
     guard = JsonGuard(grammar, eos,
                       max_new_tokens=kwargs.get("max_new_tokens", gc.max_new_tokens),
                       max_length=kwargs.get("max_length", gc.max_length),
-                      token_scores=token_scores)
+                      tables=tables)
     procs = transformers.LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
     procs.append(guard)  # last, so no later processor can re-enable a masked token
     if "eos_token_id" not in kwargs:

@@ -7,8 +7,9 @@ checkpoints, so steerc and a downstream user run the same code:
     out = model.generate(ids, max_new_tokens=128, logits_processor=[factory.processor(128)])
     factory.last.finish(out)   # -> rows that hit the limit before the document was complete
 
-Compiling a grammar costs milliseconds to seconds, so a factory compiles once; every
-`generate()` call needs a fresh processor (matchers hold per-call state).
+Compiling a grammar costs milliseconds to seconds, so a factory compiles once (and builds the
+guard's lookup tables once); every `generate()` call needs a fresh processor (matchers hold
+per-call state).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ class GuardFactory:
                 "pass eos_token_ids=[...] or set tokenizer.eos_token")])
         self.eos_token_ids = [int(e) for e in eos]
         self.grammar = _tpl.compile_grammar(tokenizer, schema, vocab_size, self.eos_token_ids)
-        self.token_scores = _tpl._token_scores(self.grammar.tokenizer_info.decoded_vocab)
+        self.tables = _tpl.GuardTables(self.grammar, self.eos_token_ids)  # shared by its guards
         self.last: JsonGuard | None = None
 
     def processor(self, max_new_tokens: int | None = None, **options) -> JsonGuard:
         """A fresh `JsonGuard` for one generate() call; pass the call's `max_new_tokens` so
         the guard can close the document in time (`margin`, `search_nodes` tune that)."""
         self.last = JsonGuard(self.grammar, self.eos_token_ids, max_new_tokens=max_new_tokens,
-                              token_scores=self.token_scores, **options)
+                              tables=self.tables, **options)
         return self.last
 
 
