@@ -20,9 +20,10 @@ tensors so the runtime's self-contained hook code can consume it without importi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
-import torch
+if TYPE_CHECKING:  # plain data here; `steerc check` reads configs without importing torch
+    import torch
 
 Architecture = Literal["standard", "jumprelu", "topk", "gated"]
 Normalization = Literal["none", "constant_norm_rescale", "layer_norm"]

@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-import torch
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -38,7 +36,9 @@ class Layout:
     threshold_scale: float = 1.0
     fold_decoder_norm: bool = False
     decoder_norm_scales_threshold: bool = False
-    dtype: Optional[torch.dtype] = None  # cast after folding; None keeps the file's dtype
+    # cast after folding; None keeps the file's dtype. A torch dtype name ("float32"; a
+    # torch.dtype is accepted too), so building a Layout needs no torch import.
+    dtype: Optional[str] = None
 
     @property
     def folds(self) -> bool:
@@ -47,5 +47,9 @@ class Layout:
         return self.fold_decoder_norm or any(s != 1.0 for s in scales)
 
     def describe(self) -> dict:
-        """The layout as JSON-able data (part of the SAE's content hash)."""
-        return {k: (str(v) if isinstance(v, torch.dtype) else v) for k, v in self.__dict__.items()}
+        """The layout as JSON-able data (part of the SAE's content hash; the dtype is
+        spelled as `str(torch.float32)` was when it was a torch dtype: "torch.float32")."""
+        d = dict(self.__dict__)
+        if d["dtype"] is not None:
+            d["dtype"] = "torch." + str(d["dtype"]).removeprefix("torch.")
+        return d

@@ -3,6 +3,9 @@
 Tensors are read only when asked for: a property (`W_enc`, ...) reads and caches the whole
 tensor; `select` / `decoder_rows` read only the selected features' rows/columns. Every
 tensor read is checked for NaN/Inf (E305), so a lazy read checks only what it read.
+
+Loading, shape checks and `sha256` read configs, headers and raw bytes only, so they never
+import torch (`steerc check` stays fast); torch is imported where tensors are made.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-import torch
-
-from . import errors, functional as F
+from . import errors
 from .base import FeatureSlice, SAEConfig
+from .headers import torch_dtype
 from .layout import Layout
 from .store import TensorStore
 from ..diagnostics import did_you_mean
+
+if TYPE_CHECKING:
+    import torch
 
 _VECTORS = ("b_enc", "threshold", "r_mag", "b_mag")
 
@@ -33,13 +38,19 @@ class SAE:
         self.store = store
         self.layout = layout
         self.path = Path(path)
-        self.device = torch.device(device)
+        self._device = device
         self._hash_extra = hash_extra or {}
         self._full: Optional[dict[str, Optional[torch.Tensor]]] = None
         self._sha: Optional[str] = None
         self._check_shapes()
 
     # ---- config views -------------------------------------------------------------------
+    @property
+    def device(self) -> "torch.device":
+        import torch
+
+        return torch.device(self._device)
+
     @property
     def hook_name(self) -> str:
         return self.cfg.hook_name
@@ -84,8 +95,10 @@ class SAE:
                             f"(d_in={d_in}, d_sae={d_sae})")
 
     # ---- reading canonical tensors ------------------------------------------------------
-    def _read(self, idx: Optional[list[int]]) -> dict[str, Optional[torch.Tensor]]:
+    def _read(self, idx: Optional[list[int]]) -> "dict[str, Optional[torch.Tensor]]":
         """Canonical tensors for features `idx` (None: all), folded, cast, checked."""
+        import torch
+
         L, st = self.layout, self.store
         if idx is None:
             W_enc = st.get(L.W_enc)
@@ -108,7 +121,7 @@ class SAE:
                 out[name] = torch.zeros(n, dtype=W_enc.dtype) if name == "b_enc" else None
         if L.folds:
             out = self._fold(out)
-        dtype = L.dtype
+        dtype = torch_dtype(L.dtype) if L.dtype is not None else None
         for name, t in out.items():
             if t is None:
                 continue
@@ -117,7 +130,9 @@ class SAE:
             out[name] = t.contiguous().to(self.device)
         return out
 
-    def _fold(self, t: dict[str, Optional[torch.Tensor]]) -> dict[str, Optional[torch.Tensor]]:
+    def _fold(self, t: "dict[str, Optional[torch.Tensor]]") -> "dict[str, Optional[torch.Tensor]]":
+        import torch
+
         L = self.layout
         t = {k: (v.to(torch.float32) if v is not None else None) for k, v in t.items()}
         for name, s in (("W_enc", L.W_enc_scale), ("b_enc", L.b_enc_scale), ("W_dec", L.W_dec_scale),
@@ -133,7 +148,9 @@ class SAE:
                 t["threshold"] = t["threshold"] * norms
         return t
 
-    def _check_finite(self, name: str, t: torch.Tensor, idx: Optional[list[int]]) -> None:
+    def _check_finite(self, name: str, t: "torch.Tensor", idx: Optional[list[int]]) -> None:
+        import torch
+
         if not t.is_floating_point():
             return
         flat = t.reshape(-1)
@@ -149,7 +166,7 @@ class SAE:
                     f"tensor '{key}' (canonical {name}) contains NaN or Inf{where}",
                     "the file is damaged or was saved from a diverged training run")
 
-    def _all(self) -> dict[str, Optional[torch.Tensor]]:
+    def _all(self) -> "dict[str, Optional[torch.Tensor]]":
         if self._full is None:
             self._full = self._read(None)
         return self._full
@@ -188,7 +205,9 @@ class SAE:
         return self._all()["b_mag"]
 
     # ---- math ---------------------------------------------------------------------------
-    def _prep(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    def _prep(self, x: "torch.Tensor") -> "tuple[torch.Tensor, tuple]":
+        from . import functional as F
+
         x = x.to(device=self.device, dtype=self.W_enc.dtype)
         x_n, state = F.normalize(x, self.cfg.normalize_activations)
         xp = x_n - self.b_dec if self.cfg.apply_b_dec_to_input else x_n
@@ -201,6 +220,8 @@ class SAE:
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Feature activations f [..., d_sae] for activations x [..., d_in]."""
+        from . import functional as F
+
         xp, _ = self._prep(x)
         if self.cfg.architecture == "gated":
             return F.gated_encode(xp, self.W_enc, self.b_enc, self.r_mag, self.b_mag)
@@ -213,6 +234,8 @@ class SAE:
         With `normalize_activations` layer_norm / constant_norm_rescale the inverse needs
         the original input's statistics, so `x` is then required.
         """
+        from . import functional as F
+
         x_hat = f.to(self.W_dec.dtype) @ self.W_dec + self.b_dec
         kind = self.cfg.normalize_activations
         if kind == "none":
@@ -277,7 +300,7 @@ class SAE:
 
             for key in sorted(self.store.keys()):
                 put(key.encode())
-                put(str(self.store.dtype(key)).encode())
+                put(("torch." + self.store.dtype_name(key)).encode())  # str(torch dtype)
                 put(json.dumps(list(self.store.shape(key))).encode())
                 total = 0
                 inner = hashlib.sha256()

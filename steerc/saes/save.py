@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping, Union
-
-import torch
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING, Mapping, Union
 
 from .base import SAEConfig
 from .sae import SAE
+
+if TYPE_CHECKING:  # imported by save_saelens itself, so importing steerc.saes stays torch-free
+    import torch
 
 SAE_LENS_VERSION = "6.18.0"  # the config generation we write (FORMATS.md §1)
 
@@ -39,7 +39,7 @@ def config_dict(cfg: SAEConfig) -> dict:
     return d
 
 
-def save_saelens(sae_or_tensors: Union[SAE, Mapping[str, torch.Tensor]], cfg: SAEConfig | None,
+def save_saelens(sae_or_tensors: "Union[SAE, Mapping[str, torch.Tensor]]", cfg: SAEConfig | None,
                  out_dir: "str | Path") -> Path:
     """Write `out_dir/cfg.json` + `out_dir/sae_weights.safetensors`; returns out_dir.
 
@@ -61,6 +61,9 @@ def save_saelens(sae_or_tensors: Union[SAE, Mapping[str, torch.Tensor]], cfg: SA
         if cfg is None:
             raise ValueError("save_saelens needs a cfg when given raw tensors")
         t = dict(sae_or_tensors)
+    import torch
+    from safetensors.torch import save_file
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dtype = getattr(torch, cfg.dtype)

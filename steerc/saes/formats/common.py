@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
 from .. import errors
 from ...diagnostics import did_you_mean
 from ..hooks import normalize_hook_name
 
+# config dtype string -> torch dtype name (names, not torch dtypes: configs are read torch-free)
 DTYPES = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "float64": torch.float64, "float": torch.float32, "half": torch.float16,
+    "float32": "float32", "float16": "float16", "bfloat16": "bfloat16",
+    "float64": "float64", "float": "float32", "half": "float16",
 }
 
 
@@ -50,8 +49,8 @@ def _kind_name(kind: "type | tuple[type, ...]") -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def parse_dtype(s: Any, path: Path, key: str = "dtype") -> torch.dtype:
-    """'float32' or the old 'torch.float32' -> torch dtype; E306 otherwise."""
+def parse_dtype(s: Any, path: Path, key: str = "dtype") -> str:
+    """'float32' or the old 'torch.float32' -> the torch dtype name ('float32'); E306 otherwise."""
     name = str(s).removeprefix("torch.")
     if name not in DTYPES:
         errors.fail(errors.UNKNOWN_ARCH, path, f"unknown dtype '{s}' in config key '{key}'",
@@ -59,7 +58,8 @@ def parse_dtype(s: Any, path: Path, key: str = "dtype") -> torch.dtype:
     return DTYPES[name]
 
 
-def dtype_name(dt: torch.dtype) -> str:
+def dtype_name(dt: object) -> str:
+    """'float32' for torch.float32, 'float32' or 'torch.float32'."""
     return str(dt).removeprefix("torch.")
 
 

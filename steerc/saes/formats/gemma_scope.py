@@ -21,7 +21,7 @@ from ..base import SAEConfig
 from ..layout import Layout
 from ..sae import SAE
 from ..store import NpzStore
-from .common import dtype_name, explicit_hook
+from .common import explicit_hook
 
 NAME = "gemma_scope"
 FILE = "params.npz"
@@ -79,5 +79,5 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture="jumprelu", hook_name=hook,
                     normalize_activations="none", apply_b_dec_to_input=False,
                     reshape_activations="hook_z" if hook.endswith("attn.hook_z") else "none",
-                    dtype=dtype_name(store.dtype(w_enc)), format=NAME)
+                    dtype=store.dtype_name(w_enc), format=NAME)
     return SAE(cfg, store, layout, path=f, device=device)

@@ -17,7 +17,7 @@ from ..base import SAEConfig
 from ..layout import Layout
 from ..sae import SAE
 from ..store import DictStore
-from .common import dtype_name, explicit_hook
+from .common import explicit_hook
 from .pickled import SUFFIXES, load_state_dict, mentions, tensors_of
 
 NAME = "goodfire"
@@ -62,5 +62,5 @@ def load(path: Path, *, device: str = "cpu", allow_pickle: bool = False,
     layout = Layout(W_enc="encoder_linear.weight", enc_transposed=True, b_enc="encoder_linear.bias",
                     W_dec="decoder_linear.weight", dec_transposed=True, b_dec="decoder_linear.bias")
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture="standard", hook_name=hook,
-                    dtype=dtype_name(store.dtype("encoder_linear.weight")), format=NAME)
+                    dtype=store.dtype_name("encoder_linear.weight"), format=NAME)
     return SAE(cfg, store, layout, path=f, device=device)

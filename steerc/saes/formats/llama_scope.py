@@ -17,8 +17,6 @@ import math
 from pathlib import Path
 from typing import Optional
 
-import torch
-
 from .. import errors
 from ..base import SAEConfig
 from ..layout import Layout
@@ -93,7 +91,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
         W_dec="decoder.weight", dec_transposed=True, b_dec="decoder.bias" if use_dec_bias else None,
         threshold=threshold, b_enc_scale=1.0 / s_in, b_dec_scale=1.0 / s_out, W_dec_scale=s_in / s_out,
         fold_decoder_norm=bool(hp.get("sparsity_include_decoder_norm", True)),
-        dtype=torch.float32,
+        dtype="float32",
     )
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, hook_name=hook, k=k,
                     apply_b_dec_to_input=bool(hp.get("apply_decoder_bias_to_pre_encoder", False)) and use_dec_bias,
@@ -104,5 +102,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
 def decoder_norm_report(sae: SAE) -> float:
     """max_i | |W_dec_raw[i]| * s_in/s_out - 1 |: 0 means SAELens's reading (which ignores
     decoder norms) agrees with lm_saes's. Reads the whole decoder."""
+    import torch
+
     raw = sae.store.get(sae.layout.W_dec).to(torch.float32) * sae.layout.W_dec_scale  # [d_in, d_sae]
     return float((raw.norm(dim=0) - 1).abs().max())

@@ -19,7 +19,7 @@ from ..base import SAEConfig
 from ..layout import Layout
 from ..sae import SAE
 from ..store import DictStore
-from .common import dtype_name, explicit_hook
+from .common import explicit_hook
 from .pickled import load_state_dict, mentions, tensors_of
 
 NAME = "openai"
@@ -79,6 +79,6 @@ def load(path: Path, *, device: str = "cpu", allow_pickle: bool = False,
                     W_dec="decoder.weight", dec_transposed=True, b_dec="pre_bias")
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, hook_name=hook, k=k,
                     apply_b_dec_to_input=True, normalize_activations=norm,
-                    dtype=dtype_name(store.dtype("encoder.weight")), format=NAME)
+                    dtype=store.dtype_name("encoder.weight"), format=NAME)
     return SAE(cfg, store, layout, path=f, device=device,
                hash_extra={"activation": str(act), "activation_state_dict": {k_: str(v) for k_, v in state.items()}})

@@ -11,10 +11,12 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .. import errors
+
+if TYPE_CHECKING:  # imported only when a pickle is actually loaded (after --allow-pickle)
+    import torch
 
 SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
@@ -54,6 +56,8 @@ def load_state_dict(path: Path, allow_pickle: bool) -> dict:
                     "so it is refused without --allow-pickle",
                     "pass --allow-pickle (allow_pickle=True) if you trust this file; it is then "
                     "read with torch.load(weights_only=True)")
+    import torch
+
     try:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -74,6 +78,8 @@ def load_state_dict(path: Path, allow_pickle: bool) -> dict:
     return obj
 
 
-def tensors_of(d: dict) -> dict[str, torch.Tensor]:
+def tensors_of(d: dict) -> "dict[str, torch.Tensor]":
     """The tensor entries of a state dict."""
+    import torch
+
     return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}

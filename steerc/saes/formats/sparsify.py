@@ -19,7 +19,7 @@ from ..hooks import normalize_hook_name
 from ..layout import Layout
 from ..sae import SAE
 from ..store import SafetensorsStore
-from .common import dtype_name, explicit_hook, read_json, require
+from .common import explicit_hook, read_json, require
 
 NAME = "sparsify"
 CFG = "cfg.json"
@@ -74,6 +74,6 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     layout = Layout(W_enc="encoder.weight", enc_transposed=True, b_enc="encoder.bias",
                     W_dec="W_dec", b_dec="b_dec")
     sae_cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture="topk", hook_name=hook, k=k,
-                        apply_b_dec_to_input=True, dtype=dtype_name(store.dtype("W_dec")) if store.has("W_dec") else "float32",
+                        apply_b_dec_to_input=True, dtype=store.dtype_name("W_dec") if store.has("W_dec") else "float32",
                         format=NAME)
     return SAE(sae_cfg, store, layout, path=folder, device=device)
