@@ -229,25 +229,98 @@ def _chunks(e: Entry, produced) -> Iterator[memoryview | bytes]:
         yield t
 
 
+SHARD_DIGEST_TAG = b"steerc-shard-digest-v1\n"
+
+
+def shard_digest(header: bytes, hashes: Iterable[str]) -> str:
+    """Digest of one safetensors file from its header and its tensors' `tensor_hash`es (in
+    data order): sha256 over a tag, the length-prefixed header bytes (the 8-byte size and the
+    JSON), then each hex hash. Any changed byte of the file changes it (the header fixes
+    every tensor's name, dtype, shape and byte range, the hashes cover the bytes), and it
+    needs no pass over bytes whose hash is already known (a base tensor copied as is)."""
+    h = hashlib.sha256(SHARD_DIGEST_TAG)
+    h.update(struct.pack("<Q", len(header)))
+    h.update(header)
+    for x in hashes:
+        h.update(x.encode())
+    return h.hexdigest()
+
+
+def file_shard_digest(path: Path) -> str:
+    """`shard_digest` of a safetensors file on disk, recomputed from its bytes (for checks)."""
+    header, start = read_header(path)
+    with open(path, "rb") as f:
+        raw = f.read(start)
+    names = sorted((n for n in header if n != "__metadata__"), key=lambda n: header[n]["data_offsets"][0])
+    hashes = hash_file_tensors(path)
+    return shard_digest(raw, (hashes[n] for n in names))
+
+
+def base_tensor_hashes(base: Checkpoint, file: str) -> dict[str, str]:
+    """`tensor_hash` of every tensor of one base shard, in one streamed pass, cached by the
+    file's stat signature (hashing.py's cache: cold once per base file, then free)."""
+    from steerc.compiler.hashing import cached_by_files
+
+    path = base.root / file
+    return json.loads(cached_by_files("safetensors-tensor-hashes-v1", [path],
+                                      lambda: json.dumps(hash_file_tensors(path), sort_keys=True)))
+
+
+def _write_all(f, data) -> None:
+    """Write all of `data` to an unbuffered file (whose writes may be short)."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[f.write(view):]
+
+
+def copy_range(src: int, src_off: int, dst, n: int, chunk: int = CHUNK) -> None:
+    """Append n bytes of file descriptor `src` from `src_off` to `dst` (an unbuffered file
+    object, at its current offset): kernel side with `os.copy_file_range` (no trip through
+    Python; a reflink where the file system can), read/write where the kernel refuses."""
+    done = 0
+    try:
+        while done < n:
+            k = os.copy_file_range(src, dst.fileno(), n - done, src_off + done)
+            if k == 0:
+                raise OSError(errno.EIO, "source truncated")
+            done += k
+        return
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                           errno.EBADF, errno.EPERM):
+            raise
+    buf = bytearray(min(chunk, max(n - done, 1)))
+    while done < n:
+        k = os.preadv(src, [memoryview(buf)[: min(len(buf), n - done)]], src_off + done)
+        if k == 0:
+            raise OSError(errno.EIO, "source truncated")
+        _write_all(dst, memoryview(buf)[:k])
+        done += k
+
+
 @dataclass(frozen=True)
 class Written:
-    """What `write_safetensors` wrote: the file's sha256 and the per-tensor hashes of the
-    produced entries, and of the base tensors they replaced (`before`)."""
+    """What `write_safetensors` wrote: the file's `shard_digest`, the per-tensor hashes of
+    the produced entries, and of the base tensors they replaced (`before`)."""
 
-    file_sha256: str
+    digest: str
     tensors: dict[str, str]
     before: dict[str, str]
 
 
 def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
                       on_bytes: Callable[[int], None] = lambda n: None,
-                      pool=None, lookahead: int = 0) -> Written:
-    """Write one safetensors file tensor by tensor, in `entries` order, streaming: copied
-    tensors go through in CHUNK-sized reads, produced ones as their blocks. The file's
-    sha256 and each produced tensor's `tensor_hash` are computed over the bytes as they are
-    written (no second read). The header is ours: compact JSON, {"format":"pt"} metadata,
-    padded with spaces to 8 bytes, so equal inputs give equal bytes. With `pool` (a
-    ThreadPoolExecutor), `lookahead` producers run at once, ahead of the writer."""
+                      pool=None, lookahead: int = 0,
+                      base_hashes: dict[str, str] | None = None) -> Written:
+    """Write one safetensors file tensor by tensor, in `entries` order. Copied tensors go
+    kernel side (`copy_range`), never through Python; produced ones are written as their
+    blocks come, and each produced tensor's `tensor_hash` is computed over those bytes as
+    they are written (no second read). `base_hashes` (`base_tensor_hashes` of the base
+    shard) gives the copied tensors' hashes and the replaced ones' `before` hashes; without
+    it they are hashed from the base file. The header is ours: compact JSON,
+    {"format":"pt"} metadata, padded with spaces to 8 bytes, so equal inputs give equal
+    bytes. With `pool` (a ThreadPoolExecutor), `lookahead` producers run at once, ahead of
+    the writer."""
     header: dict = {"__metadata__": {"format": "pt"}}
     off = 0
     for e in entries:
@@ -255,8 +328,9 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
         off += e.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    fh = hashlib.sha256()
-    hashes, before = {}, {}
+    head = struct.pack("<Q", len(blob)) + blob
+    hashes, before, order = {}, {}, []
+    known = dict(base_hashes or {})
     produced = [i for i, e in enumerate(entries) if e.produce is not None]
     futures: dict[int, object] = {}
 
@@ -269,39 +343,50 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
             if j >= i and j not in futures:
                 futures[j] = pool.submit(entries[j].produce)
 
-    with open(path, "wb") as f:
-        def put(data) -> None:
-            f.write(data)
-            fh.update(data)
+    def base_hash(name: str) -> str:
+        if name not in known:
+            bh = _tensor_hasher(name, *_info_dtype_shape(base, name))
+            for data in base.iter_raw(name):
+                bh.update(data)
+            known[name] = bh.hexdigest()
+        return known[name]
 
-        put(struct.pack("<Q", len(blob)))
-        put(blob)
-        for i, e in enumerate(entries):
-            n = 0
-            if e.produce is None:
-                for data in base.iter_raw(e.name):
-                    put(data)
-                    n += len(data)
-                    on_bytes(len(data))
-            else:
-                submit_from(i)
-                th = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
-                if base is not None and base.has(e.name):
-                    bh = _tensor_hasher(e.name, *_info_dtype_shape(base, e.name))
-                    for data in base.iter_raw(e.name):
-                        bh.update(data)
-                    before[e.name] = bh.hexdigest()
-                out = futures.pop(i).result() if i in futures else e.produce()
-                for data in _chunks(e, out):
-                    put(data)
-                    th.update(data)
-                    n += len(data)
-                    on_bytes(len(data))
-                del out
-                hashes[e.name] = th.hexdigest()
-            if n != e.nbytes:
-                raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
-    return Written(fh.hexdigest(), hashes, before)
+    src = None
+    try:
+        with open(path, "wb", buffering=0) as f:
+            _write_all(f, head)
+            for i, e in enumerate(entries):
+                n = 0
+                if e.produce is None:
+                    info = base.info(e.name)
+                    if src is None or src[0] != info.file:
+                        if src is not None:
+                            os.close(src[1])
+                        src = (info.file, os.open(base.root / info.file, os.O_RDONLY))
+                    n = info.offsets[1] - info.offsets[0]
+                    order.append(base_hash(e.name))
+                    copy_range(src[1], base._data_start[info.file] + info.offsets[0], f, n)
+                    on_bytes(n)
+                else:
+                    submit_from(i)
+                    th = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
+                    if base is not None and base.has(e.name):
+                        before[e.name] = base_hash(e.name)
+                    out = futures.pop(i).result() if i in futures else e.produce()
+                    for data in _chunks(e, out):
+                        _write_all(f, data)
+                        th.update(data)
+                        n += len(data)
+                        on_bytes(len(data))
+                    del out
+                    hashes[e.name] = th.hexdigest()
+                    order.append(hashes[e.name])
+                if n != e.nbytes:
+                    raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
+    finally:
+        if src is not None:
+            os.close(src[1])
+    return Written(shard_digest(head, order), hashes, before)
 
 
 def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...], int]:
@@ -310,16 +395,25 @@ def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...]
 
 
 def hash_file_tensors(path: Path) -> dict[str, str]:
-    """Content hash of every tensor of an existing safetensors file (streamed)."""
+    """Content hash (`tensor_hash`) of every tensor of an existing safetensors file, in one
+    streamed pass (CHUNK-sized reads into one reused buffer)."""
     header, start = read_header(path)
     out = {}
-    with open(path, "rb") as f:
+    buf = bytearray(CHUNK)
+    with open(path, "rb", buffering=0) as f:
         for name, h in header.items():
             if name == "__metadata__":
                 continue
             a, b = h["data_offsets"]
+            th = _tensor_hasher(name, h["dtype"], tuple(h["shape"]), b - a)
             f.seek(start + a)
-            out[name] = tensor_hash(name, h["dtype"], tuple(h["shape"]), f.read(b - a))
+            while a < b:
+                k = f.readinto(memoryview(buf)[: min(CHUNK, b - a)])
+                if not k:
+                    raise OSError(f"{path}: truncated at tensor {name}")
+                th.update(memoryview(buf)[:k])
+                a += k
+            out[name] = th.hexdigest()
     return out
 
 

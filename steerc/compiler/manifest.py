@@ -2,11 +2,14 @@
 
 It records what went in (spec files, base model, SAEs, catalogue: content hashes), what the
 plan decided per rule, every tensor edit (before/after content hashes), the content hash of
-every tensor steerc wrote and the sha256 of every output weight file and code file, so a
-reviewer can tell exactly what a checkpoint is. `hash_scope` says what each hash covers.
-Hashes are computed over the bytes as they are written (no second read); a hard-linked base
-shard is the base file itself, so its hash is the base file's (hashing.py's stat cache,
-already filled by the lock's model fingerprint). Deterministic: no timestamps, sorted keys.
+every tensor steerc wrote, a hash of every output weight file and the sha256 of every code
+file, so a reviewer can tell exactly what a checkpoint is. `hash_scope` says what each hash
+covers. Hashes are computed over the bytes as they are written (no second read); a
+hard-linked base shard is the base file itself, so its hash is the base file's (hashing.py's
+stat cache, already filled by the lock's model fingerprint); a rewritten shard is recorded by
+its `emit.shard_digest` (header + per-tensor hashes), so the base tensors copied into it
+unchanged need no pass over their bytes (their hashes are cached by stat). Deterministic: no
+timestamps, sorted keys.
 """
 
 from __future__ import annotations
@@ -56,8 +59,11 @@ HASH_SCOPE = {
                "length-prefixed name, dtype, shape and raw bytes; untouched tensors are covered "
                "by `files`",
     "edits": "before/after: tensor_hash of the base tensor and of its replacement",
-    "files": "sha256 of each output .safetensors file's bytes (a hard-linked shard: the base "
-             "file's own hash)",
+    "files": "per output .safetensors file: where `shards` says link or copy, sha256 of the "
+             "file's bytes (the base file's own hash); where it says rewritten or new, "
+             "steerc.compiler.emit.shard_digest: sha256 over the tag 'steerc-shard-digest-v1\\n', "
+             "the 8-byte little-endian header length and the header bytes (8-byte size field + "
+             "JSON), then the hex tensor_hash of each tensor in data order",
     "tensors_sha256": "sha256 of the sorted lines '<file>\\t<sha256>\\n' over `files` "
                       "(hashing.files_fingerprint's formula)",
     "base_model.tensors_sha256": "the same formula over the base's .safetensors files",

@@ -2,8 +2,10 @@
 
 `write_tensors` lays out the output shards: a base shard without edits is hard-linked
 untouched (its sha256 is the base file's, from `steerc.compiler.hashing`'s cache), a shard
-with edits is rewritten tensor by tensor in its stored order (untouched tensors copied in
-chunks, edited ones streamed from their producers), and every tensor the base lacks (the
+with edits is rewritten tensor by tensor in its stored order (untouched tensors copied kernel
+side, edited ones streamed from their producers; recorded by `emit.shard_digest`, whose
+untouched-tensor hashes come from `emit.base_tensor_hashes`, cached by stat), and every
+tensor the base lacks (the
 zero MLP biases `mlp_bias` creates, a steering bias, an untied head) goes into one new shard
 `ADDED_SHARD`, so an additive rule rewrites no base shard at all. New shards (that one, the
 hooks' `steering.safetensors`) are listed in `model.safetensors.index.json`; since
@@ -19,8 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, link_or_copy, write_json,
-                                  write_safetensors)
+from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes,
+                                  link_or_copy, write_json, write_safetensors)
 from steerc.compiler.hashing import file_sha256
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
@@ -31,8 +33,9 @@ ADDED_SHARD = "model-steerc-added.safetensors"
 class TensorOutput:
     """What `write_tensors` wrote. `hashes`: `tensor_hash` of every tensor steerc wrote
     (edited or new), computed over the bytes as written; `before`: the same for the base
-    tensors they replaced; `files`: sha256 of every output .safetensors file (a hard-linked
-    shard: its base file's hash); the weight map and how each shard was made."""
+    tensors they replaced; `files`: per output .safetensors file, the sha256 of its bytes for
+    a linked or copied base shard (the base file's hash), `emit.shard_digest` for a
+    rewritten or new one; the weight map and how each shard was made."""
 
     hashes: dict[str, str] = field(default_factory=dict)
     before: dict[str, str] = field(default_factory=dict)
@@ -70,17 +73,18 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
             else:
                 entries = [Entry(n, base.info(n).dtype, base.info(n).shape, replaced.get(n))
                            for n in names]
-                w = write_safetensors(out / name, entries, base, bar.update, pool, jobs)
+                w = write_safetensors(out / name, entries, base, bar.update, pool, jobs,
+                                      base_hashes=base_tensor_hashes(base, file))
                 res.hashes.update(w.tensors)
                 res.before.update(w.before)
-                res.files[name] = w.file_sha256
+                res.files[name] = w.digest
                 res.shards[name] = "rewritten"
             for n in names:
                 res.weight_map[n] = name
         for file, entries in sorted(extra_shards.items()):
             w = write_safetensors(out / file, entries, None, bar.update, pool, jobs)
             res.hashes.update(w.tensors)
-            res.files[file] = w.file_sha256
+            res.files[file] = w.digest
             res.shards[file] = "new"
             for e in entries:
                 res.weight_map[e.name] = file

@@ -4,7 +4,8 @@ Order inside one tensor follows the IR semantics: adds first (they are steerc's 
 writes), then the `everywhere` projection of every writer, bias and embedding, so an added
 bias is projected too. A tied head is untied by writing the original embedding as the head.
 Nothing here reads a whole model: each producer reads the one base tensor it edits
-(embeddings and an untied head as a stream of row blocks / byte chunks).
+(embeddings and an untied head as a stream of row blocks / byte chunks; a projected writer
+is read whole, then edited and handed on in row blocks: stream_edits.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from steerc.compiler import edits
+from steerc.compiler import edits, stream_edits
 from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Checkpoint, Producer
 from steerc.compiler.ir import FeatureId, Op
 from steerc.compiler.plan import Plan, _add_embedding, _residual_slot
@@ -93,10 +94,14 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
 
     def producer(key: str) -> Producer:
         def run() -> torch.Tensor:
-            if key in emb:  # large [V, d] tables: read, edit and write ROWS rows at a time
+            if key in emb:  # large [V, d] tables: read, edit and write a block of rows at a time
                 info = base.info(key)
-                return edits.iter_rows(lambda a, b: base.read_rows(key, a, b), info.shape,
-                                       adds.get(key), Q, ST_DTYPES[info.dtype])
+                return stream_edits.embedding_blocks(lambda a, b: base.read_rows(key, a, b),
+                                                     info.shape, adds.get(key), Q,
+                                                     ST_DTYPES[info.dtype])
+            if Q is not None and key in writer_w and key not in adds:  # row blocks, in place
+                t = base.tensor(key)
+                return stream_edits.writer_blocks(t, Q, writer_w[key].layout, t.dtype)
             if base.has(key):
                 t = base.tensor(key)
                 dtype = t.dtype
