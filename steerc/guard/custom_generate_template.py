@@ -202,27 +202,32 @@ class JsonGuard(transformers.LogitsProcessor):
     def _closing_plan(self, m, lex, budget):
         """A short token path (<= budget) that completes the document, or None.
 
-        Depth-first over the best 3 tokens per state, on a fork of `m`; `search_nodes`
-        bounds the cost of a failing search.
+        Depth-first over the best 3 tokens per state, on `m` itself, which is rolled back
+        to where it was before returning; `search_nodes` bounds the cost of a failing search.
         """
-        fork, path, nodes, step = m.fork(), [], [0], self.tables.step
+        path, nodes, step = [], [0], self.tables.step
 
         def dfs(depth, lex):
-            if fork.is_completed():
+            if m.is_completed():
                 return True
             if depth >= budget or nodes[0] >= self.search_nodes:
                 return False
             nodes[0] += 1
-            for tok in self._best(fork, lex):
-                if fork.accept_token(tok):
+            for tok in self._best(m, lex):
+                if m.accept_token(tok):
                     path.append(tok)
                     if dfs(depth + 1, step(lex, tok)):
                         return True
                     path.pop()
-                    fork.rollback(1)
+                    m.rollback(1)
             return False
 
-        return path if dfs(0, lex) else None
+        try:
+            found = dfs(0, lex)
+        finally:
+            if path:
+                m.rollback(len(path))
+        return path if found else None
 
     def _search(self, i, step_left, history):
         """`_closing_plan` for row i. Rows still on their first tokens (`history`, else None)
