@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -125,3 +126,29 @@ def test_pickled_saes_are_refused_without_torch(tmp_path):
     specs = [_spec(tmp_path / "oa.steer", tmp_path / "resid_post_mlp_v5_32k/autoencoders/1.pt"),
              _spec(tmp_path / "gf.steer", gf)]
     assert_light(run_fresh([["check", s] for s in specs]), want_rc={0: 1, 1: 1})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64,
+                                   torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_header_dtypes_and_bytes_match_the_torch_path(tmp_path, dtype):
+    """The torch-free dtype names and raw bytes (what the SAE content hash reads) equal
+    what the tensors give, so steer.lock hashes did not change when torch left `check`."""
+    import numpy as np
+
+    from steerc.saes.store import NpzStore, SafetensorsStore, TensorStore
+
+    t = {"m": (torch.randn(5, 7) * 3).to(dtype), "v": (torch.randn(7) * 3).to(dtype),
+         "s": torch.tensor(2.5).to(dtype)}
+    save_file(t, str(tmp_path / "t.safetensors"))
+    stores = [SafetensorsStore(tmp_path / "t.safetensors")]
+    if dtype != torch.bfloat16:  # numpy has no bfloat16
+        arrs = {k: v.numpy() for k, v in t.items()}
+        np.savez(tmp_path / "u.npz", **arrs, f=np.asfortranarray(arrs["m"]))
+        np.savez_compressed(tmp_path / "c.npz", **arrs)
+        stores += [NpzStore(tmp_path / "u.npz"), NpzStore(tmp_path / "c.npz")]
+    for st in stores:
+        for key in st.keys():
+            want = st.get(key)
+            assert st.shape(key) == tuple(want.shape), (st.path, key)
+            assert "torch." + st.dtype_name(key) == str(want.dtype), (st.path, key)
+            assert b"".join(st.raw_chunks(key)) == b"".join(TensorStore.raw_chunks(st, key)), (st.path, key)
