@@ -6,11 +6,14 @@
 Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and rule
 (`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
 each method runs in a fresh subprocess; wall and CPU seconds are the child's own (after
-imports; the base's lock fingerprint, which `steerc compile` computes before compiling, is
-timed apart), peak RSS is the child's own VmHWM. The disk-speed references:
-`cp` of a file holding exactly the edited tensors' bytes, and `cp` of the output's new
-bytes (what steerc must write). Both methods' outputs are checked tensor by tensor for the
-edited tensors (equal bytes) at the end of each rule.
+imports; the base's lock fingerprint, which `steerc compile` computes before compiling, and
+the per-tensor hash table of its shards (`emit.base_tensor_hashes`, cached by stat like the
+lock's) are timed apart: cold once per base, then ~0), peak RSS is the child's own VmHWM.
+The disk-speed references (each `cp` then `sync`): `cp` of one file holding exactly the
+edited tensors' bytes, and `cp` of every output file that is not a hard link of the base
+(the new bytes the output must hold: edited tensors plus the untouched tensors that share a
+shard with one). Both methods' outputs are checked tensor by tensor for the edited tensors
+(equal bytes) at the end of each rule.
 """
 
 from __future__ import annotations
@@ -84,11 +87,17 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     sae = load_sae(sae_dir)
     # `steerc compile` fingerprints the base for the lock before compiling (hashing.py's
     # stat cache): done here too, timed on its own (cold once per base, then ~0)
+    from steerc.compiler.emit import base_tensor_hashes, open_checkpoint
     from steerc.compiler.hashing import model_fingerprint
 
     tf0 = time.perf_counter()
     model_fingerprint(base)
     fp = time.perf_counter() - tf0
+    tf0 = time.perf_counter()
+    ck = open_checkpoint(base)
+    for f in ck.files:
+        base_tensor_hashes(ck, f)
+    table = time.perf_counter() - tf0
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "steerc":
         from steerc.compiler.build import compile_program
@@ -98,7 +107,7 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     else:
         _naive(base, sae, rule, out)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-            "fingerprint_s": fp, "peak_rss_mb": vm_hwm_mib()}
+            "fingerprint_s": fp, "table_s": table, "peak_rss_mb": vm_hwm_mib()}
 
 
 def vm_hwm_mib() -> float:
@@ -120,12 +129,28 @@ def run_child(args: list[str]) -> dict:
 
 
 def time_cp(src: Path, dst: Path) -> float:
+    os.sync()
     t0 = time.perf_counter()
     subprocess.run(["cp", str(src), str(dst)], check=True)
     os.sync()
     secs = time.perf_counter() - t0
     dst.unlink()
     return secs
+
+
+def time_cp_new_files(out: Path, dst: Path) -> tuple[float, int]:
+    """`cp` (one process, all files) + `sync` of every output file that is not a hard link
+    of the base: seconds and bytes."""
+    files = [p for p in sorted(out.iterdir()) if p.is_file() and p.stat().st_nlink == 1
+             and p.suffix == ".safetensors"]
+    dst.mkdir(parents=True, exist_ok=True)
+    os.sync()
+    t0 = time.perf_counter()
+    subprocess.run(["cp", *map(str, files), str(dst)], check=True)
+    os.sync()
+    secs = time.perf_counter() - t0
+    shutil.rmtree(dst)
+    return secs, sum(p.stat().st_size for p in files)
 
 
 def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
@@ -206,10 +231,10 @@ def main() -> None:
                 r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
                 r["new_gb"] = new_bytes(out, base) / 1e9
                 rows[method] = r
-                fps = ",".join(f"{x['fingerprint_s']:.1f}" for x in runs)
+                fps = ",".join(f"{x['fingerprint_s']:.1f}+{x['table_s']:.1f}" for x in runs)
                 print(f"{shape:14} {rule:7} {method:8} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} "
-                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f}  lock fingerprint s: {fps}",
-                      flush=True)
+                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f}  lock fingerprint + tensor "
+                      f"table s: {fps}", flush=True)
             s_out = root / f"out-{shape}-{rule}-steerc"
             if s_out.exists():
                 blob = root / "edited.bin"
@@ -218,9 +243,13 @@ def main() -> None:
                 blob.unlink()
                 print(f"{shape:14} {rule:7} {'cp':8} {cp_s:7.2f} {'':7} {'':8} {n / 1e9:7.2f}  "
                       f"cp of the edited tensors' bytes", flush=True)
+                cpn_s, nn = time_cp_new_files(s_out, root / "new.cp")
+                print(f"{shape:14} {rule:7} {'cp new':8} {cpn_s:7.2f} {'':7} {'':8} {nn / 1e9:7.2f}  "
+                      f"cp of the output's new (unlinked) files", flush=True)
                 if "steerc" in rows:
                     st = rows["steerc"]
-                    notes = f"steerc/cp wall {st['seconds'] / max(cp_s, 1e-9):.2f}x"
+                    notes = (f"steerc/cp wall {st['seconds'] / max(cp_s, 1e-9):.2f}x (edited bytes), "
+                             f"{st['seconds'] / max(cpn_s, 1e-9):.2f}x (new bytes)")
                     if "naive" in rows:
                         nv = rows["naive"]
                         notes += (f"; steerc/naive wall {st['seconds'] / nv['seconds']:.2f}x, RSS "

@@ -9,6 +9,8 @@ and moved there with `os.replace` only when complete (`atomic_dir`).
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import errno
 import glob
@@ -315,7 +317,8 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
     """Write one safetensors file tensor by tensor, in `entries` order. Copied tensors go
     kernel side (`copy_range`), never through Python; produced ones are written as their
     blocks come, and each produced tensor's `tensor_hash` is computed over those bytes as
-    they are written (no second read). `base_hashes` (`base_tensor_hashes` of the base
+    they are written (no second read), on a writer thread (`_Sink`) that overlaps hashing
+    and writing with computing the next blocks. `base_hashes` (`base_tensor_hashes` of the base
     shard) gives the copied tensors' hashes and the replaced ones' `before` hashes; without
     it they are hashed from the base file. The header is ours: compact JSON,
     {"format":"pt"} metadata, padded with spaces to 8 bytes, so equal inputs give equal
@@ -351,42 +354,85 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
             known[name] = bh.hexdigest()
         return known[name]
 
-    src = None
+    srcs: dict[str, int] = {}
+    hashers: dict[str, object] = {}
     try:
-        with open(path, "wb", buffering=0) as f:
-            _write_all(f, head)
+        with open(path, "wb", buffering=0) as f, _Sink(f) as sink:
+            sink.put(head)
             for i, e in enumerate(entries):
                 n = 0
                 if e.produce is None:
                     info = base.info(e.name)
-                    if src is None or src[0] != info.file:
-                        if src is not None:
-                            os.close(src[1])
-                        src = (info.file, os.open(base.root / info.file, os.O_RDONLY))
+                    if info.file not in srcs:
+                        srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
                     n = info.offsets[1] - info.offsets[0]
-                    order.append(base_hash(e.name))
-                    copy_range(src[1], base._data_start[info.file] + info.offsets[0], f, n)
+                    order.append((None, base_hash(e.name)))
+                    sink.copy(srcs[info.file], base._data_start[info.file] + info.offsets[0], n)
                     on_bytes(n)
                 else:
                     submit_from(i)
-                    th = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
+                    th = hashers[e.name] = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
                     if base is not None and base.has(e.name):
                         before[e.name] = base_hash(e.name)
                     out = futures.pop(i).result() if i in futures else e.produce()
                     for data in _chunks(e, out):
-                        _write_all(f, data)
-                        th.update(data)
+                        sink.put(data, th)
                         n += len(data)
                         on_bytes(len(data))
                     del out
-                    hashes[e.name] = th.hexdigest()
-                    order.append(hashes[e.name])
+                    order.append((e.name, None))
                 if n != e.nbytes:
                     raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
     finally:
-        if src is not None:
-            os.close(src[1])
-    return Written(shard_digest(head, order), hashes, before)
+        for fd in srcs.values():
+            os.close(fd)
+    hashes = {name: h.hexdigest() for name, h in hashers.items()}
+    return Written(shard_digest(head, [h if n is None else hashes[n] for n, h in order]),
+                   hashes, before)
+
+
+class _Sink:
+    """Hashes and writes blocks on one background thread, in the order they are put, while
+    the caller computes the next ones (hashlib, file writes and copy_file_range release the
+    GIL). At most DEPTH blocks are in flight, so memory stays a few blocks; the first error
+    (ENOSPC...) is raised in the caller on its next put or at exit."""
+
+    DEPTH = 4
+
+    def __init__(self, f):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.f, self.pool, self.pending = f, ThreadPoolExecutor(1), collections.deque()
+
+    def _submit(self, fn, *args) -> None:
+        while len(self.pending) >= self.DEPTH:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def put(self, data, hasher=None) -> None:
+        self._submit(self._put, data, hasher)
+
+    def _put(self, data, hasher) -> None:
+        if hasher is not None:
+            hasher.update(data)
+        _write_all(self.f, data)
+
+    def copy(self, src: int, off: int, n: int) -> None:
+        self._submit(copy_range, src, off, self.f, n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        try:
+            while self.pending:
+                fut = self.pending.popleft()
+                if exc_type is None:
+                    fut.result()
+                elif not fut.cancel():
+                    concurrent.futures.wait([fut])  # nothing may touch the file after it closes
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...], int]:

@@ -87,4 +87,4 @@ def embedding_blocks(read: Callable[[int, int], torch.Tensor], shape: tuple[int,
                 p = pbuf[: e - c]
                 torch.mul(s[c:e], Q.T, out=p)  # ((x Q) Q^T) with r = 1: one rounded product each
                 x[c:e].sub_(p)
-            yield x[c:e].to(dtype)
+            yield x[c:e].to(dtype, copy=True)  # a new block: xbuf is reused
