@@ -123,13 +123,14 @@ class MaskRows:
     `scores += rows[ids]` (a gather and an add) costs about a tenth of xgrammar's CPU bitmask
     kernel on a [26, 4096] batch, and a batch sees few distinct masks (every row inside a
     free-text string has the same one), so rows are cached by the packed mask's bytes. Row 0
-    allows everything (finished rows); forced rows allow one token. [capacity, width] in the
-    logits' dtype and device; when full, the cache starts over.
+    allows everything (finished rows); forced rows allow one token; ids from `vocab` (the
+    grammar's vocabulary) to `width` (the logits') are banned: no matcher accepts them.
+    [capacity, width] in the logits' dtype and device; when full, the cache starts over.
     """
 
-    def __init__(self, width, dtype, device, capacity):
+    def __init__(self, width, vocab, dtype, device, capacity):
         self.rows = torch.zeros(capacity, width, dtype=dtype, device=device)
-        self.width, self.index = width, {None: 0}
+        self.width, self.vocab, self.index = width, min(vocab, width), {None: 0}
 
     def make_room(self, n):
         """Ensure `n` more rows fit before a step looks up its rows (ids stay valid for it)."""
@@ -141,8 +142,8 @@ class MaskRows:
         key = words.tobytes()
         j = self.index.get(key)
         if j is None:
-            bits = np.unpackbits(words.view(np.uint8), bitorder="little")[: self.width]
-            row = np.zeros(self.width, np.float32)  # logits past the mask's width stay open
+            bits = np.unpackbits(words.view(np.uint8), bitorder="little")[: self.vocab]
+            row = np.full(self.width, -np.inf, np.float32)
             row[: len(bits)] = np.where(bits == 1, 0.0, -np.inf)
             j = self.index[key] = len(self.index)
             self.rows[j] = torch.from_numpy(row)
@@ -368,7 +369,8 @@ class JsonGuard(transformers.LogitsProcessor):
         if masks is None or len(masks.rows) < 2 * out.shape[0] + 2:
             # ~16 MB for a 4096-token vocabulary; at least two steps' worth of distinct rows
             capacity = max(2 * out.shape[0] + 2, min(1024, (16 << 20) // (4 * out.shape[-1])))
-            masks = self.tables.masks[key] = MaskRows(out.shape[-1], out.dtype, out.device, capacity)
+            masks = self.tables.masks[key] = MaskRows(out.shape[-1], self.vocab_size, out.dtype,
+                                                      out.device, capacity)
         return masks
 
     def finish(self, sequences):

@@ -181,3 +181,65 @@ def test_any_json_grammar_is_open_and_caps_whitespace(tok):
     assert accepts("[" + " " * MAX_WHITESPACE + "1]")
     assert not accepts("[" + " " * (MAX_WHITESPACE + 1) + "1]")
     assert not accepts("5")  # `enforce json format` means an object or an array
+
+
+def test_additive_mask_rows_match_xgrammars_bitmask_kernel():
+    # MaskRows replaces xgr.apply_token_bitmask_inplace on the hot path: same -inf pattern over
+    # the grammar's vocabulary, allowed logits untouched, and ids past it (a model vocabulary
+    # wider than the tokenizer's) banned, since no matcher would accept them.
+    import xgrammar as xgr
+
+    from steerc.guard.custom_generate_template import MaskRows
+
+    torch.manual_seed(0)
+    vocab, width = 70, 75
+    bitmask = xgr.allocate_token_bitmask(4, vocab)
+    bitmask.copy_(torch.randint(-2**31, 2**31 - 1, bitmask.shape, dtype=torch.int32))
+    logits = torch.randn(4, width)
+    expected = logits.clone()
+    xgr.apply_token_bitmask_inplace(expected, bitmask, vocab_size=vocab)
+    expected[:, vocab:] = float("-inf")
+    rows = MaskRows(width, vocab, torch.float32, torch.device("cpu"), capacity=10)
+    ids = [rows.packed(w) for w in bitmask.numpy()]
+    assert ids == [rows.packed(w) for w in bitmask.numpy()]  # cached, not rebuilt
+    assert torch.equal(logits + rows.rows[ids], expected)
+    assert torch.isfinite(rows.rows[rows.only(5)]).nonzero().flatten().tolist() == [5]
+    assert torch.equal(logits + rows.rows[0], logits)  # row 0: finished rows stay open
+
+
+def test_closing_search_leaves_the_matcher_where_it_was(tok):
+    # The search runs on the row's own matcher and rolls back: the mask before and after
+    # must be identical, and the plan must really close the document.
+    import xgrammar as xgr
+
+    guard = json_guard(tok, SCHEMA, vocab_size=100, eos_token_ids=[EOS], max_new_tokens=60)
+    prompt = tok("Hi", return_tensors="pt").input_ids
+    guard(prompt, torch.zeros(1, 100))
+    doc = tok('{"name": "ab', return_tensors="pt").input_ids
+    for j in range(1, doc.shape[1] + 1):
+        guard._accept_last(torch.cat([prompt, doc[:, :j]], 1))
+    m = guard.matchers[0]
+    before, after = (xgr.allocate_token_bitmask(1, 100) for _ in range(2))
+    m.fill_next_token_bitmask(before)
+    plan = guard._closing_plan(m, guard.lex[0], budget=60)
+    m.fill_next_token_bitmask(after)
+    assert torch.equal(before, after) and not m.is_completed()
+    text = tok.decode(doc[0].tolist() + plan)
+    jsonschema.validate(json.loads(text), json.loads(SCHEMA))
+
+
+def test_shared_tables_do_not_change_what_is_generated(model, tok, one_thread):
+    # A factory's guards share GuardTables (lexer tables, cached first plans, mask rows);
+    # a guard with tables of its own must sample exactly the same tokens.
+    from steerc.guard import JsonGuard
+
+    factory = GuardFactory(tok, SCHEMA, vocab_size=model.config.vocab_size)
+    ids = tok("Hi", return_tensors="pt").input_ids
+    outs = []
+    for make in (lambda: factory.processor(30), lambda: factory.processor(30),
+                 lambda: JsonGuard(factory.grammar, [EOS], max_new_tokens=30)):
+        torch.manual_seed(3)
+        outs.append(model.generate(ids, max_new_tokens=30, do_sample=True, num_return_sequences=8,
+                                   logits_processor=[make()], eos_token_id=EOS, pad_token_id=PAD))
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    assert factory.tables.plans  # the first-token plans really were cached and reused
