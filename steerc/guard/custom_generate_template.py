@@ -197,6 +197,8 @@ class JsonGuard(transformers.LogitsProcessor):
         self.nest_check = [float("inf")] * batch  # ... or the nesting at which to search again
         self.lex = [(0, 0)] * batch  # lexer state (GuardTables) of each row's text so far
         self.bitmask = xgr.allocate_token_bitmask(batch, self.vocab_size)
+        self._mask_words = self.bitmask.numpy()  # int32 [B, ceil(V/32)], the same memory
+        self._masks = None  # MaskRows for this call's logits, set on the first call
         self._filler = xgr.BatchGrammarMatcher()  # one C++ call fills every free row's mask
         if self.max_new_tokens is None and self.max_length is not None:
             self.max_new_tokens = self.max_length - self.prompt_len
@@ -344,10 +346,12 @@ class JsonGuard(transformers.LogitsProcessor):
             self._filler.batch_fill_next_token_bitmask([self.matchers[i] for i in free],
                                                        self.bitmask, free)
         self.forced_steps += len(forced_rows)
-        masks = self._mask_rows(out)
+        if self._masks is None:
+            self._masks = self._mask_rows(out)
+        masks = self._masks
         masks.make_room(out.shape[0])
         ids = [0] * out.shape[0]  # finished rows (not live) stay open: transformers pads them
-        words = self.bitmask.numpy()  # int32 [B, ceil(V/32)]
+        words = self._mask_words
         for i in free:
             ids[i] = masks.packed(words[i])
         for i, tok in zip(forced_rows, forced):
