@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -286,9 +287,9 @@ def main(argv=None) -> int:
                  ("base, ticket schema", by["base"], by["schema guard (base weights)"]),
                  (f"latent s={main_s:g}, any JSON (checkpoint generate)", by[f"latent s={main_s:g}"],
                   by[f"latent s={main_s:g} + guard (checkpoint generate)"])]
-        t0 = time.perf_counter()
+        t0, load_before = time.perf_counter(), os.getloadavg()
         timing = time_pairs(pairs, prompts, tok, args)
-        t_time = time.perf_counter() - t0
+        t_time, load_after = time.perf_counter() - t0, os.getloadavg()
 
         neutral = windows(tok, DEMO / "heldout" / "neutral.txt", 128, args.kl_windows)
         jsontxt = windows(tok, DEMO / "heldout" / "json.txt", 128, args.kl_windows)
@@ -315,7 +316,9 @@ def main(argv=None) -> int:
               f"{pct(*r['json'])} | {pct(r['prefix'], n)} | {pct(r['schema'], n)} | {c.truncated} | "
               f"{c.tokens} | {c.row_steps / c.wall:.0f} | {1000 * c.wall / c.steps:.1f} |")
     print(f"\nGuarded vs unguarded decode speed, same weights, prompts and seeds: median ms/step "
-          f"over {args.reps} alternating reps of each batch; tok/s = {args.batch} rows / ms/step:\n")
+          f"over {args.reps} alternating reps of each batch; tok/s = {args.batch} rows / ms/step. "
+          f"Load average (1/5/15 min) before timing {'/'.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {'/'.join(f'{x:.2f}' for x in load_after)}:\n")
     print("| weights, guard | unguarded ms/step | guarded ms/step | unguarded tok/s | guarded tok/s "
           "| guarded / unguarded |")
     print("|---|---|---|---|---|---|")
