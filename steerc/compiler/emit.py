@@ -41,8 +41,17 @@ TORCH_TO_ST = {v: k for k, v in ST_DTYPES.items()}
 
 CHUNK = 16 << 20  # bytes per read/write/hash step when streaming tensors
 # Computes one output tensor on demand: the tensor, or an iterator of row blocks (tensors)
-# or raw byte chunks that concatenate to it in row-major order (bounded memory).
-Producer = Callable[[], "torch.Tensor | Iterable[torch.Tensor | bytes]"]
+# or raw byte chunks that concatenate to it in row-major order (bounded memory), or a
+# RawCopy (another base tensor's bytes, copied kernel side).
+Producer = Callable[[], "torch.Tensor | Iterable[torch.Tensor | bytes] | RawCopy"]
+
+
+@dataclass(frozen=True)
+class RawCopy:
+    """What a producer may return for a tensor that is another base tensor's stored bytes,
+    unchanged (an untied head is the embedding): copied kernel side, hashed from the base."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -104,15 +113,22 @@ class Checkpoint:
                 a += len(data)
                 yield data
 
-    def read_rows(self, name: str, a: int, b: int) -> torch.Tensor:
-        """Rows [a, b) of a stored tensor (dim 0), read with one plain read."""
+    def read_rows(self, name: str, a: int, b: int, into: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows [a, b) of a stored tensor (dim 0), read with one plain read. `into`: a
+        contiguous buffer of the stored dtype, reused (fresh pages cost a fault each) and
+        returned as a view; else a new tensor."""
         info = self.tensors[name]
         dtype = ST_DTYPES[info.dtype]
         row = torch.tensor([], dtype=dtype).element_size()
         for s in info.shape[1:]:
             row *= s
         b = min(b, info.shape[0])
-        out = torch.empty((b - a,) + tuple(info.shape[1:]), dtype=dtype)
+        shape = (b - a,) + tuple(info.shape[1:])
+        if into is not None:
+            assert into.dtype == dtype and into.is_contiguous(), (into.dtype, dtype)
+            out = into.reshape(-1)[: torch.Size(shape).numel()].view(shape)
+        else:
+            out = torch.empty(shape, dtype=dtype)
         buf = memoryview(out.view(torch.uint8).numpy().reshape(-1)) if out.numel() else memoryview(b"")
         with open(self.root / info.file, "rb") as f:
             f.seek(self._data_start[info.file] + info.offsets[0] + a * row)
@@ -375,8 +391,13 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
                     if base is not None and base.has(e.name):
                         before[e.name] = base_hash(e.name)
                     out = futures.pop(i).result() if i in futures else e.produce()
+                    if isinstance(out, RawCopy):
+                        n = _copy_hashed(base, out.name, e, th, sink, srcs)
+                        out = ()
+                        on_bytes(n)
                     for data in _chunks(e, out):
-                        sink.put(data, th)
+                        th.update(data)  # here: the writer thread is the busier one
+                        sink.put(data)
                         n += len(data)
                         on_bytes(len(data))
                     del out
@@ -389,6 +410,30 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
     hashes = {name: h.hexdigest() for name, h in hashers.items()}
     return Written(shard_digest(head, [h if n is None else hashes[n] for n, h in order]),
                    hashes, before)
+
+
+def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: "_Sink",
+                 srcs: dict[str, int]) -> int:
+    """Copy base tensor `name`'s bytes as entry `e` kernel side and feed them to `th` (read
+    into one reused buffer: no fresh pages); returns the byte count."""
+    info = base.info(name)
+    a, b = info.offsets
+    if (info.dtype, info.shape) != (e.dtype, e.shape):
+        raise AssertionError(f"{e.name}: copy of {name} {info.dtype}{info.shape}, header says "
+                             f"{e.dtype}{e.shape}")
+    if info.file not in srcs:
+        srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
+    fd, start = srcs[info.file], base._data_start[info.file] + a
+    sink.copy(fd, start, b - a)
+    buf = bytearray(min(CHUNK, b - a))
+    done = 0
+    while done < b - a:
+        k = os.preadv(fd, [memoryview(buf)[: min(len(buf), b - a - done)]], start + done)
+        if k == 0:
+            raise OSError(f"{base.root / info.file}: truncated at tensor {name}")
+        th.update(memoryview(buf)[:k])
+        done += k
+    return b - a
 
 
 class _Sink:

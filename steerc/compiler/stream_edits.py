@@ -29,16 +29,38 @@ def _rows_per_block(cols: int) -> int:
     return max(1, BLOCK_BYTES // (4 * max(cols, 1)))
 
 
+class Scratch:
+    """Buffers reused from one tensor to the next (one per purpose, grown to the largest
+    request): a fresh multi-MB allocation is page-faulted in on every use, which on a VM
+    costs as much as the math. Not thread-safe: one per compile, used by the writer loop."""
+
+    def __init__(self):
+        self._bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, purpose: str, shape, dtype: torch.dtype) -> torch.Tensor:
+        """A contiguous `shape` tensor of `dtype`; its contents are garbage."""
+        n = torch.Size(shape).numel()
+        buf = self._bufs.get(purpose)
+        if buf is None or buf.dtype != dtype or buf.numel() < n:
+            buf = self._bufs[purpose] = torch.empty(n, dtype=dtype)
+        return buf[:n].view(shape)
+
+
 def writer_blocks(weight: torch.Tensor, Q: torch.Tensor, layout: str,
-                  dtype: torch.dtype) -> Iterator[torch.Tensor]:
+                  dtype: torch.dtype, scratch: Scratch | None = None) -> Iterator[torch.Tensor]:
     """Row blocks (in `dtype`, row-major order) of `(I - Q Q^T)` applied to a residual writer:
     equal to `edits.finish(edits.project_writer(weight, Q, layout), dtype)` split by rows.
-    Peak memory: one fp32 copy of the weight (the reduction needs every row first)."""
+    Peak memory: one fp32 copy of the weight (the reduction needs every row first), in
+    `scratch` when given."""
     if Q.shape[1] != 1 or layout not in ("linear", "conv1d"):
         yield edits.finish(edits.project_writer(weight, Q, layout), dtype)
         return
-    # a fresh fp32 copy even when the weight is fp32 already: updated in place below
-    X = weight.detach().to(torch.float32, copy=True)
+    # an fp32 copy even when the weight is fp32 already: updated in place below
+    if scratch is None:
+        X = weight.detach().to(torch.float32, copy=True)
+    else:
+        X = scratch.get("writer.f32", weight.shape, torch.float32)
+        X.copy_(weight.detach())
     if layout == "linear":  # (d, in): C = Q^T X [1, in], X[i] -= q_i C
         assert X.shape[0] == Q.shape[0], (X.shape, Q.shape)
         C = Q.T @ X
@@ -48,19 +70,19 @@ def writer_blocks(weight: torch.Tensor, Q: torch.Tensor, layout: str,
         S = X @ Q
         left, right = S, Q.T
     n = _rows_per_block(X.shape[1])
-    buf = torch.empty((n, X.shape[1]), dtype=torch.float32)
+    buf = (scratch or Scratch()).get("writer.update", (n, X.shape[1]), torch.float32)
     for a in range(0, X.shape[0], n):
         b = min(a + n, X.shape[0])
         p = buf[: b - a]
         torch.mul(left[a:b], right, out=p)  # (left @ right)[a:b]: one rounded product each
         x = X[a:b]
         x.sub_(p)
-        yield x.to(dtype)
+        yield x.to(dtype, copy=True)  # a new block: X may be scratch, reused by the next tensor
 
 
 def embedding_blocks(read: Callable[[int, int], torch.Tensor], shape: tuple[int, int],
                      delta: torch.Tensor | None, Q: torch.Tensor | None,
-                     dtype: torch.dtype) -> Iterator[torch.Tensor]:
+                     dtype: torch.dtype, scratch: Scratch | None = None) -> Iterator[torch.Tensor]:
     """`edits.iter_rows` (add `delta` to every row, then `E (I - Q Q^T)`), bit for bit, with
     reused fp32 buffers and a cache-sized update. `read(a, b)` returns stored rows [a, b).
     The dot products x Q run on iter_rows' own `edits.ROWS`-row blocks: a BLAS gemv treats
@@ -71,8 +93,9 @@ def embedding_blocks(read: Callable[[int, int], torch.Tensor], shape: tuple[int,
     V, d = shape
     R = edits.ROWS
     m = _rows_per_block(d)
-    xbuf = torch.empty((min(R, V), d), dtype=torch.float32)
-    pbuf = torch.empty((min(m, V), d), dtype=torch.float32)
+    scratch = scratch or Scratch()
+    xbuf = scratch.get("emb.f32", (min(R, V), d), torch.float32)
+    pbuf = scratch.get("emb.update", (min(m, V), d), torch.float32)
     delta32 = None if delta is None else delta.detach().to(torch.float32).reshape(1, -1)
     for a in range(0, V, R):
         b = min(a + R, V)

@@ -82,7 +82,7 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
             for n in names:
                 res.weight_map[n] = name
         for file, entries in sorted(extra_shards.items()):
-            w = write_safetensors(out / file, entries, None, bar.update, pool, jobs)
+            w = write_safetensors(out / file, entries, base, bar.update, pool, jobs)
             res.hashes.update(w.tensors)
             res.files[file] = w.digest
             res.shards[file] = "new"

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from steerc.compiler import edits, stream_edits
-from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Checkpoint, Producer
+from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Checkpoint, Producer, RawCopy
 from steerc.compiler.ir import FeatureId, Op
 from steerc.compiler.plan import Plan, _add_embedding, _residual_slot
 
@@ -92,16 +92,23 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
     touched = set(adds) | (set(writer_w) | writer_b | set(emb) if Q is not None else set())
     touched |= {k for k in bias_keys if Q is not None}
 
+    scratch = stream_edits.Scratch()  # shared by the lazy streams below, run by the writer loop
+
+    def _writer_stream(key: str):
+        info = base.info(key)  # read lazily, when the writer reaches this tensor
+        t = base.read_rows(key, 0, info.shape[0], into=scratch.get("writer.read", info.shape, ST_DTYPES[info.dtype]))
+        yield from stream_edits.writer_blocks(t, Q, writer_w[key].layout, t.dtype, scratch)
+
     def producer(key: str) -> Producer:
         def run() -> torch.Tensor:
             if key in emb:  # large [V, d] tables: read, edit and write a block of rows at a time
                 info = base.info(key)
-                return stream_edits.embedding_blocks(lambda a, b: base.read_rows(key, a, b),
-                                                     info.shape, adds.get(key), Q,
-                                                     ST_DTYPES[info.dtype])
+                dt = ST_DTYPES[info.dtype]
+                return stream_edits.embedding_blocks(
+                    lambda a, b: base.read_rows(key, a, b, into=scratch.get("emb.read", (b - a,) + info.shape[1:], dt)),
+                    info.shape, adds.get(key), Q, dt, scratch)
             if Q is not None and key in writer_w and key not in adds:  # row blocks, in place
-                t = base.tensor(key)
-                return stream_edits.writer_blocks(t, Q, writer_w[key].layout, t.dtype)
+                return _writer_stream(key)
             if base.has(key):
                 t = base.tensor(key)
                 dtype = t.dtype
@@ -139,7 +146,7 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
         tied = next(e for e in adapter.embeddings(config) if e.tied_to)
         head = tied.tied_to
         info = base.info(tied.weight)
-        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: base.iter_raw(tied.weight),
+        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: RawCopy(tied.weight),
                                   beside=tied.weight)
         out.records.append({"tensor": head, "ops": [{"op": "untie", "rule": f"copy of {tied.weight}"}]})
         out.config_patch["tie_word_embeddings"] = False
