@@ -4,7 +4,9 @@
 
 Training: BatchTopK (k per token on average, top k*B over the whole batch; Bussmann et al.
 2024) with an AuxK loss on features dead for `DEAD_TOKENS` tokens (Gao et al. 2024), decoder
-rows kept at unit norm. Inference: saved as JumpReLU with one global threshold, the mean over
+rows kept at unit norm, and a penalty pulling each encoder column's projection on its decoder
+row to 1 (`--align`): without it the demo SAE's median w.d was 0.65 and a suppressed feature
+read back at ~35% of its pre-activation; with it (0.3) 0.997, at the same variance explained. Inference: saved as JumpReLU with one global threshold, the mean over
 20 batches of the smallest selected activation (final weights), as SAELens saves BatchTopK
 SAEs (FORMATS.md §1), so one feature's activation depends only on its own pre-activation.
 Statistics (variance explained, L0, dead fraction) are measured on held-out windows with the
@@ -60,8 +62,35 @@ def measure(x: torch.Tensor, t: dict[str, torch.Tensor], chunk: int = 8192) -> F
     return Figures(1 - sse / sst, l0 / len(x), 1 - fired.float().mean().item(), len(x))
 
 
-def train(x: torch.Tensor, d_sae: int, k: int, steps: int, batch: int, lr: float, seed: int):
-    """BatchTopK + AuxK training on x [N, d_in]; returns JumpReLU tensors (SAELens names)."""
+@torch.no_grad()
+def suppress_readback(x: torch.Tensor, t: dict[str, torch.Tensor]) -> dict:
+    """How well one feature's `suppress` (x - a_i d_i, error term kept) reads back as 0 when
+    the edited stream is re-encoded, over the live features on activations x [N, d_in]:
+    median encoder/decoder alignment w_i . d_i, and the drop of each feature's summed
+    activation (median, mean, share of features that lose >= 90%)."""
+    f = encode_jumprelu(x, t["W_enc"], t["b_enc"], t["threshold"])
+    live = torch.nonzero((f > 0).any(0)).flatten().tolist()
+    wd = (t["W_enc"].T * t["W_dec"]).sum(1)
+    drops = []
+    for i in live:
+        on = f[:, i] > 0
+        a = f[on, i]
+        pre = (x[on] - a[:, None] * t["W_dec"][i]) @ t["W_enc"][:, i] + t["b_enc"][i]
+        after = torch.relu(pre) * (pre > t["threshold"][i])
+        drops.append(1 - (after.sum() / a.sum()).item())
+    d = torch.tensor(drops)
+    return {"alignment_median": wd[live].median().item(), "drop_median": d.median().item(),
+            "drop_mean": d.mean().item(), "share_drop_ge_90pct": (d >= 0.9).float().mean().item()}
+
+
+def train(x: torch.Tensor, d_sae: int, k: int, steps: int, batch: int, lr: float, seed: int,
+          align: float = 0.0):
+    """BatchTopK + AuxK training on x [N, d_in]; returns JumpReLU tensors (SAELens names).
+
+    `align` weights a penalty mean_i (1 - w_i . d_i)^2 on each feature's encoder column w_i
+    against its unit decoder row d_i. Suppressing feature i subtracts a_i d_i from the
+    stream, which lowers its re-encoded pre-activation by a_i (w_i . d_i): only at w.d = 1
+    does a suppressed feature read back as 0."""
     g = torch.Generator().manual_seed(seed)
     d_in = x.shape[1]
     W_dec = torch.randn(d_sae, d_in, generator=g)
@@ -96,6 +125,8 @@ def train(x: torch.Tensor, d_sae: int, k: int, steps: int, batch: int, lr: float
             e_hat = torch.zeros_like(pre).scatter(1, idx, vals) @ p["W_dec"]
             aux = ((e_hat - (xb - x_hat).detach()) ** 2).sum(1).mean() / var
             loss = loss + aux / 32
+        if align:
+            loss = loss + align * ((1 - (p["W_enc"].T * p["W_dec"]).sum(1)) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -122,13 +153,15 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=DEMO / "model")
     ap.add_argument("--expansion", type=int, default=8)
     ap.add_argument("--k", type=int, default=24)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--train-windows", type=int, default=1000, help="per format")
+    ap.add_argument("--train-windows", type=int, default=2000, help="per format")
     ap.add_argument("--heldout-windows", type=int, default=200, help="per format")
+    ap.add_argument("--align", type=float, default=0.3,
+                    help="encoder/decoder alignment penalty weight (see train())")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-root", type=Path, default=DEMO, help="writes saes/<hook>/ here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -147,9 +180,11 @@ def main(argv=None) -> int:
     x = torch.cat([tr[f] for f in data.FORMATS])
     t_collect = time.time() - t0
     d_in = x.shape[1]
-    t = train(x, d_in * args.expansion, args.k, args.steps, args.batch, args.lr, args.seed)
+    t = train(x, d_in * args.expansion, args.k, args.steps, args.batch, args.lr, args.seed,
+              args.align)
     figs = {f: measure(ho[f], t).__dict__ for f in data.FORMATS}
     allf = measure(torch.cat([ho[f] for f in data.FORMATS]), t).__dict__
+    readback = suppress_readback(torch.cat([ho[f] for f in data.FORMATS]), t)
 
     out = args.out_root / "saes" / hook
     try:
@@ -180,8 +215,10 @@ def main(argv=None) -> int:
     summary = {"hook": hook, "layer": layer, "d_in": d_in, "d_sae": d_in * args.expansion,
                "training": "BatchTopK + AuxK, saved as JumpReLU (global threshold)",
                "k": args.k, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+               "align": args.align, "train_windows_per_format": args.train_windows,
                "seed": args.seed, "train_tokens": len(x), "threshold": float(t["threshold"][0]),
-               "heldout": allf, "heldout_per_format": figs, "collect_s": t_collect,
+               "heldout": allf, "heldout_per_format": figs, "suppress_readback": readback,
+               "collect_s": t_collect,
                "wall_s": time.time() - t0}
     (args.out_root / "sae_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
