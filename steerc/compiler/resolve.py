@@ -12,9 +12,9 @@ Rules that are not obvious from the syntax (docs/diagnostics-semantic.md, "Seman
   only allowed for residual-stream SAEs (the direction must live in that space).
 - Conflicts: two rules that set or scale the same feature at the same point, under the same
   condition, on overlapping positions, are an error. steerc applies no silent precedence.
-- `enforce json` suppresses catalogue features tagged format:prose/code/markdown and steers
-  features tagged format:json by `strength` (default `DEFAULT_JSON_STRENGTH`, decoder-row
-  units), then adds the decode-time guard.
+- `enforce json` suppresses catalogue features tagged format:prose/code/markdown and scales
+  features tagged format:json by `strength` (activation x strength where they fire; default
+  `DEFAULT_JSON_STRENGTH`, 1 = suppress only), then adds the decode-time guard.
 - Feature sets (`features matching "q"`) without a limit take `DEFAULT_SEARCH_LIMIT` hits;
   tag sets without a limit take every tagged feature.
 """

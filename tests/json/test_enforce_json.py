@@ -144,7 +144,7 @@ def test_explain_lists_the_features_enforce_json_resolved_to(compiled, capsys, m
     out = capsys.readouterr().out
     ours = [iv for iv in program.interventions if iv.origin.startswith("enforce json")]
     assert len(ours) == len(program.interventions) > 0
-    steered = [iv for iv in ours if iv.op.value == "add"]
+    steered = [iv for iv in ours if iv.op.value == "scale_activation"]
     suppressed = [iv for iv in ours if iv.op.value == "set_activation"]
     assert steered and suppressed
     program_part = out.split("plan (")[0]

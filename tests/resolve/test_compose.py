@@ -69,14 +69,14 @@ def test_enforce_json_format_expands_tags(spec):
         by_op.setdefault(iv.op, set()).add(iv.feature.index)
         assert iv.origin == "enforce json format"
     assert by_op[Op.SET] == {3, 4, 5}        # code, markdown, prose
-    assert by_op[Op.ADD] == {1, 2}           # format:json
-    assert {iv.value for iv in p.interventions if iv.op == Op.ADD} == {2.0}
+    assert by_op[Op.SCALE] == {1, 2}         # format:json
+    assert {iv.value for iv in p.interventions if iv.op == Op.SCALE} == {2.0}
     assert p.json.schema_path is None and p.json.schema is None
 
 
 def test_enforce_json_schema_and_strength(spec):
     p = load_program(spec(f'enforce json schema "{FIX / "schemas/ticket.json"}" strength 0.5\n'))
-    assert {iv.value for iv in p.interventions if iv.op == Op.ADD} == {0.5}
+    assert {iv.value for iv in p.interventions if iv.op == Op.SCALE} == {0.5}
     assert p.json.schema_path.endswith("ticket.json") and '"title"' in p.json.schema
 
 
