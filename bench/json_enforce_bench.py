@@ -1,6 +1,6 @@
 """`enforce json`: latent steering vs the decode-time guard vs both, on the demo model.
 
-    .venv/bin/python bench/json_enforce_bench.py [--max-new-tokens 80] [--strengths 0,1,2,4,8]
+    .venv/bin/python bench/json_enforce_bench.py [--max-new-tokens 80] [--strengths 1,2,4,8]
 
 Prompts: bench/prompts/json_prompts.jsonl (104 lines: 36 prose, 32 code, 36 JSON-context
 starts). Sampling: temperature 1, no top-k/top-p, batches of 26 left-padded prompts, seed
@@ -10,8 +10,10 @@ Conditions (one run, batches interleaved so machine load hits them alike):
   base             base weights, GenerationMixin.generate
   latent s=S       compiled `enforce json format strength S` checkpoint, guard bypassed
                    (GenerationMixin.generate on the loaded model: hooks run, guard does not);
-                   S=0 is suppress-only (format:prose/code/markdown features set to 0)
-  steer-only s=S   `steer features tagged "format:json" by S` (no suppress), for comparison
+                   (format:prose/code/markdown features set to 0, format:json features
+                   scaled by S); S=1 is suppress-only
+  steer-only s=S   `steer features tagged "format:json" by S` (adds S decoder rows per
+                   feature, no suppress: the pre-2026-11-25 latent half), for comparison
   guard            base weights + steerc.guard.GuardFactory processor (any JSON object/array)
   latent+guard     the compiled checkpoint's own model.generate (custom_generate/generate.py)
   schema guard     base weights + guard for specs/examples/schemas/ticket.json
@@ -223,7 +225,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-new-tokens", type=int, default=80)
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--strengths", default="0,1,2,4,8")
+    ap.add_argument("--strengths", default="1,2,4,8")
     ap.add_argument("--steer-only", default="2", help="strengths of a steer-only spec "
                     "(`steer features tagged \"format:json\" by S`, no suppress), for comparison")
     ap.add_argument("--batch", type=int, default=26)
