@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes,
@@ -63,6 +64,12 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
     bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="steerc compile",
                disable=not progress)
     pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
+    # One intra-op thread: the edits run on small cache-sized blocks beside a writer thread
+    # (emit._Sink); OpenMP's fork/join per block, with a core taken by that writer or by
+    # another process, cost up to 3x the CPU time here. Results do not depend on it (each
+    # output element of the reductions is one thread's dot product).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         for file in base.files:
             name = RENAMED_SINGLE if (file == SINGLE and need_index) else file
@@ -89,6 +96,7 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
             for e in entries:
                 res.weight_map[e.name] = file
     finally:
+        torch.set_num_threads(threads)
         bar.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
