@@ -84,8 +84,7 @@ class GuardTables:
     2 = inside after a backslash; `delta[mode][tok]` / `after[mode][tok]` (lists [3][V]) give
     a token's depth change and the mode after it. `order`: per lexer row (outside / inside a
     string), the token ids of finite closing cost, best first (int64 numpy). `plans` caches closing searches from states
-    every row starts in (the first tokens), keyed by (tokens so far, budget, node limit);
-    `masks` the additive mask rows (`MaskRows`) per logits width, dtype and device.
+    every row starts in (the first tokens), keyed by (tokens so far, budget, node limit).
     """
 
     PLAN_CACHE_PREFIX = 2  # tokens of history up to which a plan is cached across rows and calls
@@ -109,7 +108,6 @@ class GuardTables:
             order = np.argsort(row, kind="stable")
             self.order.append(order[np.isfinite(row[order])])
         self.plans = {}
-        self.masks = {}  # (width, dtype, device) -> MaskRows
 
     def step(self, lex, tok):
         """The lexer state after token `tok`."""
@@ -129,7 +127,8 @@ class MaskRows:
     """
 
     def __init__(self, width, vocab, dtype, device, capacity):
-        self.rows = torch.zeros(capacity, width, dtype=dtype, device=device)
+        self.rows = torch.empty(capacity, width, dtype=dtype, device=device)  # rows written on use
+        self.rows[0] = 0.0
         self.width, self.vocab, self.index = width, min(vocab, width), {None: 0}
 
     def make_room(self, n):
@@ -346,8 +345,10 @@ class JsonGuard(transformers.LogitsProcessor):
             self._filler.batch_fill_next_token_bitmask([self.matchers[i] for i in free],
                                                        self.bitmask, free)
         self.forced_steps += len(forced_rows)
-        if self._masks is None:
-            self._masks = self._mask_rows(out)
+        if self._masks is None:  # per call, so concurrent generate() calls never share rows
+            # ~4 MB for a 4096-token vocabulary, and room for at least two steps' new rows
+            capacity = max(2 * out.shape[0] + 2, min(256, (4 << 20) // (4 * out.shape[-1])))
+            self._masks = MaskRows(out.shape[-1], self.vocab_size, out.dtype, out.device, capacity)
         masks = self._masks
         masks.make_room(out.shape[0])
         ids = [0] * out.shape[0]  # finished rows (not live) stay open: transformers pads them
@@ -364,18 +365,6 @@ class JsonGuard(transformers.LogitsProcessor):
         if dead.any():  # the grammar wins over bans like no_repeat_ngram_size / bad_words_ids
             out[dead] = add[dead]
         return out.to(device)
-
-    def _mask_rows(self, out):
-        """The grammar's `MaskRows` for these logits' width, dtype and device (kept in the
-        shared tables, so later calls reuse the rows)."""
-        key = (out.shape[-1], out.dtype, out.device)
-        masks = self.tables.masks.get(key)
-        if masks is None or len(masks.rows) < 2 * out.shape[0] + 2:
-            # ~16 MB for a 4096-token vocabulary; at least two steps' worth of distinct rows
-            capacity = max(2 * out.shape[0] + 2, min(1024, (16 << 20) // (4 * out.shape[-1])))
-            masks = self.tables.masks[key] = MaskRows(out.shape[-1], self.vocab_size, out.dtype,
-                                                      out.device, capacity)
-        return masks
 
     def finish(self, sequences):
         """Record rows whose document is incomplete at the end; returns their indices."""

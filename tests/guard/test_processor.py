@@ -229,7 +229,7 @@ def test_closing_search_leaves_the_matcher_where_it_was(tok):
 
 
 def test_shared_tables_do_not_change_what_is_generated(model, tok, one_thread):
-    # A factory's guards share GuardTables (lexer tables, cached first plans, mask rows);
+    # A factory's guards share GuardTables (lexer tables, closing order, cached first plans);
     # a guard with tables of its own must sample exactly the same tokens.
     from steerc.guard import JsonGuard
 
