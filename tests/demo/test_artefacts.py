@@ -166,3 +166,19 @@ def test_catalogue_has_format_tags_and_aliases(catalogue):
         assert tags.count(f"format:{fmt}") >= 5
     aliases = {a for f in catalogue["features"] for a in f["aliases"]}
     assert {"json", "python code"} <= aliases
+
+
+def test_sae_suppress_reads_back_as_zero(sae, sae_summary, heldout_acts, lm):
+    """The demo SAE is trained with aligned encoder/decoder rows, so suppressing one feature
+    (x - a_i d_i, error term kept) and re-encoding gives ~0 for it (issue #5: >= 90% lower)."""
+    from scripts.train_demo.train_sae import suppress_readback
+
+    model, tok = lm
+    ids = tok(data.read_heldout(DEMO / "heldout" / "code.txt")[0][:3000],
+              return_tensors="pt").input_ids[:, :128]
+    x = activations.resid_post(model, ids, 2)[0, 1:]
+    t = {"W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "threshold": sae.threshold}
+    got = suppress_readback(x, t)
+    assert got["alignment_median"] >= 0.95
+    assert got["share_drop_ge_90pct"] >= 0.95, got
+    assert sae_summary["suppress_readback"]["share_drop_ge_90pct"] >= 0.95

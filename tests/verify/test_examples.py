@@ -45,12 +45,13 @@ def test_example_compiles_and_verifies(spec, tmp_path):
         os.chdir(cwd)
     assert r.expects, "each example states what it achieves with `expect`"
     assert r.ok, [(e.line, e.steered_text, e.steered.detail) for e in r.expects if not e.passed]
-    # Suppressed features, re-encoded from the edited stream, lose most of their summed
-    # activation. Not all of it: the demo SAE's encoder rows are not its decoder rows
-    # (median w_i . d_i = 0.65), so one suppressed feature still reads back ~25% (docs/verify.md).
+    # Suppressed features, re-encoded from the edited stream, lose >= 90% of their summed
+    # activation (the issue's bar): the demo SAE is trained with encoder rows aligned to its
+    # decoder rows (median w_i . d_i 0.998). With JSON features scaled up beside them
+    # (enforce json), the others' decoder terms push some back: -84% there (docs/verify.md).
     t = totals(r.features)
     if "down" in t:
-        assert t["down"]["change_pct"] < -60, t
+        assert t["down"]["change_pct"] < (-75 if "up" in t else -90), t
     if "up" in t:
         assert t["up"]["change_pct"] > 0, t
     assert 0 <= r.kl.mean < 2.0
