@@ -3,7 +3,10 @@
 Never loads a whole model: untouched shards are hard-linked (copied where links fail),
 shards holding an edited tensor are rewritten one tensor at a time with our own
 safetensors header writer (metadata exactly {"format": "pt"}, tensors in a fixed order), so
-the same inputs give the same bytes. The output directory is built beside its final place
+the same inputs give the same bytes. In a rewritten shard the untouched tensors are copied
+kernel side (`copy_range`) and the file is recorded by `shard_digest` (header + per-tensor
+hashes; the base's per-tensor hashes come from `base_tensor_hashes`, cached by stat), so
+only the edited bytes pass through Python, once, hashed as they are written. The output directory is built beside its final place
 and moved there with `os.replace` only when complete (`atomic_dir`).
 """
 
