@@ -6,8 +6,9 @@ safetensors header writer (metadata exactly {"format": "pt"}, tensors in a fixed
 the same inputs give the same bytes. In a rewritten shard the untouched tensors are copied
 kernel side (`copy_range`) and the file is recorded by `shard_digest` (header + per-tensor
 hashes; the base's per-tensor hashes come from `base_tensor_hashes`, cached by stat), so
-only the edited bytes pass through Python, once, hashed as they are written. The output directory is built beside its final place
-and moved there with `os.replace` only when complete (`atomic_dir`).
+only the edited bytes pass through Python, once, hashed as they are written. The output
+directory is built beside its final place and moved there with `os.replace` only when
+complete (`atomic_dir`).
 """
 
 from __future__ import annotations
