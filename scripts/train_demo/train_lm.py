@@ -1,6 +1,6 @@
-"""Train the demo causal LM (transformers Llama, ~4M params) on the prose/code/json mix.
+"""Train the demo causal LM (transformers Llama, ~2.6M params) on the prose/code/json mix.
 
-    python -m scripts.train_demo.train_lm --minutes 25        # writes demo/model/
+    python -m scripts.train_demo.train_lm --minutes 27        # writes demo/model/
     python -m scripts.train_demo.train_lm --steps N --decay-start S   # exact replay
     python -m scripts.train_demo.train_lm --bench             # time 10 steps, exit
 
@@ -10,7 +10,7 @@ warmup-stable-decay) and records both numbers; `--steps N --decay-start S` repla
 exactly.
 
 Each batch row is `[BOS] + 127 tokens` from a random offset in one format's training
-stream; rows cycle through MIX (prose twice, then code, then json), so the mix is fixed
+stream; rows cycle through MIX (prose, code, prose, json), so the mix is fixed
 whatever the stream sizes. Prose gets half the rows because it is the hardest of the three
 (the first run, with equal thirds, ended at 4.96 / 4.25 / 2.70 nats held-out).
 Seeds fix data order and init; the run is deterministic on CPU for a fixed thread count.
