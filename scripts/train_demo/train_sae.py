@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--align", type=float, default=0.3,
                     help="encoder/decoder alignment penalty weight (see train())")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="the shipped SAE used 1 (CPU results depend on the thread count)")
     ap.add_argument("--out-root", type=Path, default=DEMO, help="writes saes/<hook>/ here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
