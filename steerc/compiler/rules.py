@@ -256,6 +256,10 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
             schema = None
     origin = enforce_origin(e)
     strength = DEFAULT_JSON_STRENGTH if e.strength is None else float(e.strength.value)
+    if strength < 1:
+        r.col.warn("W208", f"`enforce json` strength {num(strength)} scales the JSON features "
+                   "down" + (" to 0 (suppresses them)" if strength <= 0 else ""),
+                   e.strength.span, "1 suppresses the other formats only; above 1 amplifies JSON")
     cids = [b.cat_id for b in r.bindings.values() if b.cat_id]
     if r.cat is None or not cids:
         r.col.warn("W204", "`enforce json` found no catalogue features to steer; only the "
