@@ -1,7 +1,7 @@
 """Runtime cost of a compiled checkpoint: tokens/s of the hooks target vs the base on CPU.
 
     .venv/bin/python bench/inference_bench.py [--root /tmp/infer] [--d-sae 16384]
-        [--tokens 256] [--repeats 5] [--threads 1]
+        [--tokens 256] [--repeats 5] [--threads 1] [--mode prefill|decode] [--new-tokens 64]
 
 A mid-size synthetic Llama (bench/synth_checkpoint.py `mid`: d=1024, 4 layers, vocab 32000,
 bf16 on disk, run in fp32) and one random JumpReLU SAE per hook point (d_sae 16384,
@@ -11,6 +11,9 @@ loaded with trust_remote_code; a weights-target checkpoint (one exact `steer` ->
 is the control. Throughput is the forward pass over one [1, tokens] prompt (prefill), in
 tokens per CPU-second of this process (steadier than wall on a shared machine), base and
 steered runs interleaved, best of `repeats`. Ratios are steered / base (1.0 = free).
+`--mode decode` times greedy `generate` instead: `--new-tokens` tokens one at a time with the
+KV cache after an 8-token prompt (every step runs every hook once, on one position, so a
+fixed per-hook overhead weighs most there).
 """
 
 from __future__ import annotations
@@ -60,6 +63,23 @@ def tokens_per_cpu_s(model, ids, repeats: int) -> float:
     return ids.shape[1] / best
 
 
+def decode_tokens_per_cpu_s(model, ids, new_tokens: int, repeats: int) -> float:
+    import torch
+
+    best = float("inf")
+    prompt = ids[:, :8]
+    kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+              pad_token_id=0)
+    with torch.no_grad():
+        model.generate(prompt, **{**kw, "max_new_tokens": 4, "min_new_tokens": 4})  # warm-up
+        for _ in range(repeats):
+            c0 = time.process_time()
+            out = model.generate(prompt, **kw)
+            best = min(best, time.process_time() - c0)
+    assert out.shape[1] == prompt.shape[1] + new_tokens, out.shape
+    return new_tokens / best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="/tmp/infer")
@@ -67,6 +87,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mode", choices=("prefill", "decode"), default="prefill")
+    ap.add_argument("--new-tokens", type=int, default=64, help="decode mode: tokens generated")
     a = ap.parse_args()
 
     import torch
@@ -89,7 +111,8 @@ def main() -> None:
             random_sae_dir(s.hidden, a.d_sae, f"blocks.{k}.hook_resid_post", p, seed=k, scale=30.0)
         saes.append(p)
     print(f"load: {os.getloadavg()}  threads: {a.threads}  d={s.hidden} layers={s.layers} "
-          f"d_sae={a.d_sae} tokens={a.tokens}")
+          f"d_sae={a.d_sae} mode={a.mode} "
+          + (f"tokens={a.tokens}" if a.mode == "prefill" else f"new_tokens={a.new_tokens}"))
     ids = torch.randint(3, s.vocab, (1, a.tokens), generator=torch.Generator().manual_seed(0))
     ref = tf.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
     cases = [("weights", 1, 1)] + [("hooks", f, p) for p in POINTS for f in FEATURES if f >= p]
@@ -101,9 +124,15 @@ def main() -> None:
         model = tf.AutoModelForCausalLM.from_pretrained(
             out, dtype=torch.float32, trust_remote_code=(target == "hooks")).eval()
         b_runs, s_runs = [], []
+        if a.mode == "prefill":
+            def rate(m):
+                return tokens_per_cpu_s(m, ids, a.repeats)
+        else:
+            def rate(m):
+                return decode_tokens_per_cpu_s(m, ids, a.new_tokens, a.repeats)
         for _ in range(2):  # interleaved: load drifts hit both alike
-            b_runs.append(tokens_per_cpu_s(ref, ids, a.repeats))
-            s_runs.append(tokens_per_cpu_s(model, ids, a.repeats))
+            b_runs.append(rate(ref))
+            s_runs.append(rate(model))
         b, st = max(b_runs), max(s_runs)
         print(f"{target:8} {n_feat:8} {n_points:6} {b:15.0f} {st:9.0f} {st / b:6.3f}", flush=True)
         del model
