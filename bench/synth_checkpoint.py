@@ -43,6 +43,7 @@ class Shape:
 SHAPES = {
     "llama-3.2-1b": Shape(2048, 16, 8192, 128256, 32, 8),
     "llama-3.2-3b": Shape(3072, 28, 8192, 128256, 24, 8),
+    "llama-3.1-8b": Shape(4096, 32, 14336, 128256, 32, 8, tied=False),  # 16 GB: steerc only
     "mid": Shape(1024, 4, 4096, 32000, 16, 4),  # inference bench: a few layers, CPU-friendly
     "tiny": Shape(64, 2, 128, 512, 4, 2),  # CI tests: ~100 KB
 }
