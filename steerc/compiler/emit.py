@@ -522,14 +522,6 @@ def link_or_copy(src: Path, dst: Path) -> str:
         return "copy"
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_json(path: Path, obj) -> None:
     """Deterministic JSON: sorted keys, 2-space indent, trailing newline."""
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -51,6 +51,16 @@ def bytes_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_uncached(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read now (no cache): for checks that must see the bytes on
+    disk (verify's tamper checks) and for files just written."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes, cached by (absolute path, size, mtime_ns)."""
     p = os.path.abspath(path)
@@ -63,11 +73,7 @@ def file_sha256(path: str | os.PathLike) -> str:
             row = None
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = sha256_uncached(p)
     if conn is not None:
         try:
             with conn:

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 
 from steerc import __version__
-from steerc.compiler.emit import file_sha256
+from steerc.compiler.hashing import file_sha256, sha256_uncached
 from steerc.compiler.hashing import files_fingerprint
 
 MANIFEST = "steerc-manifest.json"
@@ -49,8 +49,10 @@ def program_dict(program) -> dict:
 
 
 def _file_hash(path: str | None) -> str | None:
+    """An input's sha256 (spec, config, catalogue): the lock hashed it already, so this is
+    the stat-cached hash, not a second read of a possibly large catalogue."""
     if path and Path(path).is_file():
-        return file_sha256(Path(path))
+        return file_sha256(path)
     return None
 
 
@@ -120,8 +122,8 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "tensors_sha256": _fingerprint(t.files),
         "hash_scope": HASH_SCOPE,
         "shards": dict(sorted(t.shards.items())),
-        "code_files": {f: file_sha256(out / f) for f in art.code_files},
-        "side_files": {f: file_sha256(out / f) for f in copied},
+        "code_files": {f: sha256_uncached(out / f) for f in art.code_files},
+        "side_files": {f: sha256_uncached(out / f) for f in copied},
         "config_sha256": hashlib.sha256((out / "config.json").read_bytes()).hexdigest()
         if (out / "config.json").is_file() else None,
     }

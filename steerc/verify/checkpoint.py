@@ -11,12 +11,12 @@ to what the manifest recorded, no unrecorded `.py` file may sit in it, and confi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from steerc.compiler.hashing import sha256_uncached
 from steerc.compiler.ir import Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
@@ -41,14 +41,6 @@ class SteeredCheckpoint:
 
 def _fail(code: str, message: str, hint: str | None = None):
     raise DiagnosticError([Diagnostic(code, message, None, hint)])
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(ckpt: Path) -> dict:
@@ -81,7 +73,7 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
         if not f.is_file():
             _fail("E504", f"code file '{rel}' recorded in the manifest is missing from {ckpt}",
                   "the checkpoint is incomplete; recompile it")
-        got = _sha(f)
+        got = sha256_uncached(f)
         if got != want:
             _fail("E504", f"refusing to run '{rel}': its content hash {got[:12]}... differs from "
                   f"the manifest's {want[:12]}... (the file was modified after compiling)",
@@ -93,7 +85,7 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
                   "remove the file or recompile the checkpoint")
     want = manifest.get("config_sha256")
     cfg = ckpt / "config.json"
-    if want and (not cfg.is_file() or _sha(cfg) != want):
+    if want and (not cfg.is_file() or sha256_uncached(cfg) != want):
         _fail("E504", f"config.json of {ckpt} differs from the manifest (it names the model "
               "code to import)", "recompile the checkpoint")
 
@@ -127,7 +119,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
               "run verify from the directory you compiled in, or pass --base-model PATH")
     warnings = []
     want_cfg = manifest["base_model"].get("config_sha256")
-    if want_cfg and _sha(base / "config.json") != want_cfg:
+    if want_cfg and sha256_uncached(base / "config.json") != want_cfg:
         warnings.append(Diagnostic("W501", f"the base model at '{base}' is not the one compiled "
                                    "against (config.json hash differs)", None,
                                    "base-vs-steered figures compare different models"))

@@ -14,7 +14,8 @@ import transformers as tf
 
 from steerc.compiler import edits
 from steerc.compiler.build import compile_program
-from steerc.compiler.emit import (INDEX, file_sha256, file_shard_digest, open_checkpoint, read_header,
+from steerc.compiler.hashing import sha256_uncached
+from steerc.compiler.emit import (INDEX, file_shard_digest, open_checkpoint, read_header,
                                   tensor_hash)
 from steerc.diagnostics import DiagnosticError
 from steerc.runtime.apply import apply
@@ -138,7 +139,7 @@ def test_manifest_matches_schema_and_files(bases, scenario):
     assert set(m["files"]) == set(ck.files)
     for f, sha in m["files"].items():  # hashed while writing == hashed from disk
         how = m["shards"][f]
-        assert sha == (file_sha256(out / f) if how in ("link", "copy") else file_shard_digest(out / f)), f
+        assert sha == (sha256_uncached(out / f) if how in ("link", "copy") else file_shard_digest(out / f)), f
     for n, sha in m["tensors"].items():
         info = ck.info(n)
         assert sha == tensor_hash(n, info.dtype, info.shape, ck.raw(n)), n
