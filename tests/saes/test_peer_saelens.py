@@ -11,6 +11,13 @@ from steerc.saes import SAEConfig, load_sae, save_saelens
 sae_lens = pytest.importorskip("sae_lens")
 
 
+def assert_same(ours, theirs, x) -> None:
+    """steerc's SAE and SAELens's encode and reconstruct x [n, d_in] alike."""
+    with torch.no_grad():
+        torch.testing.assert_close(ours.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("arch", ["standard", "jumprelu", "topk", "gated"])
 @pytest.mark.parametrize("norm", ["none", "layer_norm", "constant_norm_rescale"])
 def test_matches_sae_lens(tmp_path, arch, norm):
@@ -31,9 +38,7 @@ def test_matches_sae_lens(tmp_path, arch, norm):
     theirs = sae_lens.SAE.load_from_disk(str(tmp_path), device="cpu")
     ours = load_sae(tmp_path)
     x = torch.randn(5, d_in, generator=g)
-    with torch.no_grad():
-        torch.testing.assert_close(ours.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+    assert_same(ours, theirs, x)
 
 
 # ---- SAELens's own converters for the other layouts, fed local files -----------------------
@@ -73,9 +78,7 @@ def test_gemma_scope_res_and_embedding_match_sae_lens(tmp_path, monkeypatch):
         ours = load_sae(p)
         assert ours.hook_name == theirs.cfg.metadata.hook_name
         x = 3 * torch.randn(5, d_in, generator=g)
-        with torch.no_grad():
-            torch.testing.assert_close(ours.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
-            torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+        assert_same(ours, theirs, x)
 
 
 def test_goodfire_matches_sae_lens(tmp_path, monkeypatch):
@@ -91,9 +94,7 @@ def test_goodfire_matches_sae_lens(tmp_path, monkeypatch):
     ours = load_sae(tmp_path / name, allow_pickle=True)
     assert ours.hook_name == theirs.cfg.metadata.hook_name
     x = torch.randn(5, d_in, generator=g)
-    with torch.no_grad():
-        torch.testing.assert_close(ours.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+    assert_same(ours, theirs, x)
 
 
 def test_llama_scope_agrees_with_sae_lens_when_decoder_is_unit_norm(tmp_path, monkeypatch):
@@ -158,6 +159,4 @@ def test_legacy_v5_topk_and_rescaled_topk_match_sae_lens(tmp_path):
         theirs = sae_lens.SAE.load_from_disk(str(d), device="cpu")
         ours = load_sae(d)
         x = torch.randn(5, d_in, generator=g)
-        with torch.no_grad():
-            torch.testing.assert_close(ours.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
-            torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+        assert_same(ours, theirs, x)
