@@ -89,7 +89,7 @@ class GuardTables:
 
     PLAN_CACHE_PREFIX = 2  # tokens of history up to which a plan is cached across rows and calls
 
-    def __init__(self, compiled_grammar, eos_token_ids, token_scores=None):
+    def __init__(self, compiled_grammar, eos_token_ids):
         vocab = compiled_grammar.tokenizer_info.decoded_vocab
         size = max(compiled_grammar.tokenizer_info.vocab_size, len(vocab))
         self.eos = tuple(int(e) for e in eos_token_ids)
@@ -100,8 +100,7 @@ class GuardTables:
             for tok, b in enumerate(vocab):
                 depth, in_str, esc = _scan(b, start)
                 delta[tok], after[tok] = depth, (2 if esc else 1) if in_str else 0
-        scores = _token_scores(vocab) if token_scores is None else token_scores
-        scores = scores[:, : compiled_grammar.tokenizer_info.vocab_size].clone()
+        scores = _token_scores(vocab)[:, : compiled_grammar.tokenizer_info.vocab_size].clone()
         scores[:, [e for e in self.eos if e < scores.shape[1]]] = float("inf")  # EOS never closes
         self.order = []
         for row in scores.numpy():
@@ -170,14 +169,14 @@ class JsonGuard(transformers.LogitsProcessor):
     """
 
     def __init__(self, compiled_grammar, eos_token_ids, max_new_tokens=None, max_length=None,
-                 margin=6, search_nodes=400, token_scores=None, tables=None):
+                 margin=6, search_nodes=400, tables=None):
         self.grammar = compiled_grammar
         self.eos = [int(e) for e in eos_token_ids]
         if not self.eos:
             raise ValueError("the JSON guard needs at least one EOS token id")
         if tables is not None and tables.eos != tuple(self.eos):
             raise ValueError("GuardTables were built for other EOS token ids")
-        self.tables = tables or GuardTables(compiled_grammar, self.eos, token_scores)
+        self.tables = tables or GuardTables(compiled_grammar, self.eos)
         self.vocab_size = compiled_grammar.tokenizer_info.vocab_size
         self.max_new_tokens, self.max_length = max_new_tokens, max_length
         self.margin, self.search_nodes = margin, search_nodes
