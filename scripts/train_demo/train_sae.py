@@ -184,8 +184,9 @@ def main(argv=None) -> int:
     t = train(x, d_in * args.expansion, args.k, args.steps, args.batch, args.lr, args.seed,
               args.align)
     figs = {f: measure(ho[f], t).__dict__ for f in data.FORMATS}
-    allf = measure(torch.cat([ho[f] for f in data.FORMATS]), t).__dict__
-    readback = suppress_readback(torch.cat([ho[f] for f in data.FORMATS]), t)
+    xh = torch.cat([ho[f] for f in data.FORMATS])
+    allf = measure(xh, t).__dict__
+    readback = suppress_readback(xh, t)
 
     out = args.out_root / "saes" / hook
     try:
@@ -209,7 +210,6 @@ def main(argv=None) -> int:
                             "model_class_name": "LlamaForCausalLM"})
     (out / "cfg.json").write_text(json.dumps(cfg, indent=2) + "\n")
     # SAELens sparsity file: log10 firing fraction on the held-out activations.
-    xh = torch.cat([ho[f] for f in data.FORMATS])
     frac = (encode_jumprelu(xh, t["W_enc"], t["b_enc"], t["threshold"]) > 0).float().mean(0)
     save_file({"sparsity": torch.log10(frac + 1e-10)}, str(out / "sparsity.safetensors"))
 
