@@ -4,7 +4,8 @@ Never loads a whole model: untouched shards are hard-linked (copied where links 
 shards holding an edited tensor are rewritten one tensor at a time with our own
 safetensors header writer (metadata exactly {"format": "pt"}, tensors in a fixed order), so
 the same inputs give the same bytes. In a rewritten shard the untouched tensors are copied
-kernel side (`copy_range`) and the file is recorded by `shard_digest` (header + per-tensor
+kernel side (`filecopy.copy_range`), or, where the file system can reflink, the shard
+starts as a clone of the base shard and they are not written at all; the file is recorded by `shard_digest` (header + per-tensor
 hashes; the base's per-tensor hashes come from `base_tensor_hashes`, cached by stat), so
 only the edited bytes pass through Python, once, hashed as they are written. The output
 directory is built beside its final place and moved there with `os.replace` only when
@@ -13,8 +14,6 @@ complete (`atomic_dir`).
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import contextlib
 import errno
 import glob
@@ -32,6 +31,7 @@ import torch
 from safetensors import safe_open
 
 from steerc.compiler import basefiles
+from steerc.compiler.filecopy import CHUNK, Sink, clone_file, copy_range
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 SINGLE = "model.safetensors"
@@ -43,7 +43,6 @@ ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
              "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
 TORCH_TO_ST = {v: k for k, v in ST_DTYPES.items()}
 
-CHUNK = 16 << 20  # bytes per read/write/hash step when streaming tensors
 # Computes one output tensor on demand: the tensor, or an iterator of row blocks (tensors)
 # or raw byte chunks that concatenate to it in row-major order (bounded memory), or a
 # RawCopy (another base tensor's bytes, copied kernel side).
@@ -288,70 +287,70 @@ def base_tensor_hashes(base: Checkpoint, file: str) -> dict[str, str]:
                                       lambda: json.dumps(hash_file_tensors(path), sort_keys=True)))
 
 
-def _write_all(f, data) -> None:
-    """Write all of `data` to an unbuffered file (whose writes may be short)."""
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[f.write(view):]
-
-
-def copy_range(src: int, src_off: int, dst, n: int, chunk: int = CHUNK) -> None:
-    """Append n bytes of file descriptor `src` from `src_off` to `dst` (an unbuffered file
-    object, at its current offset): kernel side with `os.copy_file_range` (no trip through
-    Python; a reflink where the file system can), read/write where the kernel refuses."""
-    done = 0
-    try:
-        while done < n:
-            k = os.copy_file_range(src, dst.fileno(), n - done, src_off + done)
-            if k == 0:
-                raise OSError(errno.EIO, "source truncated")
-            done += k
-        return
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
-                           errno.EBADF, errno.EPERM):
-            raise
-    buf = bytearray(min(chunk, max(n - done, 1)))
-    while done < n:
-        k = os.preadv(src, [memoryview(buf)[: min(len(buf), n - done)]], src_off + done)
-        if k == 0:
-            raise OSError(errno.EIO, "source truncated")
-        _write_all(dst, memoryview(buf)[:k])
-        done += k
-
-
 @dataclass(frozen=True)
 class Written:
     """What `write_safetensors` wrote: the file's `shard_digest`, the per-tensor hashes of
-    the produced entries, and of the base tensors they replaced (`before`)."""
+    the produced entries, and of the base tensors they replaced (`before`); `cloned`: the
+    file was made as a reflink of its base shard, then only the produced tensors written."""
 
     digest: str
     tensors: dict[str, str]
     before: dict[str, str]
+    cloned: bool = False
 
 
-def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
-                      on_bytes: Callable[[int], None] = lambda n: None,
-                      pool=None, lookahead: int = 0,
-                      base_hashes: dict[str, str] | None = None) -> Written:
-    """Write one safetensors file tensor by tensor, in `entries` order. Copied tensors go
-    kernel side (`copy_range`), never through Python; produced ones are written as their
-    blocks come, and each produced tensor's `tensor_hash` is computed over those bytes as
-    they are written (no second read), on a writer thread (`_Sink`) that overlaps hashing
-    and writing with computing the next blocks. `base_hashes` (`base_tensor_hashes` of the base
-    shard) gives the copied tensors' hashes and the replaced ones' `before` hashes; without
-    it they are hashed from the base file. The header is ours: compact JSON,
-    {"format":"pt"} metadata, padded with spaces to 8 bytes, so equal inputs give equal
-    bytes. With `pool` (a ThreadPoolExecutor), `lookahead` producers run at once, ahead of
-    the writer."""
+def safetensors_header(entries: list[Entry], data_start: int = 0) -> bytes:
+    """Our header for `entries` in order (the 8-byte size, then JSON): compact,
+    {"format":"pt"} metadata, padded with spaces to a multiple of 8 bytes, or up to
+    `data_start` where it fits and is 8-aligned (a mirrored base shard's: every tensor then
+    keeps its file offset, so the shard can be a clone of the base's)."""
     header: dict = {"__metadata__": {"format": "pt"}}
     off = 0
     for e in entries:
         header[e.name] = {"dtype": e.dtype, "shape": list(e.shape), "data_offsets": [off, off + e.nbytes]}
         off += e.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)
-    head = struct.pack("<Q", len(blob)) + blob
+    size = len(blob) + (-len(blob) % 8)
+    if data_start % 8 == 0 and data_start - 8 >= size:
+        size = data_start - 8
+    return struct.pack("<Q", size) + blob.ljust(size)
+
+
+def mirrors(base: Checkpoint | None, file: str | None, entries: list[Entry]) -> bool:
+    """Whether `entries` are base shard `file`'s tensors in stored order, with its dtypes,
+    shapes and byte ranges, and the file holds nothing past them: same data section layout."""
+    if base is None or file is None:
+        return False
+    names = base.names_in(file)
+    off = 0
+    for n, e in zip(names, entries):
+        info = base.info(n)
+        if (n, info.dtype, info.shape, info.offsets) != (e.name, e.dtype, e.shape, (off, off + e.nbytes)):
+            return False
+        off += e.nbytes
+    return len(names) == len(entries) and base.nbytes(file) == base._data_start[file] + off
+
+
+def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
+                      on_bytes: Callable[[int], None] = lambda n: None,
+                      pool=None, lookahead: int = 0,
+                      base_hashes: dict[str, str] | None = None,
+                      mirror: str | None = None) -> Written:
+    """Write one safetensors file tensor by tensor, in `entries` order. Copied tensors go
+    kernel side (`copy_range`), never through Python; produced ones are written as their
+    blocks come, and each produced tensor's `tensor_hash` is computed over those bytes as
+    they are made (no second read), while a writer thread (`filecopy.Sink`) writes the
+    previous blocks. `base_hashes` (`base_tensor_hashes` of the base shard) gives the copied
+    tensors' hashes and the replaced ones' `before` hashes; without it they are hashed from
+    the base file. The header is ours (`safetensors_header`), so equal inputs give equal
+    bytes. `mirror`: the base shard these entries replace one for one (`mirrors`); the header
+    is then padded to its data start, and where the file system can reflink, the file starts
+    as a clone of it and only the produced tensors are written over it (same bytes as the
+    copy, written in a fraction of the time and disk). With `pool` (a ThreadPoolExecutor),
+    `lookahead` producers run at once, ahead of the writer."""
+    mirrored = mirrors(base, mirror, entries)
+    head = safetensors_header(entries, base._data_start[mirror] if mirrored else 0)
+    size = len(head) + sum(e.nbytes for e in entries)
     hashes, before, order = {}, {}, []
     known = dict(base_hashes or {})
     produced = [i for i, e in enumerate(entries) if e.produce is not None]
@@ -377,17 +376,22 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
     srcs: dict[str, int] = {}
     hashers: dict[str, object] = {}
     try:
-        with open(path, "wb", buffering=0) as f, _Sink(f) as sink:
+        with open(path, "wb", buffering=0) as f, Sink(f) as sink:
+            cloned = (mirrored and len(head) == base._data_start[mirror]
+                      and clone_file(base.root / mirror, f.fileno()))
             sink.put(head)
             for i, e in enumerate(entries):
                 n = 0
                 if e.produce is None:
                     info = base.info(e.name)
-                    if info.file not in srcs:
-                        srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
                     n = info.offsets[1] - info.offsets[0]
                     order.append((None, base_hash(e.name)))
-                    sink.copy(srcs[info.file], base._data_start[info.file] + info.offsets[0], n)
+                    if cloned:
+                        sink.skip(n)  # the clone holds these bytes already
+                    else:
+                        if info.file not in srcs:
+                            srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
+                        sink.copy(srcs[info.file], base._data_start[info.file] + info.offsets[0], n)
                     on_bytes(n)
                 else:
                     submit_from(i)
@@ -411,12 +415,14 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
     finally:
         for fd in srcs.values():
             os.close(fd)
+    if path.stat().st_size != size:
+        raise AssertionError(f"{path}: {path.stat().st_size} bytes, header says {size}")
     hashes = {name: h.hexdigest() for name, h in hashers.items()}
     return Written(shard_digest(head, [h if n is None else hashes[n] for n, h in order]),
-                   hashes, before)
+                   hashes, before, cloned)
 
 
-def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: "_Sink",
+def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: Sink,
                  srcs: dict[str, int]) -> int:
     """Copy base tensor `name`'s bytes as entry `e` kernel side and feed them to `th` (read
     into one reused buffer: no fresh pages); returns the byte count."""
@@ -438,50 +444,6 @@ def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: "_Sink",
         th.update(memoryview(buf)[:k])
         done += k
     return b - a
-
-
-class _Sink:
-    """Hashes and writes blocks on one background thread, in the order they are put, while
-    the caller computes the next ones (hashlib, file writes and copy_file_range release the
-    GIL). At most DEPTH blocks are in flight, so memory stays a few blocks; the first error
-    (ENOSPC...) is raised in the caller on its next put or at exit."""
-
-    DEPTH = 4
-
-    def __init__(self, f):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.f, self.pool, self.pending = f, ThreadPoolExecutor(1), collections.deque()
-
-    def _submit(self, fn, *args) -> None:
-        while len(self.pending) >= self.DEPTH:
-            self.pending.popleft().result()
-        self.pending.append(self.pool.submit(fn, *args))
-
-    def put(self, data, hasher=None) -> None:
-        self._submit(self._put, data, hasher)
-
-    def _put(self, data, hasher) -> None:
-        if hasher is not None:
-            hasher.update(data)
-        _write_all(self.f, data)
-
-    def copy(self, src: int, off: int, n: int) -> None:
-        self._submit(copy_range, src, off, self.f, n)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *exc):
-        try:
-            while self.pending:
-                fut = self.pending.popleft()
-                if exc_type is None:
-                    fut.result()
-                elif not fut.cancel():
-                    concurrent.futures.wait([fut])  # nothing may touch the file after it closes
-        finally:
-            self.pool.shutdown(wait=True)
 
 
 def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...], int]:

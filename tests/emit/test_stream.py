@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from bench.synth_checkpoint import SHAPES, write_checkpoint
-from steerc.compiler import edits, emit, stream_edits
+from steerc.compiler import edits, emit, filecopy, stream_edits
 from steerc.compiler.build import compile_program
 from steerc.compiler.emit import base_tensor_hashes, file_shard_digest, open_checkpoint
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
@@ -67,7 +67,7 @@ def test_copy_range_copies_the_byte_range(tmp_path, monkeypatch, kernel):
         monkeypatch.setattr(os, "copy_file_range", refuse)
     with open(src, "rb") as s, open(tmp_path / "dst", "wb", buffering=0) as d:
         d.write(b"head")
-        emit.copy_range(s.fileno(), 1234, d, 70_001, chunk=4096)
+        filecopy.copy_range(s.fileno(), 1234, d, 70_001, chunk=4096)
         d.write(b"tail")
     assert (tmp_path / "dst").read_bytes() == b"head" + data[1234:71235] + b"tail"
 

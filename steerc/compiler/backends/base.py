@@ -3,12 +3,12 @@
 `write_tensors` lays out the output shards: a base shard without edits is hard-linked
 untouched (its sha256 is the base file's, from `steerc.compiler.hashing`'s cache), a shard
 with edits is rewritten tensor by tensor in its stored order (untouched tensors copied kernel
-side, edited ones streamed from their producers; recorded by `emit.shard_digest`, whose
-untouched-tensor hashes come from `emit.base_tensor_hashes`, cached by stat), and every
-tensor the base lacks (the
-zero MLP biases `mlp_bias` creates, a steering bias, an untied head) goes into one new shard
-`ADDED_SHARD`, so an additive rule rewrites no base shard at all. New shards (that one, the
-hooks' `steering.safetensors`) are listed in `model.safetensors.index.json`; since
+side, or not written at all where the file system can reflink the base shard; edited ones
+streamed from their producers; recorded by `emit.shard_digest`, whose untouched-tensor
+hashes come from `emit.base_tensor_hashes`, cached by stat), and every tensor the base lacks
+(the zero MLP biases `mlp_bias` creates, a steering bias, an untied head) goes into one new
+shard `ADDED_SHARD`, so an additive rule rewrites no base shard at all. New shards (that
+one, the hooks' `steering.safetensors`) are listed in `model.safetensors.index.json`; since
 transformers prefers `model.safetensors` over an index, a single-file base is then
 hard-linked as one shard of an index (renamed, never rewritten).
 """
@@ -65,7 +65,7 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
                disable=not progress)
     pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
     # One intra-op thread: the edits run on small cache-sized blocks beside a writer thread
-    # (emit._Sink); OpenMP's fork/join per block, with a core taken by that writer or by
+    # (filecopy.Sink); OpenMP's fork/join per block, with a core taken by that writer or by
     # another process, cost up to 3x the CPU time here. Results do not depend on it (each
     # output element of the reductions is one thread's dot product).
     threads = torch.get_num_threads()
@@ -81,7 +81,7 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
                 entries = [Entry(n, base.info(n).dtype, base.info(n).shape, replaced.get(n))
                            for n in names]
                 w = write_safetensors(out / name, entries, base, bar.update, pool, jobs,
-                                      base_hashes=base_tensor_hashes(base, file))
+                                      base_hashes=base_tensor_hashes(base, file), mirror=file)
                 res.hashes.update(w.tensors)
                 res.before.update(w.before)
                 res.files[name] = w.digest
