@@ -1,7 +1,7 @@
 """Compile at real model sizes: steerc vs load-edit-save_pretrained vs `cp`, side by side.
 
     .venv/bin/python bench/scale_bench.py --shapes llama-3.2-1b,llama-3.2-3b [--repeats 1]
-        [--root /tmp/scale] [--jobs 1] [--keep]
+        [--root /tmp/scale] [--methods steerc,steerc-copy,naive] [--jobs 1] [--keep]
 
 Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and rule
 (`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
@@ -12,13 +12,19 @@ lock's) are timed apart: cold once per base, then ~0), peak RSS is the child's o
 The disk-speed references (each `cp` then `sync`): `cp` of one file holding exactly the
 edited tensors' bytes, and `cp` of every output file that is not a hard link of the base
 (the new bytes the output must hold: edited tensors plus the untouched tensors that share a
-shard with one). Both methods' outputs are checked tensor by tensor for the edited tensors
+shard with one); both copy bytes (`--reflink=never`: coreutils' `cp` would otherwise clone
+on btrfs/XFS). `steerc-copy` is steerc with reflinks refused (`emit.clone_file`), as on
+ext4: on a file system that can reflink, it shows what cloning the rewritten shards saves.
+"disk GB" is how much the file system's used space grew (`statvfs`, after a `sync`,
+outside the timed region): shared blocks of a clone or hard link count nothing. The
+methods' outputs are checked tensor by tensor for the edited tensors
 (equal bytes) at the end of each rule.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -99,8 +105,12 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
         base_tensor_hashes(ck, f)
     table = time.perf_counter() - tf0
     t0, c0 = time.perf_counter(), time.process_time()
-    if method == "steerc":
+    if method.startswith("steerc"):
+        from steerc.compiler import emit
         from steerc.compiler.build import compile_program
+
+        if method == "steerc-copy":
+            emit.clone_file = lambda src, dst: False
 
         kw = {"jobs": jobs} if jobs != 1 else {}
         compile_program(_program(base, sae_dir, rule), out, force=True, saes={"r": sae}, **kw)
@@ -119,13 +129,22 @@ def vm_hwm_mib() -> float:
     raise OSError("no VmHWM in /proc/self/status")
 
 
-def run_child(args: list[str]) -> dict:
-    """Run this script as a child; its JSON line (times and its own peak RSS)."""
+def run_child(args: list[str], fs: Path) -> dict:
+    """Run this script as a child; its JSON line (times and its own peak RSS), plus
+    `disk_bytes`: how much the used space of the file system holding `fs` grew."""
+    os.sync()
+    used = _used(fs)
     p = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
     out = p.stdout.read()
     if p.wait():
         raise SystemExit(f"child failed ({p.returncode}): {args}")
-    return json.loads(out.strip().splitlines()[-1])
+    os.sync()
+    return {**json.loads(out.strip().splitlines()[-1]), "disk_bytes": _used(fs) - used}
+
+
+def _used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
 def time_cp(srcs: list[Path], dst: Path, repeats: int) -> tuple[float, float]:
@@ -137,7 +156,7 @@ def time_cp(srcs: list[Path], dst: Path, repeats: int) -> tuple[float, float]:
         dst.mkdir(parents=True, exist_ok=True)
         os.sync()
         t0 = time.perf_counter()
-        subprocess.run(["cp", *map(str, srcs), str(dst)], check=True)
+        subprocess.run(["cp", "--reflink=never", *map(str, srcs), str(dst)], check=True)
         t1 = time.perf_counter()
         os.sync()
         t2 = time.perf_counter()
@@ -214,8 +233,8 @@ def main() -> None:
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
     print(f"load: {os.getloadavg()}")
-    print(f"{'shape':14} {'rule':7} {'method':8} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} "
-          f"{'new GB':>7}  notes")
+    print(f"{'shape':14} {'rule':7} {'method':11} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} "
+          f"{'new GB':>7} {'disk GB':>7}  notes")
     for shape in a.shapes.split(","):
         base, sae = ensure(shape, root)
         size = sum(p.stat().st_size for p in base.glob("*.safetensors"))
@@ -224,42 +243,53 @@ def main() -> None:
             rows = {}
             for method in a.methods.split(","):
                 out = root / f"out-{shape}-{rule}-{method}"
-                runs = [run_child(["--worker", method, rule, str(base), str(sae), str(out),
-                                   "--jobs", str(a.jobs)]) for _ in range(a.repeats)]
+                runs = []
+                for _ in range(a.repeats):
+                    shutil.rmtree(out, ignore_errors=True)  # disk growth counts this run's files
+                    runs.append(run_child(["--worker", method, rule, str(base), str(sae), str(out),
+                                           "--jobs", str(a.jobs)], root))
                 r = {k: min(x[k] for x in runs) for k in ("seconds", "cpu_seconds")}
+                r["disk_gb"] = max(x["disk_bytes"] for x in runs) / 1e9
                 r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
                 r["new_gb"] = new_bytes(out, base) / 1e9
                 rows[method] = r
                 fps = ",".join(f"{x['fingerprint_s']:.1f}+{x['table_s']:.1f}" for x in runs)
-                print(f"{shape:14} {rule:7} {method:8} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} "
-                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f}  lock fingerprint + tensor "
+                print(f"{shape:14} {rule:7} {method:11} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} "
+                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f} {r['disk_gb']:7.2f}  lock fingerprint + tensor "
                       f"table s: {fps}", flush=True)
-            s_out = root / f"out-{shape}-{rule}-steerc"
-            if s_out.exists():
+            made = [m for m in ("steerc", "steerc-copy") if m in rows]
+            if made:
+                s_out = root / f"out-{shape}-{rule}-{made[0]}"
                 blob = root / "edited.bin"
                 n = edited_bytes_file(s_out, base, blob)
                 cp_s, cps_s = time_cp([blob], root / "edited.cp", a.repeats)
                 blob.unlink()
-                print(f"{shape:14} {rule:7} {'cp':8} {cp_s:7.2f} {'':7} {'':8} {n / 1e9:7.2f}  "
+                print(f"{shape:14} {rule:7} {'cp':11} {cp_s:7.2f} {'':7} {'':8} {n / 1e9:7.2f} {'':7}  "
                       f"cp of the edited tensors' bytes ({cps_s:.2f} s with sync)", flush=True)
                 files = new_files(s_out)
                 nn = sum(p.stat().st_size for p in files)
                 cpn_s, cpns_s = time_cp(files, root / "new.cp", a.repeats)
-                print(f"{shape:14} {rule:7} {'cp new':8} {cpn_s:7.2f} {'':7} {'':8} {nn / 1e9:7.2f}  "
+                print(f"{shape:14} {rule:7} {'cp new':11} {cpn_s:7.2f} {'':7} {'':8} {nn / 1e9:7.2f} {'':7}  "
                       f"cp of the output's new (unlinked) files ({cpns_s:.2f} s with sync)", flush=True)
-                if "steerc" in rows:
-                    st = rows["steerc"]
+                for m in made:
+                    st = rows[m]
 
                     def ratio(x: float) -> str:
                         return f"{st['seconds'] / max(x, 1e-9):.2f}x"
-                    notes = (f"steerc/cp wall: edited bytes {ratio(cp_s)} ({ratio(cps_s)} vs "
+                    notes = (f"{m}/cp wall: edited bytes {ratio(cp_s)} ({ratio(cps_s)} vs "
                              f"cp+sync), new bytes {ratio(cpn_s)} ({ratio(cpns_s)} vs cp+sync)")
                     if "naive" in rows:
                         nv = rows["naive"]
-                        notes += (f"; steerc/naive wall {st['seconds'] / nv['seconds']:.2f}x, RSS "
+                        notes += (f"; {m}/naive wall {st['seconds'] / nv['seconds']:.2f}x, RSS "
                                   f"{st['peak_rss_mb'] / nv['peak_rss_mb']:.2f}x; same edited tensors: "
-                                  f"{same_edits(s_out, root / f'out-{shape}-{rule}-naive')}")
+                                  f"{same_edits(root / f'out-{shape}-{rule}-{m}', root / f'out-{shape}-{rule}-naive')}")
                     print(f"{shape:14} {rule:7} ratios   {notes}", flush=True)
+                if len(made) == 2:
+                    outs = [root / f"out-{shape}-{rule}-{m}" for m in made]
+                    same = all(filecmp.cmp(outs[0] / p.name, outs[1] / p.name, shallow=False)
+                               for p in outs[0].iterdir() if p.is_file())
+                    print(f"{shape:14} {rule:7} steerc and steerc-copy outputs byte-identical: {same}",
+                          flush=True)
             if not a.keep:
                 for method in rows:
                     shutil.rmtree(root / f"out-{shape}-{rule}-{method}", ignore_errors=True)
