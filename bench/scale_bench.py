@@ -81,7 +81,19 @@ def _naive(base: Path, sae, rule: str, out: Path) -> None:
     model.save_pretrained(out, max_shard_size="2GB")
 
 
-def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: int) -> dict:
+def settle(cold: bool) -> None:
+    """Flush dirty pages; with `cold`, also empty the page cache (root only), so that the
+    next timed step reads from and writes to the disk, as a CI runner's first compile does."""
+    os.sync()
+    if cold:
+        try:
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        except OSError as e:
+            raise SystemExit(f"--cold needs root to drop the page cache: {e}") from None
+
+
+def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: int,
+           cold: bool = False) -> dict:
     import torch  # noqa: F401  imports stay outside the timed region for both methods
     import transformers as tf  # noqa: F401
     from transformers import LlamaForCausalLM  # noqa: F401
@@ -104,6 +116,7 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     for f in ck.files:
         base_tensor_hashes(ck, f)
     table = time.perf_counter() - tf0
+    settle(cold)
     t0, c0 = time.perf_counter(), time.process_time()
     if method.startswith("steerc"):
         from steerc.compiler import emit
@@ -116,7 +129,9 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
         compile_program(_program(base, sae_dir, rule), out, force=True, saes={"r": sae}, **kw)
     else:
         _naive(base, sae, rule, out)
-    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+    t1, c1 = time.perf_counter(), time.process_time()
+    os.sync()
+    return {"seconds": t1 - t0, "cpu_seconds": c1 - c0, "synced_seconds": time.perf_counter() - t0,
             "fingerprint_s": fp, "table_s": table, "peak_rss_mb": vm_hwm_mib()}
 
 
@@ -147,14 +162,14 @@ def _used(path: Path) -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
-def time_cp(srcs: list[Path], dst: Path, repeats: int) -> tuple[float, float]:
+def time_cp(srcs: list[Path], dst: Path, repeats: int, cold: bool = False) -> tuple[float, float]:
     """`cp` (one process) of `srcs` into the empty dir `dst`, then `sync`: the best of
-    `repeats` runs of (seconds until cp returns, seconds including the sync). steerc's own
-    times stop when its files are written, without a sync, like the first figure."""
+    `repeats` runs of (seconds until cp returns, seconds including the sync), timed like
+    the compiles (after `settle`)."""
     best = (float("inf"), float("inf"))
     for _ in range(repeats):
         dst.mkdir(parents=True, exist_ok=True)
-        os.sync()
+        settle(cold)
         t0 = time.perf_counter()
         subprocess.run(["cp", "--reflink=never", *map(str, srcs), str(dst)], check=True)
         t1 = time.perf_counter()
@@ -225,16 +240,25 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the outputs")
     ap.add_argument("--worker", nargs=5, metavar=("METHOD", "RULE", "BASE", "SAE", "OUT"))
+    ap.add_argument("--cold", action="store_true",
+                    help="empty the page cache before every timed step (root only)")
     a = ap.parse_args()
     if a.worker:
         m, r, base, sae, out = a.worker
-        print(json.dumps(worker(m, r, Path(base), Path(sae), Path(out), a.jobs)))
+        print(json.dumps(worker(m, r, Path(base), Path(sae), Path(out), a.jobs, a.cold)))
         return
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
-    print(f"load: {os.getloadavg()}")
-    print(f"{'shape':14} {'rule':7} {'method':11} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} "
-          f"{'new GB':>7} {'disk GB':>7}  notes")
+    print(f"load: {os.getloadavg()}; page cache: {'emptied before each step' if a.cold else 'warm'}")
+    print(f"{'shape':14} {'rule':7} {'method':11} {'wall s':>7} {'+sync s':>7} {'CPU s':>7} "
+          f"{'RSS MiB':>8} {'new GB':>7} {'disk GB':>7}  notes")
+
+    def row(shape, rule, method, wall, synced, cpu="", rss="", new="", disk="", notes=""):
+        def f(x, w, p=2):
+            return f"{x:{w}.{p}f}" if isinstance(x, float) else f"{x:>{w}}"
+        print(f"{shape:14} {rule:7} {method:11} {f(wall, 7)} {f(synced, 7)} {f(cpu, 7)} "
+              f"{f(rss, 8, 0)} {f(new, 7)} {f(disk, 7)}  {notes}", flush=True)
+
     for shape in a.shapes.split(","):
         base, sae = ensure(shape, root)
         size = sum(p.stat().st_size for p in base.glob("*.safetensors"))
@@ -247,37 +271,35 @@ def main() -> None:
                 for _ in range(a.repeats):
                     shutil.rmtree(out, ignore_errors=True)  # disk growth counts this run's files
                     runs.append(run_child(["--worker", method, rule, str(base), str(sae), str(out),
-                                           "--jobs", str(a.jobs)], root))
-                r = {k: min(x[k] for x in runs) for k in ("seconds", "cpu_seconds")}
+                                           "--jobs", str(a.jobs)] + ["--cold"] * a.cold, root))
+                r = {k: min(x[k] for x in runs) for k in ("seconds", "synced_seconds", "cpu_seconds")}
                 r["disk_gb"] = max(x["disk_bytes"] for x in runs) / 1e9
                 r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
                 r["new_gb"] = new_bytes(out, base) / 1e9
                 rows[method] = r
                 fps = ",".join(f"{x['fingerprint_s']:.1f}+{x['table_s']:.1f}" for x in runs)
-                print(f"{shape:14} {rule:7} {method:11} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} "
-                      f"{r['peak_rss_mb']:8.0f} {r['new_gb']:7.2f} {r['disk_gb']:7.2f}  lock fingerprint + tensor "
-                      f"table s: {fps}", flush=True)
+                row(shape, rule, method, r["seconds"], r["synced_seconds"], r["cpu_seconds"],
+                    r["peak_rss_mb"], r["new_gb"], r["disk_gb"],
+                    f"lock fingerprint + tensor table s: {fps}")
             made = [m for m in ("steerc", "steerc-copy") if m in rows]
             if made:
                 s_out = root / f"out-{shape}-{rule}-{made[0]}"
                 blob = root / "edited.bin"
                 n = edited_bytes_file(s_out, base, blob)
-                cp_s, cps_s = time_cp([blob], root / "edited.cp", a.repeats)
+                cp = time_cp([blob], root / "edited.cp", a.repeats, a.cold)
                 blob.unlink()
-                print(f"{shape:14} {rule:7} {'cp':11} {cp_s:7.2f} {'':7} {'':8} {n / 1e9:7.2f} {'':7}  "
-                      f"cp of the edited tensors' bytes ({cps_s:.2f} s with sync)", flush=True)
+                row(shape, rule, "cp", *cp, new=n / 1e9, notes="cp of the edited tensors' bytes")
                 files = new_files(s_out)
-                nn = sum(p.stat().st_size for p in files)
-                cpn_s, cpns_s = time_cp(files, root / "new.cp", a.repeats)
-                print(f"{shape:14} {rule:7} {'cp new':11} {cpn_s:7.2f} {'':7} {'':8} {nn / 1e9:7.2f} {'':7}  "
-                      f"cp of the output's new (unlinked) files ({cpns_s:.2f} s with sync)", flush=True)
+                cpn = time_cp(files, root / "new.cp", a.repeats, a.cold)
+                row(shape, rule, "cp new", *cpn, new=sum(p.stat().st_size for p in files) / 1e9,
+                    notes="cp of the output's new (unlinked) files")
                 for m in made:
                     st = rows[m]
 
-                    def ratio(x: float) -> str:
-                        return f"{st['seconds'] / max(x, 1e-9):.2f}x"
-                    notes = (f"{m}/cp wall: edited bytes {ratio(cp_s)} ({ratio(cps_s)} vs "
-                             f"cp+sync), new bytes {ratio(cpn_s)} ({ratio(cpns_s)} vs cp+sync)")
+                    def ratio(ref: tuple[float, float]) -> str:
+                        return (f"{st['seconds'] / max(ref[0], 1e-9):.2f}x, with sync "
+                                f"{st['synced_seconds'] / max(ref[1], 1e-9):.2f}x")
+                    notes = f"{m}/cp: edited bytes {ratio(cp)}; new bytes {ratio(cpn)}"
                     if "naive" in rows:
                         nv = rows["naive"]
                         notes += (f"; {m}/naive wall {st['seconds'] / nv['seconds']:.2f}x, RSS "

@@ -31,7 +31,7 @@ import torch
 from safetensors import safe_open
 
 from steerc.compiler import basefiles
-from steerc.compiler.filecopy import CHUNK, Sink, clone_file, copy_range
+from steerc.compiler.filecopy import CHUNK, Sink, clone_file
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 SINGLE = "model.safetensors"
@@ -395,6 +395,7 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
                     on_bytes(n)
                 else:
                     submit_from(i)
+                    _will_need(base, next((entries[j].name for j in produced if j > i), None))
                     th = hashers[e.name] = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
                     if base is not None and base.has(e.name):
                         before[e.name] = base_hash(e.name)
@@ -404,8 +405,13 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
                         out = ()
                         on_bytes(n)
                     for data in _chunks(e, out):
-                        th.update(data)  # here: the writer thread is the busier one
-                        sink.put(data)
+                        # hash on whichever thread has less to do: the writer, unless it
+                        # also copies the untouched tensors
+                        if cloned:
+                            sink.put(data, th)
+                        else:
+                            th.update(data)
+                            sink.put(data)
                         n += len(data)
                         on_bytes(len(data))
                     del out
@@ -420,6 +426,20 @@ def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
     hashes = {name: h.hexdigest() for name, h in hashers.items()}
     return Written(shard_digest(head, [h if n is None else hashes[n] for n, h in order]),
                    hashes, before, cloned)
+
+
+def _will_need(base: Checkpoint | None, name: str | None) -> None:
+    """Ask the kernel to start reading base tensor `name` now (readahead in the background),
+    so that a cold read overlaps the edit of the tensor before it."""
+    if base is None or name is None or not base.has(name) or not hasattr(os, "posix_fadvise"):
+        return
+    info = base.info(name)
+    fd = os.open(base.root / info.file, os.O_RDONLY)
+    try:
+        a, b = info.offsets
+        os.posix_fadvise(fd, base._data_start[info.file] + a, b - a, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
 
 
 def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: Sink,

@@ -91,9 +91,14 @@ class Sink:
             self.pending.popleft().result()
         self.pending.append(self.pool.submit(fn, *args))
 
-    def put(self, data) -> None:
-        """Write `data` at the current offset."""
-        self._submit(write_all, self.f, data)
+    def put(self, data, hasher=None) -> None:
+        """Write `data` at the current offset (first feeding it to `hasher`, if given)."""
+        self._submit(self._put, data, hasher)
+
+    def _put(self, data, hasher) -> None:
+        if hasher is not None:
+            hasher.update(data)
+        write_all(self.f, data)
 
     def copy(self, src: int, off: int, n: int) -> None:
         """Write n bytes of fd `src` from `off` at the current offset (`copy_range`)."""

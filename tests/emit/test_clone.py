@@ -8,7 +8,6 @@ names a directory on such a file system (e.g. a loop-mounted XFS image)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
