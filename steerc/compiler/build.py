@@ -93,13 +93,14 @@ def directions_from(saes: dict):
 def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                     force: bool = False, saes: dict | None = None, progress: bool = False,
                     lock_text: str | None = None, spec_hashes: dict | None = None,
-                    allow_pickle: bool = False, jobs: int = 1) -> CompileResult:
+                    allow_pickle: bool = False, jobs: int | None = None) -> CompileResult:
     """Compile `program` against its base model into `out`; returns the plan and manifest.
 
     Raises DiagnosticError (E410 refusals, E401 existing output without `force`, E6xx model
     files, E3xx SAE files: E307 a pickle without `allow_pickle`, E309 a d_in mismatch).
     On any failure nothing is left at `out` (an existing `out` stays untouched).
-    `jobs`: producers of edited tensors run in that many threads (see `write_tensors`)."""
+    `jobs`: how many tensors are made at once, one thread each (None: `DEFAULT_JOBS`, see
+    `write_tensors`); the output does not depend on it."""
     from steerc.compiler import manifest as mf
 
     config, raw_config, adapter = load_base(program.model)

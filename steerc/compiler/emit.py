@@ -1,28 +1,33 @@
 """Streaming checkpoint I/O: read a base checkpoint tensor by tensor, write an edited copy.
 
 Never loads a whole model: untouched shards are hard-linked (copied where links fail),
-shards holding an edited tensor are rewritten one tensor at a time with our own
-safetensors header writer (metadata exactly {"format": "pt"}, tensors in a fixed order), so
-the same inputs give the same bytes. In a rewritten shard the untouched tensors are copied
-kernel side (`filecopy.copy_range`), or, where the file system can reflink, the shard
-starts as a clone of the base shard and they are not written at all; the file is recorded by `shard_digest` (header + per-tensor
-hashes; the base's per-tensor hashes come from `base_tensor_hashes`, cached by stat), so
-only the edited bytes pass through Python, once, hashed as they are written. The output
-directory is built beside its final place and moved there with `os.replace` only when
-complete (`atomic_dir`).
+shards holding an edited tensor are rewritten with our own safetensors header (metadata
+exactly {"format": "pt"}, tensors in a fixed order), so the same inputs give the same bytes.
+The header fixes every tensor's byte range, so tensors are written in place, one per thread
+with `jobs` > 1. In a rewritten shard the untouched tensors are copied kernel side
+(`filecopy.copy_range_at`), or, where the file system can reflink, the shard starts as a
+clone of the base shard and they are not written at all. The file is recorded by
+`shard_digest` (header + per-tensor hashes; the base's come from `base_tensor_hashes`,
+cached by stat), so only the edited bytes pass through Python, once, hashed as they are
+written. The output directory is built beside its final place and moved there with
+`os.replace` only when complete (`atomic_dir`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
+import functools
 import glob
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -31,7 +36,7 @@ import torch
 from safetensors import safe_open
 
 from steerc.compiler import basefiles
-from steerc.compiler.filecopy import CHUNK, Sink, clone_file
+from steerc.compiler.filecopy import CHUNK, clone_file, copy_range_at, pwrite_all, read_range
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 SINGLE = "model.safetensors"
@@ -331,139 +336,206 @@ def mirrors(base: Checkpoint | None, file: str | None, entries: list[Entry]) -> 
     return len(names) == len(entries) and base.nbytes(file) == base._data_start[file] + off
 
 
+class ShardWriter:
+    """One safetensors file being written. The header (`safetensors_header`, ours, so equal
+    inputs give equal bytes) fixes every tensor's byte range, so each tensor is a separate
+    task (`tasks`) that writes its range with positional I/O, in any order, on any thread:
+    a copied one kernel side (`filecopy.copy_range_at`), never through Python; a produced
+    one block by block as its producer yields them, its `tensor_hash` computed over those
+    bytes (no second read). Use as a context manager (opens the file and writes the
+    header), run every task, then `finish` with their results in order.
+
+    `base_hashes` (`base_tensor_hashes` of the base shard) gives the copied tensors' hashes
+    and the replaced ones' `before` hashes; without it they are hashed from the base file.
+    `mirror`: the base shard these entries replace one for one (`mirrors`); the header is
+    then padded to its data start, and where the file system can reflink, the file starts
+    as a clone of it and only the produced tensors are written over it (the same bytes as
+    copying, in a fraction of the time and disk)."""
+
+    def __init__(self, path: Path, entries: list[Entry], base: Checkpoint | None,
+                 on_bytes: Callable[[int], None] = lambda n: None,
+                 base_hashes: dict[str, str] | None = None, mirror: str | None = None):
+        self.path, self.entries, self.base, self.mirror = path, entries, base, mirror
+        self.mirrored = mirrors(base, mirror, entries)
+        self.head = safetensors_header(entries, base._data_start[mirror] if self.mirrored else 0)
+        self.at = list(itertools.accumulate((e.nbytes for e in entries), initial=len(self.head)))
+        self.known = dict(base_hashes or {})
+        self.before = {e.name: self._base_hash(e.name) for e in entries
+                       if e.produce is not None and base is not None and base.has(e.name)}
+        self._lock = threading.Lock()
+        self._on_bytes = on_bytes
+        self.cloned = False
+        self.tasks: list[Task] = []
+
+    def _base_hash(self, name: str) -> str:
+        if name not in self.known:
+            bh = _tensor_hasher(name, *_info_dtype_shape(self.base, name))
+            for data in self.base.iter_raw(name):
+                bh.update(data)
+            self.known[name] = bh.hexdigest()
+        return self.known[name]
+
+    def _progress(self, n: int) -> None:
+        with self._lock:
+            self._on_bytes(n)
+
+    def __enter__(self) -> "ShardWriter":
+        self._f = open(self.path, "wb", buffering=0)
+        self._src = _BaseFiles(self.base)
+        fd, base = self._f.fileno(), self.base
+        self.cloned = (self.mirrored and len(self.head) == base._data_start[self.mirror]
+                       and clone_file(base.root / self.mirror, fd))
+        if not self.cloned:
+            os.ftruncate(fd, self.at[-1])
+        pwrite_all(fd, self.head, 0)
+        for i, e in enumerate(self.entries):
+            if e.produce is not None:
+                src = base.info(e.name) if base is not None and base.has(e.name) else None
+                self.tasks.append(Task(functools.partial(
+                    _produce_at, e, fd, self.at[i], base, self._src, self._progress),
+                    e.nbytes, self, reads=e.name if src else None, makes=e.name))
+            elif not self.cloned:  # a clone holds the untouched tensors already
+                self.tasks.append(Task(functools.partial(
+                    _copy_at, base, e.name, self._src, fd, self.at[i], self._progress), e.nbytes, self))
+        if self.cloned:
+            self._progress(sum(e.nbytes for e in self.entries if e.produce is None))
+        return self
+
+    def finish(self, results: list) -> Written:
+        """What was written, given every task's result, in `tasks` order."""
+        made = {t.makes: r for t, r in zip(self.tasks, results) if t.makes is not None}
+        size = os.fstat(self._f.fileno()).st_size
+        if size != self.at[-1]:
+            raise AssertionError(f"{self.path}: {size} bytes, header says {self.at[-1]}")
+        digest = shard_digest(self.head, [made[e.name] if e.produce is not None
+                                          else self._base_hash(e.name) for e in self.entries])
+        return Written(digest, made, self.before, self.cloned)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._src.__exit__()
+        finally:
+            self._f.close()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One tensor's write into `shard`: `run()` returns the `tensor_hash` of entry `makes`
+    (None for a copy); `reads`: the base tensor it reads first, if any (read early)."""
+
+    run: Callable[[], str | None]
+    nbytes: int
+    shard: ShardWriter
+    reads: str | None = None
+    makes: str | None = None
+
+
+def run_tasks(tasks: list[Task], pool: concurrent.futures.Executor | None) -> list:
+    """Each task's result, in order: in this thread, or on `pool`, largest first (so that
+    the last to finish is a small one). Before each task, the kernel is asked to start
+    reading the base tensor of the task after it. On a failure the tasks not started are
+    cancelled and the running ones waited for (they write into files the caller is about to
+    close) before the first error is raised."""
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].nbytes)
+    if pool is None:
+        order = list(range(len(tasks)))
+    results: list = [None] * len(tasks)
+
+    def run(k: int):
+        nxt = next((tasks[j] for j in order[k + 1:] if tasks[j].reads), None)
+        if nxt is not None:
+            nxt.shard._src.will_need(nxt.reads)
+        return tasks[order[k]].run()
+
+    if pool is None:
+        for k, i in enumerate(order):
+            results[i] = run(k)
+        return results
+    futures = [pool.submit(run, k) for k in range(len(order))]
+    try:
+        for k, fut in enumerate(futures):
+            results[order[k]] = fut.result()
+        return results
+    finally:
+        for fut in futures:
+            fut.cancel()
+        concurrent.futures.wait(futures)
+
+
 def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
                       on_bytes: Callable[[int], None] = lambda n: None,
-                      pool=None, lookahead: int = 0,
+                      pool: concurrent.futures.Executor | None = None,
                       base_hashes: dict[str, str] | None = None,
                       mirror: str | None = None) -> Written:
-    """Write one safetensors file tensor by tensor, in `entries` order. Copied tensors go
-    kernel side (`copy_range`), never through Python; produced ones are written as their
-    blocks come, and each produced tensor's `tensor_hash` is computed over those bytes as
-    they are made (no second read), while a writer thread (`filecopy.Sink`) writes the
-    previous blocks. `base_hashes` (`base_tensor_hashes` of the base shard) gives the copied
-    tensors' hashes and the replaced ones' `before` hashes; without it they are hashed from
-    the base file. The header is ours (`safetensors_header`), so equal inputs give equal
-    bytes. `mirror`: the base shard these entries replace one for one (`mirrors`); the header
-    is then padded to its data start, and where the file system can reflink, the file starts
-    as a clone of it and only the produced tensors are written over it (same bytes as the
-    copy, written in a fraction of the time and disk). With `pool` (a ThreadPoolExecutor),
-    `lookahead` producers run at once, ahead of the writer."""
-    mirrored = mirrors(base, mirror, entries)
-    head = safetensors_header(entries, base._data_start[mirror] if mirrored else 0)
-    size = len(head) + sum(e.nbytes for e in entries)
-    hashes, before, order = {}, {}, []
-    known = dict(base_hashes or {})
-    produced = [i for i, e in enumerate(entries) if e.produce is not None]
-    futures: dict[int, object] = {}
-
-    def submit_from(i: int) -> None:  # keep `lookahead` producers in flight from entry i on
-        if pool is None:
-            return
-        for j in produced:
-            if len(futures) >= lookahead:
-                break
-            if j >= i and j not in futures:
-                futures[j] = pool.submit(entries[j].produce)
-
-    def base_hash(name: str) -> str:
-        if name not in known:
-            bh = _tensor_hasher(name, *_info_dtype_shape(base, name))
-            for data in base.iter_raw(name):
-                bh.update(data)
-            known[name] = bh.hexdigest()
-        return known[name]
-
-    srcs: dict[str, int] = {}
-    hashers: dict[str, object] = {}
-    try:
-        with open(path, "wb", buffering=0) as f, Sink(f) as sink:
-            cloned = (mirrored and len(head) == base._data_start[mirror]
-                      and clone_file(base.root / mirror, f.fileno()))
-            sink.put(head)
-            for i, e in enumerate(entries):
-                n = 0
-                if e.produce is None:
-                    info = base.info(e.name)
-                    n = info.offsets[1] - info.offsets[0]
-                    order.append((None, base_hash(e.name)))
-                    if cloned:
-                        sink.skip(n)  # the clone holds these bytes already
-                    else:
-                        if info.file not in srcs:
-                            srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
-                        sink.copy(srcs[info.file], base._data_start[info.file] + info.offsets[0], n)
-                    on_bytes(n)
-                else:
-                    submit_from(i)
-                    _will_need(base, next((entries[j].name for j in produced if j > i), None))
-                    th = hashers[e.name] = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
-                    if base is not None and base.has(e.name):
-                        before[e.name] = base_hash(e.name)
-                    out = futures.pop(i).result() if i in futures else e.produce()
-                    if isinstance(out, RawCopy):
-                        n = _copy_hashed(base, out.name, e, th, sink, srcs)
-                        out = ()
-                        on_bytes(n)
-                    for data in _chunks(e, out):
-                        # hash on whichever thread has less to do: the writer, unless it
-                        # also copies the untouched tensors
-                        if cloned:
-                            sink.put(data, th)
-                        else:
-                            th.update(data)
-                            sink.put(data)
-                        n += len(data)
-                        on_bytes(len(data))
-                    del out
-                    order.append((e.name, None))
-                if n != e.nbytes:
-                    raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
-    finally:
-        for fd in srcs.values():
-            os.close(fd)
-    if path.stat().st_size != size:
-        raise AssertionError(f"{path}: {path.stat().st_size} bytes, header says {size}")
-    hashes = {name: h.hexdigest() for name, h in hashers.items()}
-    return Written(shard_digest(head, [h if n is None else hashes[n] for n, h in order]),
-                   hashes, before, cloned)
+    """Write one safetensors file (`ShardWriter`), its tensors made `pool`'s thread count
+    at a time; the bytes do not depend on it."""
+    with ShardWriter(path, entries, base, on_bytes, base_hashes, mirror) as w:
+        return w.finish(run_tasks(w.tasks, pool))
 
 
-def _will_need(base: Checkpoint | None, name: str | None) -> None:
-    """Ask the kernel to start reading base tensor `name` now (readahead in the background),
-    so that a cold read overlaps the edit of the tensor before it."""
-    if base is None or name is None or not base.has(name) or not hasattr(os, "posix_fadvise"):
-        return
-    info = base.info(name)
-    fd = os.open(base.root / info.file, os.O_RDONLY)
-    try:
+class _BaseFiles:
+    """One read-only descriptor per base shard, opened on first use (thread-safe)."""
+
+    def __init__(self, base: Checkpoint | None):
+        self.base, self.fds, self.lock = base, {}, threading.Lock()
+
+    def fd(self, file: str) -> int:
+        with self.lock:
+            if file not in self.fds:
+                self.fds[file] = os.open(self.base.root / file, os.O_RDONLY)
+            return self.fds[file]
+
+    def span(self, name: str) -> tuple[int, int, int]:
+        """(fd, file offset, byte count) of base tensor `name`."""
+        info = self.base.info(name)
         a, b = info.offsets
-        os.posix_fadvise(fd, base._data_start[info.file] + a, b - a, os.POSIX_FADV_WILLNEED)
-    finally:
-        os.close(fd)
+        return self.fd(info.file), self.base._data_start[info.file] + a, b - a
+
+    def will_need(self, name: str) -> None:
+        """Start reading base tensor `name` in the background (kernel readahead), so that a
+        cold read overlaps the work before it."""
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(*self.span(name), os.POSIX_FADV_WILLNEED)
+
+    def __exit__(self, *exc):
+        for fd in self.fds.values():
+            os.close(fd)
 
 
-def _copy_hashed(base: Checkpoint, name: str, e: Entry, th, sink: Sink,
-                 srcs: dict[str, int]) -> int:
-    """Copy base tensor `name`'s bytes as entry `e` kernel side and feed them to `th` (read
-    into one reused buffer: no fresh pages); returns the byte count."""
-    info = base.info(name)
-    a, b = info.offsets
-    if (info.dtype, info.shape) != (e.dtype, e.shape):
-        raise AssertionError(f"{e.name}: copy of {name} {info.dtype}{info.shape}, header says "
-                             f"{e.dtype}{e.shape}")
-    if info.file not in srcs:
-        srcs[info.file] = os.open(base.root / info.file, os.O_RDONLY)
-    fd, start = srcs[info.file], base._data_start[info.file] + a
-    sink.copy(fd, start, b - a)
-    buf = bytearray(min(CHUNK, b - a))
-    done = 0
-    while done < b - a:
-        k = os.preadv(fd, [memoryview(buf)[: min(len(buf), b - a - done)]], start + done)
-        if k == 0:
-            raise OSError(f"{base.root / info.file}: truncated at tensor {name}")
-        th.update(memoryview(buf)[:k])
-        done += k
-    return b - a
+def _copy_at(base: Checkpoint, name: str, src: _BaseFiles, fd: int, pos: int,
+             progress: Callable[[int], None]) -> None:
+    """Copy base tensor `name`'s stored bytes to `pos` of `fd`, kernel side."""
+    sfd, off, n = src.span(name)
+    copy_range_at(sfd, off, fd, pos, n)
+    progress(n)
+
+
+def _produce_at(e: Entry, fd: int, pos: int, base: Checkpoint | None, src: _BaseFiles,
+                progress: Callable[[int], None]) -> str:
+    """Run entry `e`'s producer and write its bytes at `pos` of `fd`, hashing them as they
+    go; returns its `tensor_hash`."""
+    th = _tensor_hasher(e.name, e.dtype, e.shape, e.nbytes)
+    out = e.produce()
+    n = 0
+    if isinstance(out, RawCopy):  # another base tensor's bytes: copied kernel side, hashed
+        info = base.info(out.name)
+        if (info.dtype, info.shape) != (e.dtype, e.shape):
+            raise AssertionError(f"{e.name}: copy of {out.name} {info.dtype}{info.shape}, header "
+                                 f"says {e.dtype}{e.shape}")
+        sfd, off, n = src.span(out.name)
+        copy_range_at(sfd, off, fd, pos, n)
+        for data in read_range(sfd, off, n):
+            th.update(data)
+        progress(n)
+    else:
+        for data in _chunks(e, out):
+            th.update(data)
+            pwrite_all(fd, data, pos + n)
+            n += len(data)
+            progress(len(data))
+    if n != e.nbytes:
+        raise AssertionError(f"{e.name}: wrote {n} bytes, header says {e.nbytes}")
+    return th.hexdigest()
 
 
 def _info_dtype_shape(base: Checkpoint, name: str) -> tuple[str, tuple[int, ...], int]:

@@ -1,21 +1,21 @@
-"""Moving bytes between files without passing them through Python: kernel-side range copies,
-whole-file reflinks, and a writer thread that overlaps writes with computing the next block.
+"""Moving bytes between files without passing them through Python: positional writes,
+kernel-side range copies, and whole-file reflinks.
 
-`emit.write_safetensors` builds a rewritten shard from these. Where the file system can
-reflink (btrfs, XFS, bcachefs, ...), `clone_file` makes the new shard share every block of
-the base shard, so only the edited tensors are written (copy on write keeps the base
-intact); elsewhere (ext4, tmpfs) the untouched tensors are copied kernel side with
-`copy_range`. Both give the same bytes.
+`emit.ShardWriter` builds a rewritten shard from these. Every write names its file
+offset, so tensors can be written by several threads at once in any order. Where the file
+system can reflink (btrfs, XFS, bcachefs, ...), `clone_file` makes the new shard share every
+block of the base shard, so only the edited tensors are written (copy on write keeps the
+base intact); elsewhere (ext4, tmpfs) the untouched tensors are copied kernel side with
+`copy_range_at`. Both give the same bytes.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import errno
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 CHUNK = 16 << 20  # bytes per read/write/hash step when streaming tensors
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -24,21 +24,35 @@ _REFUSED = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENO
             errno.EBADF, errno.EPERM)
 
 
-def write_all(f, data) -> None:
-    """Write all of `data` to an unbuffered file (whose writes may be short)."""
+def pwrite_all(fd: int, data, pos: int) -> None:
+    """Write all of `data` at offset `pos` of file descriptor `fd` (writes may be short)."""
     view = memoryview(data).cast("B")
     while view:
-        view = view[f.write(view):]
+        k = os.pwrite(fd, view, pos)
+        view, pos = view[k:], pos + k
 
 
-def copy_range(src: int, src_off: int, dst, n: int, chunk: int = CHUNK) -> None:
-    """Append n bytes of file descriptor `src` from `src_off` to `dst` (an unbuffered file
-    object, at its current offset): kernel side with `os.copy_file_range` (no trip through
-    Python), read/write where the kernel refuses."""
+def read_range(fd: int, off: int, n: int, chunk: int = CHUNK) -> Iterator[memoryview]:
+    """n bytes of `fd` from `off`, in chunks read into one reused buffer (each chunk is
+    valid until the next is read)."""
+    buf = memoryview(bytearray(min(chunk, max(n, 1))))
+    done = 0
+    while done < n:
+        k = os.preadv(fd, [buf[: min(len(buf), n - done)]], off + done)
+        if k == 0:
+            raise OSError(errno.EIO, f"file truncated: {n - done} bytes missing at offset {off + done}")
+        yield buf[:k]
+        done += k
+
+
+def copy_range_at(src: int, src_off: int, dst: int, dst_off: int, n: int,
+                  chunk: int = CHUNK) -> None:
+    """Copy n bytes of fd `src` from `src_off` to fd `dst` at `dst_off`: kernel side with
+    `os.copy_file_range` (no trip through Python), read/write where the kernel refuses."""
     done = 0
     try:
         while done < n:
-            k = os.copy_file_range(src, dst.fileno(), n - done, src_off + done)
+            k = os.copy_file_range(src, dst, n - done, src_off + done, dst_off + done)
             if k == 0:
                 raise OSError(errno.EIO, "source truncated")
             done += k
@@ -46,13 +60,9 @@ def copy_range(src: int, src_off: int, dst, n: int, chunk: int = CHUNK) -> None:
     except OSError as e:
         if e.errno not in _REFUSED:
             raise
-    buf = bytearray(min(chunk, max(n - done, 1)))
-    while done < n:
-        k = os.preadv(src, [memoryview(buf)[: min(len(buf), n - done)]], src_off + done)
-        if k == 0:
-            raise OSError(errno.EIO, "source truncated")
-        write_all(dst, memoryview(buf)[:k])
-        done += k
+    for data in read_range(src, src_off + done, n - done, chunk):
+        pwrite_all(dst, data, dst_off + done)
+        done += len(data)
 
 
 def clone_file(src: Path, dst: int) -> bool:
@@ -71,53 +81,3 @@ def clone_file(src: Path, dst: int) -> bool:
             raise
         return False
     return True
-
-
-class Sink:
-    """Writes blocks on one background thread, in the order they are put, while the caller
-    computes the next ones (file writes, seeks and copy_file_range release the GIL). At most
-    DEPTH blocks are in flight, so memory stays a few blocks; the first error (ENOSPC...) is
-    raised in the caller on its next call or at exit."""
-
-    DEPTH = 4
-
-    def __init__(self, f):
-        self.f = f
-        self.pool = concurrent.futures.ThreadPoolExecutor(1)
-        self.pending: collections.deque = collections.deque()
-
-    def _submit(self, fn, *args) -> None:
-        while len(self.pending) >= self.DEPTH:
-            self.pending.popleft().result()
-        self.pending.append(self.pool.submit(fn, *args))
-
-    def put(self, data, hasher=None) -> None:
-        """Write `data` at the current offset (first feeding it to `hasher`, if given)."""
-        self._submit(self._put, data, hasher)
-
-    def _put(self, data, hasher) -> None:
-        if hasher is not None:
-            hasher.update(data)
-        write_all(self.f, data)
-
-    def copy(self, src: int, off: int, n: int) -> None:
-        """Write n bytes of fd `src` from `off` at the current offset (`copy_range`)."""
-        self._submit(copy_range, src, off, self.f, n)
-
-    def skip(self, n: int) -> None:
-        """Move the current offset n bytes on, over bytes already in place (a clone's)."""
-        self._submit(self.f.seek, n, os.SEEK_CUR)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *exc):
-        try:
-            while self.pending:
-                fut = self.pending.popleft()
-                if exc_type is None:
-                    fut.result()
-                elif not fut.cancel():
-                    concurrent.futures.wait([fut])  # nothing may touch the file after it closes
-        finally:
-            self.pool.shutdown(wait=True)

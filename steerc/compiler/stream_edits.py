@@ -16,6 +16,7 @@ E [V, d].
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Iterator
 
 import torch
@@ -30,19 +31,20 @@ def _rows_per_block(cols: int) -> int:
 
 
 class Scratch:
-    """Buffers reused from one tensor to the next (one per purpose, grown to the largest
-    request): a fresh multi-MB allocation is page-faulted in on every use, which on a VM
-    costs as much as the math. Not thread-safe: one per compile, used by the writer loop."""
+    """Buffers reused from one tensor to the next (one per purpose and thread, grown to the
+    largest request): a fresh multi-MB allocation is page-faulted in on every use, which on
+    a VM costs as much as the math. Each thread that makes tensors gets its own set."""
 
     def __init__(self):
-        self._bufs: dict[str, torch.Tensor] = {}
+        self._local = threading.local()
 
     def get(self, purpose: str, shape, dtype: torch.dtype) -> torch.Tensor:
-        """A contiguous `shape` tensor of `dtype`; its contents are garbage."""
+        """A contiguous `shape` tensor of `dtype`, this thread's; its contents are garbage."""
+        bufs = self._local.__dict__
         n = torch.Size(shape).numel()
-        buf = self._bufs.get(purpose)
+        buf = bufs.get(purpose)
         if buf is None or buf.dtype != dtype or buf.numel() < n:
-            buf = self._bufs[purpose] = torch.empty(n, dtype=dtype)
+            buf = bufs[purpose] = torch.empty(n, dtype=dtype)
         return buf[:n].view(shape)
 
 

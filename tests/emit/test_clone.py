@@ -45,12 +45,12 @@ def _compile(prog: Program, out: Path) -> dict:
 def _spy_copies(monkeypatch) -> list[str]:
     """Record the destination file of every kernel-side range copy."""
     dsts: list[str] = []
-    real = filecopy.copy_range
+    real = emit.copy_range_at
 
-    def spy(src, off, dst, n, *a, **k):
-        dsts.append(Path(dst.name).name)
-        return real(src, off, dst, n, *a, **k)
-    monkeypatch.setattr(filecopy, "copy_range", spy)
+    def spy(src, off, dst, dst_off, n, *a, **k):
+        dsts.append(Path(os.readlink(f"/proc/self/fd/{dst}")).name)
+        return real(src, off, dst, dst_off, n, *a, **k)
+    monkeypatch.setattr(emit, "copy_range_at", spy)
     return dsts
 
 

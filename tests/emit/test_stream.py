@@ -57,7 +57,7 @@ def test_embedding_blocks_equal_iter_rows(with_delta, rank, monkeypatch):
 
 
 @pytest.mark.parametrize("kernel", [True, False])
-def test_copy_range_copies_the_byte_range(tmp_path, monkeypatch, kernel):
+def test_copy_range_at_copies_the_byte_range(tmp_path, monkeypatch, kernel):
     src = tmp_path / "src"
     data = os.urandom(100_000)
     src.write_bytes(data)
@@ -67,9 +67,17 @@ def test_copy_range_copies_the_byte_range(tmp_path, monkeypatch, kernel):
         monkeypatch.setattr(os, "copy_file_range", refuse)
     with open(src, "rb") as s, open(tmp_path / "dst", "wb", buffering=0) as d:
         d.write(b"head")
-        filecopy.copy_range(s.fileno(), 1234, d, 70_001, chunk=4096)
-        d.write(b"tail")
+        filecopy.copy_range_at(s.fileno(), 1234, d.fileno(), 4, 70_001, chunk=4096)
+        filecopy.pwrite_all(d.fileno(), b"tail", 4 + 70_001)
     assert (tmp_path / "dst").read_bytes() == b"head" + data[1234:71235] + b"tail"
+
+
+def test_read_range_reports_a_truncated_file(tmp_path):
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    with open(tmp_path / "f", "rb") as f:
+        assert b"".join(bytes(c) for c in filecopy.read_range(f.fileno(), 10, 90, chunk=7)) == b"x" * 90
+        with pytest.raises(OSError, match="truncated"):
+            list(filecopy.read_range(f.fileno(), 10, 91))
 
 
 @pytest.fixture(scope="module")

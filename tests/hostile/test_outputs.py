@@ -4,7 +4,6 @@ The destination is always absent, the old content, or one complete new checkpoin
 
 from __future__ import annotations
 
-import builtins
 import errno
 import json
 import os
@@ -98,36 +97,26 @@ def test_disk_full_mid_stream(base_model, tmp_path, monkeypatch, existing):
     if existing:
         assert run_cli(["compile", str(spec), "-o", str(out)])[0] == 0
         before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_open = builtins.open
+    # the writer uses positional I/O (os.pwrite, os.copy_file_range) on the output shards
+    real = {name: getattr(os, name) for name in ("pwrite", "copy_file_range")}
+    counts: dict[str, int] = {}
 
-    class Full:
-        def __init__(self, f):
-            self.f, self.n = f, 0
+    def full(name):
+        def call(*a):
+            fd = a[0] if name == "pwrite" else a[1]
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if ".steerc-tmp-" in path and path.endswith(".safetensors"):
+                counts[path] = counts.get(path, 0) + (len(a[1]) if name == "pwrite" else a[2])
+                if counts[path] > 4096:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real[name](*a)
+        return call
 
-        def write(self, data):
-            self.n += len(data)
-            if self.n > 4096:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return self.f.write(data)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    def full_open(file, mode="r", *a, **k):
-        f = real_open(file, mode, *a, **k)
-        if "w" in mode and ".steerc-tmp-" in str(file) and str(file).endswith(".safetensors"):
-            return Full(f)
-        return f
-
-    monkeypatch.setattr(builtins, "open", full_open)
+    for name in real:
+        monkeypatch.setattr(os, name, full(name))
     rc, _, err = run_cli(["compile", str(spec), "-o", str(out), "--force"])
-    monkeypatch.setattr(builtins, "open", real_open)
+    for name, fn in real.items():
+        monkeypatch.setattr(os, name, fn)
     assert rc == 1 and "[E610]" in err and "No space left on device" in err, err
     assert _leftovers(tmp_path) == []
     if existing:

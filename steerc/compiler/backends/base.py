@@ -15,6 +15,8 @@ hard-linked as one shard of an index (renamed, never rewritten).
 
 from __future__ import annotations
 
+import contextlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +24,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes,
-                                  link_or_copy, write_json, write_safetensors)
+from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, ShardWriter,
+                                  base_tensor_hashes, link_or_copy, run_tasks, write_json)
 from steerc.compiler.hashing import file_sha256
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
+# Two tensors at once keep two cores busy (one thread's reads, math and hashing leave the
+# other core idle). Each thread holds one tensor's working set (a writer's fp32 copy and
+# read buffer: ~3x its bf16 bytes), so more threads would grow memory past the streaming
+# bound (2x the largest tensor + 300 MB) on models whose MLP writers are large.
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 ADDED_SHARD = "model-steerc-added.safetensors"
 
 
@@ -47,11 +54,11 @@ class TensorOutput:
 
 def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
                   extra_shards: dict[str, list[Entry]] | None = None,
-                  progress: bool = False, jobs: int = 1) -> TensorOutput:
+                  progress: bool = False, jobs: int | None = None) -> TensorOutput:
     """Write every output tensor into `out` (an empty dir). `replaced`: name -> producer for
     base tensors; `new`: name -> NewTensor (all into `ADDED_SHARD`); `extra_shards`: file
-    name -> entries of whole new files. `jobs` > 1 runs that many producers at once in
-    threads (torch ops and hashlib release the GIL), ahead of the writer."""
+    name -> entries of whole new files. `jobs` > 1 makes that many tensors of a shard at once,
+    each on its own thread (`emit.run_tasks`); the bytes do not depend on it."""
     extra_shards = dict(extra_shards or {})
     if new:
         extra_shards[ADDED_SHARD] = [Entry(nt.name, nt.dtype, nt.shape, nt.produce)
@@ -63,38 +70,43 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
         e.nbytes for es in extra_shards.values() for e in es)
     bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="steerc compile",
                disable=not progress)
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
-    # One intra-op thread: the edits run on small cache-sized blocks beside a writer thread
-    # (filecopy.Sink); OpenMP's fork/join per block, with a core taken by that writer or by
+    # One intra-op thread: the edits run on small cache-sized blocks, `jobs` tensors at once;
+    # OpenMP's fork/join per block, with a core taken by another tensor's thread or by
     # another process, cost up to 3x the CPU time here. Results do not depend on it (each
     # output element of the reductions is one thread's dot product).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for file in base.files:
-            name = RENAMED_SINGLE if (file == SINGLE and need_index) else file
-            names = base.names_in(file)
-            if file not in rewrite:
-                res.shards[name] = link_or_copy(base.root / file, out / name)
-                res.files[name] = file_sha256(base.root / file)  # same bytes (cached by stat)
-            else:
-                entries = [Entry(n, base.info(n).dtype, base.info(n).shape, replaced.get(n))
-                           for n in names]
-                w = write_safetensors(out / name, entries, base, bar.update, pool, jobs,
-                                      base_hashes=base_tensor_hashes(base, file), mirror=file)
-                res.hashes.update(w.tensors)
-                res.before.update(w.before)
-                res.files[name] = w.digest
-                res.shards[name] = "rewritten"
-            for n in names:
-                res.weight_map[n] = name
-        for file, entries in sorted(extra_shards.items()):
-            w = write_safetensors(out / file, entries, base, bar.update, pool, jobs)
-            res.hashes.update(w.tensors)
-            res.files[file] = w.digest
-            res.shards[file] = "new"
-            for e in entries:
-                res.weight_map[e.name] = file
+        with contextlib.ExitStack() as stack:
+            writers: dict[str, ShardWriter] = {}  # output file -> its writer, "new" or "rewritten"
+            for file in base.files:
+                name = RENAMED_SINGLE if (file == SINGLE and need_index) else file
+                if file not in rewrite:
+                    res.shards[name] = link_or_copy(base.root / file, out / name)
+                    res.files[name] = file_sha256(base.root / file)  # same bytes (cached by stat)
+                else:
+                    entries = [Entry(n, base.info(n).dtype, base.info(n).shape, replaced.get(n))
+                               for n in base.names_in(file)]
+                    writers[name] = stack.enter_context(ShardWriter(
+                        out / name, entries, base, bar.update, base_tensor_hashes(base, file), file))
+                    res.shards[name] = "rewritten"
+                for n in base.names_in(file):
+                    res.weight_map[n] = name
+            for file, entries in sorted(extra_shards.items()):
+                writers[file] = stack.enter_context(ShardWriter(out / file, entries, base, bar.update))
+                res.shards[file] = "new"
+                for e in entries:
+                    res.weight_map[e.name] = file
+            # every shard's tensors in one queue, so that `jobs` threads stay busy to the end
+            tasks = [t for w in writers.values() for t in w.tasks]
+            results = iter(run_tasks(tasks, pool))
+            for name, w in writers.items():
+                written = w.finish([next(results) for _ in w.tasks])
+                res.hashes.update(written.tensors)
+                res.before.update(written.before)
+                res.files[name] = written.digest
     finally:
         torch.set_num_threads(threads)
         bar.close()

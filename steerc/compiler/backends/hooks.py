@@ -71,7 +71,7 @@ class HooksBackend:
     name = "hooks"
 
     def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
-             jobs=1):
+             jobs=None):
         from steerc.compiler.backends.base import write_tensors
         from steerc.compiler.build import directions_from
         from steerc.runtime.build import build_hooks

@@ -92,7 +92,7 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
     touched = set(adds) | (set(writer_w) | writer_b | set(emb) if Q is not None else set())
     touched |= {k for k in bias_keys if Q is not None}
 
-    scratch = stream_edits.Scratch()  # shared by the lazy streams below, run by the writer loop
+    scratch = stream_edits.Scratch()  # reused by the lazy streams below (per thread)
 
     def _writer_stream(key: str):
         info = base.info(key)  # read lazily, when the writer reaches this tensor
@@ -206,7 +206,7 @@ class WeightsBackend:
     name = "weights"
 
     def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
-             jobs=1):
+             jobs=None):
         from steerc.compiler.backends.base import write_tensors
         from steerc.compiler.build import directions_from
 
