@@ -1,7 +1,7 @@
 """Compile at real model sizes: steerc vs load-edit-save_pretrained vs `cp`, side by side.
 
     .venv/bin/python bench/scale_bench.py --shapes llama-3.2-1b,llama-3.2-3b [--repeats 1]
-        [--root /tmp/scale] [--methods steerc,steerc-copy,naive] [--jobs 1] [--keep]
+        [--root /tmp/scale] [--methods steerc,steerc-copy,naive] [--jobs N] [--cold] [--keep]
 
 Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and rule
 (`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
@@ -125,7 +125,7 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
         if method == "steerc-copy":
             emit.clone_file = lambda src, dst: False
 
-        kw = {"jobs": jobs} if jobs != 1 else {}
+        kw = {"jobs": jobs} if jobs else {}  # 0: steerc's default
         compile_program(_program(base, sae_dir, rule), out, force=True, saes={"r": sae}, **kw)
     else:
         _naive(base, sae, rule, out)
@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--methods", default="steerc,naive")
     ap.add_argument("--root", default="/tmp/scale")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=0, help="steerc's --jobs (0: its default)")
     ap.add_argument("--keep", action="store_true", help="keep the outputs")
     ap.add_argument("--worker", nargs=5, metavar=("METHOD", "RULE", "BASE", "SAE", "OUT"))
     ap.add_argument("--cold", action="store_true",

@@ -294,14 +294,12 @@ def base_tensor_hashes(base: Checkpoint, file: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Written:
-    """What `write_safetensors` wrote: the file's `shard_digest`, the per-tensor hashes of
-    the produced entries, and of the base tensors they replaced (`before`); `cloned`: the
-    file was made as a reflink of its base shard, then only the produced tensors written."""
+    """What a `ShardWriter` wrote: the file's `shard_digest`, the per-tensor hashes of the
+    produced entries, and of the base tensors they replaced (`before`)."""
 
     digest: str
     tensors: dict[str, str]
     before: dict[str, str]
-    cloned: bool = False
 
 
 def safetensors_header(entries: list[Entry], data_start: int = 0) -> bytes:
@@ -382,6 +380,14 @@ class ShardWriter:
     def __enter__(self) -> "ShardWriter":
         self._f = open(self.path, "wb", buffering=0)
         self._src = _BaseFiles(self.base)
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         fd, base = self._f.fileno(), self.base
         self.cloned = (self.mirrored and len(self.head) == base._data_start[self.mirror]
                        and clone_file(base.root / self.mirror, fd))
@@ -390,16 +396,17 @@ class ShardWriter:
         pwrite_all(fd, self.head, 0)
         for i, e in enumerate(self.entries):
             if e.produce is not None:
-                src = base.info(e.name) if base is not None and base.has(e.name) else None
-                self.tasks.append(Task(functools.partial(
-                    _produce_at, e, fd, self.at[i], base, self._src, self._progress),
-                    e.nbytes, self, reads=e.name if src else None, makes=e.name))
+                reads = base is not None and base.has(e.name)
+                self.tasks.append(Task(
+                    functools.partial(_produce_at, e, fd, self.at[i], base, self._src, self._progress),
+                    e.nbytes, functools.partial(self._src.will_need, e.name) if reads else None,
+                    makes=e.name))
             elif not self.cloned:  # a clone holds the untouched tensors already
-                self.tasks.append(Task(functools.partial(
-                    _copy_at, base, e.name, self._src, fd, self.at[i], self._progress), e.nbytes, self))
+                self.tasks.append(Task(
+                    functools.partial(_copy_at, base, e.name, self._src, fd, self.at[i], self._progress),
+                    e.nbytes))
         if self.cloned:
             self._progress(sum(e.nbytes for e in self.entries if e.produce is None))
-        return self
 
     def finish(self, results: list) -> Written:
         """What was written, given every task's result, in `tasks` order."""
@@ -409,24 +416,23 @@ class ShardWriter:
             raise AssertionError(f"{self.path}: {size} bytes, header says {self.at[-1]}")
         digest = shard_digest(self.head, [made[e.name] if e.produce is not None
                                           else self._base_hash(e.name) for e in self.entries])
-        return Written(digest, made, self.before, self.cloned)
+        return Written(digest, made, self.before)
 
     def __exit__(self, *exc) -> None:
         try:
-            self._src.__exit__()
+            self._src.close()
         finally:
             self._f.close()
 
 
 @dataclass(frozen=True)
 class Task:
-    """One tensor's write into `shard`: `run()` returns the `tensor_hash` of entry `makes`
-    (None for a copy); `reads`: the base tensor it reads first, if any (read early)."""
+    """One tensor's write: `run()` returns the `tensor_hash` of entry `makes` (None for a
+    copy); `prefetch()`, if any, starts reading the base tensor it will read first."""
 
     run: Callable[[], str | None]
     nbytes: int
-    shard: ShardWriter
-    reads: str | None = None
+    prefetch: Callable[[], None] | None = None
     makes: str | None = None
 
 
@@ -436,15 +442,17 @@ def run_tasks(tasks: list[Task], pool: concurrent.futures.Executor | None) -> li
     reading the base tensor of the task after it. On a failure the tasks not started are
     cancelled and the running ones waited for (they write into files the caller is about to
     close) before the first error is raised."""
-    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].nbytes)
-    if pool is None:
-        order = list(range(len(tasks)))
+    order = list(range(len(tasks))) if pool is None else sorted(
+        range(len(tasks)), key=lambda i: -tasks[i].nbytes)
+    ahead: list[Task | None] = [None] * len(order)  # the next task in `order` that reads
+    for k in range(len(order) - 2, -1, -1):
+        nxt = tasks[order[k + 1]]
+        ahead[k] = nxt if nxt.prefetch is not None else ahead[k + 1]
     results: list = [None] * len(tasks)
 
     def run(k: int):
-        nxt = next((tasks[j] for j in order[k + 1:] if tasks[j].reads), None)
-        if nxt is not None:
-            nxt.shard._src.will_need(nxt.reads)
+        if ahead[k] is not None:
+            ahead[k].prefetch()
         return tasks[order[k]].run()
 
     if pool is None:
@@ -497,7 +505,7 @@ class _BaseFiles:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(*self.span(name), os.POSIX_FADV_WILLNEED)
 
-    def __exit__(self, *exc):
+    def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
 
