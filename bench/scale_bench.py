@@ -13,7 +13,7 @@ The disk-speed references (each `cp` then `sync`): `cp` of one file holding exac
 edited tensors' bytes, and `cp` of every output file that is not a hard link of the base
 (the new bytes the output must hold: edited tensors plus the untouched tensors that share a
 shard with one); both copy bytes (`--reflink=never`: coreutils' `cp` would otherwise clone
-on btrfs/XFS). `steerc-copy` is steerc with reflinks refused (`emit.clone_file`), as on
+on btrfs/XFS). `steerc-copy` is steerc with reflinks refused (`shardwrite.clone_file`), as on
 ext4: on a file system that can reflink, it shows what cloning the rewritten shards saves.
 "disk GB" is how much the file system's used space grew (`statvfs`, after a `sync`,
 outside the timed region): shared blocks of a clone or hard link count nothing. The
@@ -119,11 +119,11 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     settle(cold)
     t0, c0 = time.perf_counter(), time.process_time()
     if method.startswith("steerc"):
-        from steerc.compiler import emit
+        from steerc.compiler import shardwrite
         from steerc.compiler.build import compile_program
 
         if method == "steerc-copy":
-            emit.clone_file = lambda src, dst: False
+            shardwrite.clone_file = lambda src, dst: False
 
         kw = {"jobs": jobs} if jobs else {}  # 0: steerc's default
         compile_program(_program(base, sae_dir, rule), out, force=True, saes={"r": sae}, **kw)

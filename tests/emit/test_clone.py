@@ -16,9 +16,10 @@ import pytest
 from safetensors import safe_open
 
 from bench.synth_checkpoint import SHAPES, Shape, write_checkpoint
-from steerc.compiler import emit, filecopy
+from steerc.compiler import filecopy, shardwrite
 from steerc.compiler.build import compile_program
-from steerc.compiler.emit import Entry, mirrors, open_checkpoint, safetensors_header
+from steerc.compiler.emit import Entry, open_checkpoint
+from steerc.compiler.shardwrite import mirrors, safetensors_header, write_safetensors
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.saes import load_sae
 from tests.tinymodels import random_sae_dir
@@ -45,18 +46,18 @@ def _compile(prog: Program, out: Path) -> dict:
 def _spy_copies(monkeypatch) -> list[str]:
     """Record the destination file of every kernel-side range copy."""
     dsts: list[str] = []
-    real = emit.copy_range_at
+    real = shardwrite.copy_range_at
 
     def spy(src, off, dst, dst_off, n, *a, **k):
         dsts.append(Path(os.readlink(f"/proc/self/fd/{dst}")).name)
         return real(src, off, dst, dst_off, n, *a, **k)
-    monkeypatch.setattr(emit, "copy_range_at", spy)
+    monkeypatch.setattr(shardwrite, "copy_range_at", spy)
     return dsts
 
 
 def test_clone_path_gives_the_copy_paths_bytes_and_copies_nothing(tmp_path, monkeypatch):
     prog = _make(tmp_path)
-    monkeypatch.setattr(emit, "clone_file", lambda src, dst: False)  # as on ext4
+    monkeypatch.setattr(shardwrite, "clone_file", lambda src, dst: False)  # as on ext4
     copied = _spy_copies(monkeypatch)
     m = _compile(prog, tmp_path / "copy")
     rewritten = {f for f, how in m["shards"].items() if how == "rewritten"}
@@ -69,7 +70,7 @@ def test_clone_path_gives_the_copy_paths_bytes_and_copies_nothing(tmp_path, monk
         clones.append(src.name)
         os.pwrite(dst, src.read_bytes(), 0)
         return True
-    monkeypatch.setattr(emit, "clone_file", stand_in)
+    monkeypatch.setattr(shardwrite, "clone_file", stand_in)
     copied = _spy_copies(monkeypatch)
     base_before = _files(tmp_path / "base")
     m2 = _compile(prog, tmp_path / "clone")
@@ -91,7 +92,7 @@ def test_header_is_padded_to_the_mirrored_shards_data_start(tmp_path):
     assert safetensors_header(entries, len(natural) - 8) == natural  # does not fit: natural
     assert safetensors_header(entries, len(natural) + 61) == natural  # not 8-aligned
     out = tmp_path / "one.safetensors"
-    emit.write_safetensors(out, entries, base, mirror=f)
+    write_safetensors(out, entries, base, mirror=f)
     assert out.read_bytes() == (tmp_path / "base" / f).read_bytes()  # our header == synth's
     with safe_open(out, "pt") as s:
         assert sorted(s.keys()) == sorted(e.name for e in entries)
@@ -131,7 +132,7 @@ def test_real_reflink_writes_only_the_edited_bytes(monkeypatch):
         prog = _make(root, shape, shard_bytes=16 << 20)
         base_before = {p.name: p.read_bytes() for p in (root / "base").glob("*.safetensors")}
         m, grew = _compile_measured(prog, root / "clone")
-        monkeypatch.setattr(emit, "clone_file", lambda src, dst: False)
+        monkeypatch.setattr(shardwrite, "clone_file", lambda src, dst: False)
         m2, grew_copy = _compile_measured(prog, root / "copy")
         assert m2 == m and _files(root / "clone") == _files(root / "copy")
         rewritten = [f for f, how in m["shards"].items() if how == "rewritten"]

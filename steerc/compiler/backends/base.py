@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, ShardWriter,
-                                  base_tensor_hashes, link_or_copy, run_tasks, write_json)
+from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes,
+                                  link_or_copy, write_json)
+from steerc.compiler.shardwrite import ShardWriter, run_tasks
 from steerc.compiler.hashing import file_sha256
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
@@ -57,8 +58,8 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
                   progress: bool = False, jobs: int | None = None) -> TensorOutput:
     """Write every output tensor into `out` (an empty dir). `replaced`: name -> producer for
     base tensors; `new`: name -> NewTensor (all into `ADDED_SHARD`); `extra_shards`: file
-    name -> entries of whole new files. `jobs` > 1 makes that many tensors of a shard at once,
-    each on its own thread (`emit.run_tasks`); the bytes do not depend on it."""
+    name -> entries of whole new files. `jobs` > 1 makes that many tensors at once (from any
+    shard), each on its own thread (`shardwrite.run_tasks`); the bytes do not depend on it."""
     extra_shards = dict(extra_shards or {})
     if new:
         extra_shards[ADDED_SHARD] = [Entry(nt.name, nt.dtype, nt.shape, nt.produce)
@@ -80,7 +81,7 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
     torch.set_num_threads(1)
     try:
         with contextlib.ExitStack() as stack:
-            writers: dict[str, ShardWriter] = {}  # output file -> its writer, "new" or "rewritten"
+            writers: dict[str, ShardWriter] = {}  # output file name -> its writer
             for file in base.files:
                 name = RENAMED_SINGLE if (file == SINGLE and need_index) else file
                 if file not in rewrite:
