@@ -51,12 +51,11 @@ def copy_range_at(src: int, src_off: int, dst: int, dst_off: int, n: int,
     `os.copy_file_range` (no trip through Python), read/write where the kernel refuses."""
     done = 0
     try:
-        while done < n:
+        while done < n and hasattr(os, "copy_file_range"):  # Linux only
             k = os.copy_file_range(src, dst, n - done, src_off + done, dst_off + done)
             if k == 0:
                 raise OSError(errno.EIO, "source truncated")
             done += k
-        return
     except OSError as e:
         if e.errno not in _REFUSED:
             raise

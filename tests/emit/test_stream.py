@@ -56,15 +56,17 @@ def test_embedding_blocks_equal_iter_rows(with_delta, rank, monkeypatch):
     assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("kernel", [True, False])
+@pytest.mark.parametrize("kernel", ["yes", "refuses", "absent"])
 def test_copy_range_at_copies_the_byte_range(tmp_path, monkeypatch, kernel):
     src = tmp_path / "src"
     data = os.urandom(100_000)
     src.write_bytes(data)
-    if not kernel:
+    if kernel == "refuses":
         def refuse(*a, **k):
             raise OSError(errno.EXDEV, "cross-device")
         monkeypatch.setattr(os, "copy_file_range", refuse)
+    elif kernel == "absent":  # not Linux
+        monkeypatch.delattr(os, "copy_file_range")
     with open(src, "rb") as s, open(tmp_path / "dst", "wb", buffering=0) as d:
         d.write(b"head")
         filecopy.copy_range_at(s.fileno(), 1234, d.fileno(), 4, 70_001, chunk=4096)
