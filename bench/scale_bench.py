@@ -201,11 +201,6 @@ def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
     return n
 
 
-def new_bytes(out: Path, base: Path) -> int:
-    """Bytes of the output's files that are not hard links of the base's."""
-    return sum(p.stat().st_size for p in out.iterdir() if p.is_file() and p.stat().st_nlink == 1)
-
-
 def same_edits(a: Path, b: Path) -> bool:
     from steerc.compiler.emit import open_checkpoint
 
@@ -275,7 +270,7 @@ def main() -> None:
                 r = {k: min(x[k] for x in runs) for k in ("seconds", "synced_seconds", "cpu_seconds")}
                 r["disk_gb"] = max(x["disk_bytes"] for x in runs) / 1e9
                 r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
-                r["new_gb"] = new_bytes(out, base) / 1e9
+                r["new_gb"] = sum(p.stat().st_size for p in new_files(out)) / 1e9
                 rows[method] = r
                 fps = ",".join(f"{x['fingerprint_s']:.1f}+{x['table_s']:.1f}" for x in runs)
                 row(shape, rule, method, r["seconds"], r["synced_seconds"], r["cpu_seconds"],

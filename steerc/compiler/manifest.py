@@ -20,8 +20,7 @@ import hashlib
 from pathlib import Path
 
 from steerc import __version__
-from steerc.compiler.hashing import file_sha256, sha256_uncached
-from steerc.compiler.hashing import files_fingerprint
+from steerc.compiler.hashing import file_sha256, files_fingerprint, sha256_uncached
 
 MANIFEST = "steerc-manifest.json"
 SCHEMA_VERSION = 1
@@ -124,6 +123,6 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "shards": dict(sorted(t.shards.items())),
         "code_files": {f: sha256_uncached(out / f) for f in art.code_files},
         "side_files": {f: sha256_uncached(out / f) for f in copied},
-        "config_sha256": hashlib.sha256((out / "config.json").read_bytes()).hexdigest()
+        "config_sha256": sha256_uncached(out / "config.json")
         if (out / "config.json").is_file() else None,
     }

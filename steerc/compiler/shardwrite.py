@@ -205,17 +205,6 @@ def run_tasks(tasks: list[Task], pool: concurrent.futures.Executor | None) -> li
         concurrent.futures.wait(futures)
 
 
-def write_safetensors(path: Path, entries: list[Entry], base: Checkpoint | None,
-                      on_bytes: Callable[[int], None] = lambda n: None,
-                      pool: concurrent.futures.Executor | None = None,
-                      base_hashes: dict[str, str] | None = None,
-                      mirror: str | None = None) -> Written:
-    """Write one safetensors file (`ShardWriter`), its tensors made `pool`'s thread count
-    at a time; the bytes do not depend on it."""
-    with ShardWriter(path, entries, base, on_bytes, base_hashes, mirror) as w:
-        return w.finish(run_tasks(w.tasks, pool))
-
-
 class _BaseFiles:
     """One read-only descriptor per base shard, opened on first use (thread-safe)."""
 

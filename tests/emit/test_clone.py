@@ -19,7 +19,7 @@ from bench.synth_checkpoint import SHAPES, Shape, write_checkpoint
 from steerc.compiler import filecopy, shardwrite
 from steerc.compiler.build import compile_program
 from steerc.compiler.emit import Entry, open_checkpoint
-from steerc.compiler.shardwrite import mirrors, safetensors_header, write_safetensors
+from steerc.compiler.shardwrite import ShardWriter, mirrors, run_tasks, safetensors_header
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.saes import load_sae
 from tests.tinymodels import random_sae_dir
@@ -92,7 +92,8 @@ def test_header_is_padded_to_the_mirrored_shards_data_start(tmp_path):
     assert safetensors_header(entries, len(natural) - 8) == natural  # does not fit: natural
     assert safetensors_header(entries, len(natural) + 61) == natural  # not 8-aligned
     out = tmp_path / "one.safetensors"
-    write_safetensors(out, entries, base, mirror=f)
+    with ShardWriter(out, entries, base, mirror=f) as w:
+        w.finish(run_tasks(w.tasks, None))
     assert out.read_bytes() == (tmp_path / "base" / f).read_bytes()  # our header == synth's
     with safe_open(out, "pt") as s:
         assert sorted(s.keys()) == sorted(e.name for e in entries)
