@@ -24,7 +24,11 @@ def rnd(*s):
 
 
 def close(a, b):
-    torch.testing.assert_close(a.double(), b.double(), rtol=1e-5, atol=1e-5)
+    # fp32 against a float64 reference: the absolute error grows with the size of the terms
+    # summed (inputs are scaled x10 below, outputs reach ~200), so atol follows that scale.
+    b = b.double()
+    scale = max(1.0, float(b.abs().max()))
+    torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=1e-5 * scale)
 
 
 # ---- Gemma Scope ------------------------------------------------------------------------
