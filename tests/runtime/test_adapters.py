@@ -7,6 +7,8 @@ vector into the residual stream at the place the hook name says.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -175,6 +177,9 @@ def test_registry_literal_and_unknown():
         adapter_for("falcon")
     d = e.value.diagnostics[0]
     assert d.code == "E490" and all(mt in d.message for mt in ADAPTERS)
+    doc = Path(__file__).parents[2] / "docs" / "language.md"
+    row = next(line for line in doc.read_text().splitlines() if line.startswith("| E490 "))
+    assert all(f"`{mt}`" in row for mt in ADAPTERS), "docs/language.md E490 lists every family"
     with pytest.raises(DiagnosticError) as e:
         ADAPTERS["llama"].module("blocks.1.hook_resid_psot", make_tiny("llama")[1])
     assert e.value.diagnostics[0].code == "E491" and "hook_resid_post" in e.value.diagnostics[0].hint
