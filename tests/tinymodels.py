@@ -18,7 +18,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-ARCHS = ("gpt2", "llama", "mistral", "qwen2", "gemma2")
+ARCHS = ("gpt2", "llama", "mistral", "qwen2", "gemma2", "qwen3", "gemma3_text", "phi3", "olmo2",
+         "gpt_neox", "qwen2_moe")
+# Families whose RMSNorm computes x * (1 + w): their gains are noise around 0.
+_GAIN_AROUND_ZERO = ("gemma2", "gemma3_text")
 VOCAB = 100
 HIDDEN = 32
 LAYERS = 3
@@ -34,16 +37,28 @@ def _config(arch: str, tied: bool | None, **overrides):
         kw = dict(n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_positions=64, n_inner=4 * HIDDEN,
                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
         cls = tf.GPT2Config
+    elif arch == "gpt_neox":  # `use_parallel_residual` defaults to True (Pythia)
+        kw = dict(hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
+                  num_attention_heads=HEADS, max_position_embeddings=64, rotary_pct=0.5)
+        cls = tf.GPTNeoXConfig
     else:
         kw = dict(hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=LAYERS,
                   num_attention_heads=HEADS, num_key_value_heads=1, head_dim=HIDDEN // HEADS,
                   max_position_embeddings=64)
         cls = {"llama": tf.LlamaConfig, "mistral": tf.MistralConfig, "qwen2": tf.Qwen2Config,
-               "gemma2": tf.Gemma2Config}[arch]
+               "gemma2": tf.Gemma2Config, "qwen3": tf.Qwen3Config,
+               "gemma3_text": tf.Gemma3TextConfig, "phi3": tf.Phi3Config,
+               "olmo2": tf.Olmo2Config, "qwen2_moe": tf.Qwen2MoeConfig}[arch]
         if arch == "mistral":
             kw["sliding_window"] = None
         if arch == "gemma2":
             kw.update(query_pre_attn_scalar=HIDDEN // HEADS, sliding_window=8)
+        if arch == "gemma3_text":  # both layer kinds, a window shorter than the test prompts
+            kw.update(query_pre_attn_scalar=HIDDEN // HEADS, sliding_window=4,
+                      layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+        if arch == "qwen2_moe":  # 4 routed experts (top 2) + a gated shared expert; layer 2 dense
+            kw.update(moe_intermediate_size=HIDDEN // 2, shared_expert_intermediate_size=HIDDEN,
+                      num_experts=4, num_experts_per_tok=2, mlp_only_layers=[2])
     if tied is not None:
         kw["tie_word_embeddings"] = tied
     kw.update(common)
@@ -56,7 +71,7 @@ def _config(arch: str, tied: bool | None, **overrides):
 def make_tiny(arch: str, *, tied: bool | None = None, dtype=torch.float32, seed: int = 0, **overrides):
     """A tiny random causal LM of family `arch` and its config, in eval mode.
 
-    `tied` None keeps the family default (GPT-2/Gemma-2 tied, Llama/Mistral/Qwen2 untied).
+    `tied` None keeps the family default (GPT-2/Gemma tied; the others untied).
     `overrides` go to the config (e.g. `sliding_window=4`, `mlp_bias=True`). Biases are
     random non-zero and norm gains are 1 + noise.
     """
@@ -74,7 +89,7 @@ def make_tiny(arch: str, *, tied: bool | None = None, dtype=torch.float32, seed:
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             elif "norm" in name or ".ln_" in name or name.endswith("ln_f.weight"):
                 # Gemma norms compute (1 + w): noise around 0 there, around 1 elsewhere.
-                base = 0.0 if arch == "gemma2" else 1.0
+                base = 0.0 if arch in _GAIN_AROUND_ZERO else 1.0
                 p.copy_(base + 0.1 * torch.randn(p.shape, generator=gen))
     model = model.to(dtype).eval()
     return model, model.config

@@ -1,7 +1,7 @@
 """Architecture adapters: what steerc must know about one model family.
 
-One small file per family (gpt2.py, llama.py, qwen2.py, gemma2.py) defines one `Adapter`
-instance; `steerc.arch.registry` maps HF `model_type` to it. Names are checkpoint keys
+One small file per family (gpt2.py, llama.py, qwen2.py, gemma2.py, ...) defines one
+`Adapter` instance; `steerc.arch.registry` maps HF `model_type` to it. Names are checkpoint keys
 (what safetensors files hold), so the emitter can edit tensors without loading the model.
 """
 
@@ -69,8 +69,11 @@ class Adapter:
     name: str = "base"
     model_types: tuple[str, ...] = ()
     # False where a norm sits between a writer and the residual add (Gemma-2 post-norms):
-    # then add/project_out cannot be weight edits and must be hooks.
+    # then add/project_out cannot be writer edits and must be hooks. An unscaled embedding
+    # still lands unnormalised in the stream, so an add at resid_pre 0 folds into it anyway.
     exact_residual_edits: bool = True
+    # Why `bias_slot` is None for this family (said by `explain` and E410), or "".
+    why_no_bias_slot: str = ""
 
     def n_layers(self, config) -> int:
         return config.num_hidden_layers

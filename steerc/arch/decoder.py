@@ -21,21 +21,31 @@ class DecoderAdapter(Adapter):
     mlp_write: str = ""                       # module whose output is the MLP write
     embedding_modules: tuple[str, ...] = ("model.embed_tokens",)
 
+    def block_hooks(self, config) -> dict[str, tuple[str, str]]:
+        """The per-layer hook kinds this model has (a config can remove one: GPT-NeoX's
+        parallel residual has no resid_mid)."""
+        return self.hooks
+
     def module(self, hook: str, config) -> tuple[str, str]:
         layer, kind = parse_hook(hook, self.n_layers(config))
-        if layer is None:
-            if kind not in self.global_hooks:
-                from steerc.diagnostics import Diagnostic, DiagnosticError
+        table = self.global_hooks if layer is None else self.block_hooks(config)
+        if kind not in table:
+            from steerc.diagnostics import Diagnostic, DiagnosticError
 
-                raise DiagnosticError([Diagnostic(
-                    "E491", f"hook point '{hook}' does not exist in {self.name} models", None,
-                    "supported here: " + ", ".join(sorted(self.global_hooks)))])
-            return self.global_hooks[kind]
-        path, where = self.hooks[kind]
-        return path.format(L=layer), where
+            raise DiagnosticError([Diagnostic(
+                "E491", f"hook point '{hook}' does not exist in {self.name} models"
+                + self.absent_hook_reason(kind, config), None,
+                "supported here: " + ", ".join(sorted(table)))])
+        path, where = table[kind]
+        return (path if layer is None else path.format(L=layer)), where
+
+    def absent_hook_reason(self, kind: str, config) -> str:
+        """Why this family lacks hook kind `kind` (appended to E491), or ""."""
+        return ""
 
     def edit_site(self, hook: str, config) -> EditSite:
         layer, kind = parse_hook(hook, self.n_layers(config))
+        self.module(hook, config)  # E491 where this model lacks the kind
         if kind == "hook_resid_mid":
             return EditSite(self.attn_write.format(L=layer), "out", self.layer.format(L=layer))
         path, where = self.module(hook, config)

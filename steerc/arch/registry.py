@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from steerc.arch import gemma2, gpt2, llama, qwen2
+from steerc.arch import gemma2, gemma3, gpt2, gpt_neox, llama, olmo2, phi3, qwen2, qwen2_moe, qwen3
 from steerc.arch.base import Adapter
 from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 
@@ -12,6 +12,12 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral": llama.MISTRAL,
     "qwen2": qwen2.ADAPTER,
     "gemma2": gemma2.ADAPTER,
+    "qwen3": qwen3.ADAPTER,
+    "gemma3_text": gemma3.ADAPTER,
+    "phi3": phi3.ADAPTER,
+    "olmo2": olmo2.ADAPTER,
+    "gpt_neox": gpt_neox.ADAPTER,
+    "qwen2_moe": qwen2_moe.ADAPTER,
 }
 
 STEERC_PREFIX = "steerc_"  # compiled hook checkpoints use model_type steerc_<base>

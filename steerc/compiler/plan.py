@@ -10,7 +10,7 @@ Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (DESIGN.md §
 - PROJECT_OUT `everywhere` -> orthogonalize every writer, its bias and every embedding
   (untie a tied head).
 - Everything else (SET, SCALE, conditions, position scopes, local PROJECT_OUT, families with
-  post-writer norms) -> hook.
+  post-writer norms except an add into their unscaled embedding) -> hook.
 - A folded ADD would be seen by a hook reading the same point (the reference computes
   activations before any edit at a point), and a hook's own delta must be projected by an
   `everywhere` rule: such combinations go to hooks together (`isolate_hook_points`).
@@ -111,7 +111,7 @@ def _classify_one(i: int, iv: Intervention, config, adapter) -> Lowering:
     why = _why_not_exact(iv)
     if why:
         return Lowering(i, iv, "hook", why, hook_points=iv.points)
-    if not adapter.exact_residual_edits:
+    if not adapter.exact_residual_edits and not _embedding_add(iv, config, adapter):
         return Lowering(i, iv, "hook", f"{adapter.name} has a norm between each writer and the "
                         "residual add, so a residual edit is not a weight edit", hook_points=iv.points)
     if iv.op == Op.PROJECT_OUT:  # everywhere
@@ -137,11 +137,19 @@ def _classify_one(i: int, iv: Intervention, config, adapter) -> Lowering:
             continue
         bs = adapter.bias_slot(slot, config)
         if bs is None:
-            return Lowering(i, iv, "hook", f"{adapter.name} has no bias slot after layer {slot}",
+            why = f": {adapter.why_no_bias_slot}" if adapter.why_no_bias_slot else ""
+            return Lowering(i, iv, "hook", f"{adapter.name} has no bias slot after layer {slot}{why}",
                             hook_points=iv.points)
         tensors.append(bs.bias)
     return Lowering(i, iv, "weights", "add alpha*d_i to the bias of the last residual writer "
                     "(every token, exactly)", tensors=tuple(tensors))
+
+
+def _embedding_add(iv: Intervention, config, adapter) -> bool:
+    """An ADD that lands only before layer 0, where an unscaled embedding can take it (exact
+    even with post-writer norms: nothing normalises the embedding before the stream)."""
+    return (iv.op == Op.ADD and all(_residual_slot(p) == -1 for p in iv.points)
+            and _add_embedding(adapter, config) is not None)
 
 
 def _add_embedding(adapter, config):

@@ -15,6 +15,24 @@ from .modeling_steerc import SteercHooks, install
 _Base = getattr(transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[BASE_MODEL_TYPE])
 
 
+def _inherit_checkpoint_conversions() -> None:
+    """Give `steerc_<base>` the base family's checkpoint key conversions (transformers 5
+    looks them up by class name or model_type, both ours here, and skips remote code):
+    without them GPT-NeoX's `embed_out` or Qwen2-MoE's per-expert tensors would not load."""
+    try:
+        from transformers.conversion_mapping import (get_checkpoint_conversion_mapping,
+                                                     register_checkpoint_conversion_mapping)
+    except ImportError:  # transformers 4: no conversions
+        return
+    mapping = (get_checkpoint_conversion_mapping(_Base.__name__)
+               or get_checkpoint_conversion_mapping(BASE_MODEL_TYPE))
+    if mapping:
+        register_checkpoint_conversion_mapping(SteercConfig.model_type, mapping, overwrite=True)
+
+
+_inherit_checkpoint_conversions()
+
+
 class SteercForCausalLM(_Base):
     config_class = SteercConfig
 

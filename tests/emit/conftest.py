@@ -14,9 +14,24 @@ from tests.tinymodels import HIDDEN, random_sae_dir, save_tiny
 
 # (case id, tiny arch, tied)
 FAMILIES = (("gpt2", "gpt2", None), ("llama", "llama", False), ("llama_tied", "llama", True),
-            ("mistral", "mistral", None), ("qwen2", "qwen2", None), ("gemma2", "gemma2", None))
+            ("mistral", "mistral", None), ("qwen2", "qwen2", None), ("gemma2", "gemma2", None),
+            ("qwen3", "qwen3", None), ("gemma3_text", "gemma3_text", None), ("phi3", "phi3", None),
+            ("olmo2", "olmo2", None), ("gpt_neox", "gpt_neox", None),
+            ("gpt_neox_seq", "gpt_neox", None), ("qwen2_moe", "qwen2_moe", None))
+OVERRIDES = {"gpt_neox_seq": {"use_parallel_residual": False}}  # case -> config overrides
 SCENARIOS = ("add", "ablate", "add_ablate", "hooks")
 P1 = "blocks.1.hook_resid_post"
+
+# Which scenarios land on the weights target under `--target auto`, per family, and why:
+# adds after a layer need a writer bias (GPT-2, Llama, Mistral/Qwen2 as Llama, GPT-NeoX);
+# `ablate everywhere` needs every writer to land unnormalised (not Gemma's or OLMo-2's
+# post-norms); an add at resid_pre 0 needs an unscaled embedding (not Gemma's sqrt(d)).
+_ALL = {"add", "ablate", "add_ablate", "add_embed"}
+WEIGHTS = {"gpt2": _ALL, "llama": _ALL, "llama_tied": _ALL, "mistral": _ALL, "qwen2": _ALL,
+           "gpt_neox": _ALL, "gpt_neox_seq": _ALL,
+           "qwen3": {"ablate", "add_embed"}, "phi3": {"ablate", "add_embed"},
+           "qwen2_moe": {"ablate", "add_embed"}, "olmo2": {"add_embed"},
+           "gemma2": set(), "gemma3_text": set()}
 
 
 def _iv(op, i, value, point, origin, **kw) -> Intervention:
@@ -32,6 +47,8 @@ def interventions(scenario: str) -> tuple[Intervention, ...]:
               _iv(Op.PROJECT_OUT, 9, 0.0, P1, "ablate r[9] everywhere", everywhere=True))
     if scenario == "add":
         return add
+    if scenario == "add_embed":
+        return add[1:2]
     if scenario == "ablate":
         return ablate
     if scenario == "add_ablate":
@@ -67,7 +84,7 @@ class Bases:
         if key not in self.models:
             _, arch, tied = next(f for f in FAMILIES if f[0] == case)
             d = self.root / "bases" / ("_".join([case] + [f"{k}{v}" for k, v in sorted(kw.items())]))
-            model = save_tiny(arch, d, tied=tied, **kw)
+            model = save_tiny(arch, d, tied=tied, **OVERRIDES.get(case, {}), **kw)
             self.models[key] = (d, model)
         return self.models[key]
 

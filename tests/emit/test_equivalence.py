@@ -9,15 +9,13 @@ import torch
 import transformers as tf
 
 from steerc.runtime.apply import apply
-from tests.emit.conftest import FAMILIES, SCENARIOS
+from tests.emit.conftest import FAMILIES, SCENARIOS, WEIGHTS
 
 TOL = 1e-4
 CASES = [f[0] for f in FAMILIES]
-# Where a scenario must land with --target auto (Gemma-2's post-norms force hooks).
-EXPECTED_TARGET = {"add": "weights", "ablate": "weights", "add_ablate": "weights",
-                   "hooks": "hooks", "hooks_everywhere": "hooks"}
 PAIRS = [(c, s) for c in CASES for s in SCENARIOS] + [
-    ("gpt2", "hooks_everywhere"), ("llama_tied", "hooks_everywhere")]
+    ("gpt2", "hooks_everywhere"), ("llama_tied", "hooks_everywhere")] + [
+    (c, "add_embed") for c in ("qwen3", "phi3", "olmo2", "gemma3_text", "qwen2_moe")]
 
 
 def _inputs(seed: int):
@@ -45,8 +43,7 @@ def _run(model, ids, ids_pad, mask, generate=True):
 @pytest.mark.parametrize("case,scenario", PAIRS)
 def test_compiled_equals_reference(bases, case, scenario):
     out_dir, res = bases.compile(case, scenario)
-    exact_family = case != "gemma2"
-    expected = EXPECTED_TARGET[scenario] if exact_family else "hooks"
+    expected = "weights" if scenario in WEIGHTS[case] else "hooks"
     assert res.plan.target == expected, [(lo.kind, lo.reason) for lo in res.plan.lowerings]
     if scenario == "hooks_everywhere":
         assert {lo.kind for lo in res.plan.lowerings} == {"hook"}

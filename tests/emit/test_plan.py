@@ -16,7 +16,8 @@ from tests.tinymodels import make_tiny
 
 @pytest.fixture(scope="module")
 def configs():
-    return {a: make_tiny(a)[1] for a in ("llama", "gemma2", "gpt2")}
+    return {a: make_tiny(a)[1] for a in ("llama", "gemma2", "gpt2", "qwen3", "gemma3_text", "phi3",
+                                         "olmo2", "gpt_neox", "qwen2_moe")}
 
 
 def _prog(*ivs):
@@ -110,3 +111,44 @@ def test_unknown_hook_point_is_a_diagnostic(configs):
     with pytest.raises(DiagnosticError) as ei:
         plan(_prog(iv), c, adapter_for(c))
     assert ei.value.diagnostics[0].code == "E492"
+
+
+# What `--target weights` refuses on each newer family, and the reason it gives (the
+# exactness suite in test_equivalence.py proves the accepted ones equal the reference).
+@pytest.mark.parametrize("arch,scenario,why", [
+    ("qwen3", "add", "no config flag creates one"),
+    ("phi3", "add", "no bias and no config flag"),
+    ("qwen2_moe", "add", "no expert, shared expert or dense MLP has a bias"),
+    ("olmo2", "add", "norm between each writer"),
+    ("olmo2", "ablate", "norm between each writer"),
+    ("gemma3_text", "add", "norm between each writer"),
+    ("gemma3_text", "ablate", "norm between each writer"),
+])
+def test_newer_families_refuse_inexact_weight_edits(configs, arch, scenario, why):
+    c = configs[arch]
+    p = plan(_prog(*interventions(scenario)), c, adapter_for(c), "weights", check=False)
+    refused = [lo for lo in p.lowerings if lo.kind == "refused"]
+    assert refused and all(why in lo.reason for lo in refused)
+    assert all(d.code == "E410" for d in p.diagnostics)
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "phi3", "qwen2_moe", "olmo2", "gpt_neox"])
+def test_resid_pre0_add_folds_into_an_unscaled_embedding(configs, arch):
+    c = configs[arch]
+    p = plan(_prog(*interventions("add_embed")), c, adapter_for(c), "weights")
+    emb = "gpt_neox.embed_in.weight" if arch == "gpt_neox" else "model.embed_tokens.weight"
+    assert _kinds(p) == ["weights"] and p.lowerings[0].tensors == (emb,)
+
+
+def test_everywhere_ablation_edits_every_expert_and_the_shared_expert(configs):
+    c = configs["qwen2_moe"]
+    p = plan(_prog(*interventions("ablate")[:1]), c, adapter_for(c), "weights")
+    tensors = set(p.lowerings[0].tensors)
+    for L in range(c.num_hidden_layers):
+        if L in c.mlp_only_layers:
+            assert f"model.layers.{L}.mlp.down_proj.weight" in tensors
+            continue
+        assert {f"model.layers.{L}.mlp.experts.{e}.down_proj.weight"
+                for e in range(c.num_experts)} <= tensors
+        assert f"model.layers.{L}.mlp.shared_expert.down_proj.weight" in tensors
+    assert not any("gate" in t or "up_proj" in t for t in tensors)  # readers stay as they are

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from steerc.runtime.apply import apply
-from tests.emit.conftest import FAMILIES
+from tests.emit.conftest import FAMILIES, WEIGHTS
 
 SCRIPT = r'''
 import sys
@@ -47,12 +47,14 @@ for c in cases:
 
 @pytest.mark.parametrize("target", ["weights", "hooks"])
 def test_loads_without_steerc(bases, tmp_path, target):
-    scenario = "add_ablate" if target == "weights" else "hooks"
     cases = []
     ids = torch.randint(4, 100, (2, 9), generator=torch.Generator().manual_seed(5))
     for case, _, _ in FAMILIES:
-        if target == "weights" and case == "gemma2":
-            continue  # no exact weight edits on Gemma-2
+        scenario = "hooks"
+        if target == "weights":  # the widest scenario each family compiles to weights
+            scenario = next((s for s in ("add_ablate", "ablate", "add_embed") if s in WEIGHTS[case]), None)
+            if scenario is None:
+                continue  # no exact weight edits on Gemma-2 / Gemma-3
         out, res = bases.compile(case, scenario)
         assert res.plan.target == target
         _, model = bases.base(case)

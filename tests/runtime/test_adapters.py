@@ -7,6 +7,8 @@ vector into the residual stream at the place the hook name says.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -20,8 +22,23 @@ from tests.tinymodels import make_tiny
 KINDS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out",
          "attn.hook_z", "ln2.hook_normalized")
 ARCH_CASES = [("gpt2", None), ("llama", False), ("llama", True), ("mistral", None),
-              ("qwen2", None), ("gemma2", None)]
-FINAL_NORM = {"gpt2": "transformer.ln_f"}
+              ("qwen2", None), ("gemma2", None), ("qwen3", None), ("gemma3_text", None),
+              ("phi3", None), ("olmo2", None), ("gpt_neox", None), ("gpt_neox_seq", None),
+              ("qwen2_moe", None)]
+OVERRIDES = {"gpt_neox_seq": ("gpt_neox", {"use_parallel_residual": False})}
+FINAL_NORM = {"gpt2": "transformer.ln_f", "gpt_neox": "gpt_neox.final_layer_norm"}
+# The module whose input is attn.hook_z, per family (relative to the layer).
+O_PROJ = {"gpt2": "attn.c_proj", "gpt_neox": "attention.dense"}
+POST_NORMS = ("gemma2", "gemma3_text", "olmo2")  # a norm after each writer
+
+
+def _tiny(arch, tied):
+    arch, kw = OVERRIDES.get(arch, (arch, {}))
+    return make_tiny(arch, tied=tied, **kw)
+
+
+def _parallel(cfg) -> bool:
+    return bool(getattr(cfg, "use_parallel_residual", False))
 
 
 def _probe(model, paths: dict[str, tuple[str, str]]):
@@ -46,10 +63,12 @@ def _ids(n=7, seed=0):
 
 @pytest.mark.parametrize("arch,tied", ARCH_CASES)
 def test_hook_modules_match_hidden_states(arch, tied):
-    model, cfg = make_tiny(arch, tied=tied)
+    model, cfg = _tiny(arch, tied)
+    arch = cfg.model_type
     ad = adapter_for(cfg)
     n = cfg.num_hidden_layers
-    names = [f"blocks.{L}.{k}" for L in range(n) for k in KINDS] + ["hook_embed"]
+    kinds = [k for k in KINDS if k in ad.block_hooks(cfg)]
+    names = [f"blocks.{L}.{k}" for L in range(n) for k in kinds] + ["hook_embed"]
     if arch == "gpt2":
         names.append("hook_pos_embed")
     vals, handles = _probe(model, {h: ad.module(h, cfg) for h in names})
@@ -68,26 +87,26 @@ def test_hook_modules_match_hidden_states(arch, tied):
             close(v("hook_resid_post"), hs[L + 1])
         else:  # hidden_states[-1] carries the final norm (FORMATS.md §8)
             close(norm(v("hook_resid_post")), hs[-1])
-        close(v("hook_resid_mid"), v("hook_resid_pre") + v("hook_attn_out"))
-        close(v("hook_resid_post"), v("hook_resid_mid") + v("hook_mlp_out"))
+        if _parallel(cfg):  # both sublayers read resid_pre; there is no resid_mid
+            close(v("hook_resid_post"), v("hook_resid_pre") + v("hook_attn_out") + v("hook_mlp_out"))
+        else:
+            close(v("hook_resid_mid"), v("hook_resid_pre") + v("hook_attn_out"))
+            close(v("hook_resid_post"), v("hook_resid_mid") + v("hook_mlp_out"))
         p = ad.base_model(cfg) + (".h." if arch == "gpt2" else ".layers.") + str(L)
+        mlp_in = v("ln2.hook_normalized") if "ln2.hook_normalized" in kinds else v("hook_resid_mid")
         with torch.no_grad():
-            if arch == "gpt2":
-                attn = model.get_submodule(p + ".attn.c_proj")(v("attn.hook_z"))
-                mlp = model.get_submodule(p + ".mlp")(v("ln2.hook_normalized"))
-            else:
-                attn = model.get_submodule(p + ".self_attn.o_proj")(v("attn.hook_z"))
-                mlp = model.get_submodule(p + ".mlp")(v("ln2.hook_normalized"))
-                if arch == "gemma2":
-                    attn = model.get_submodule(p + ".post_attention_layernorm")(attn)
-                    mlp = model.get_submodule(p + ".post_feedforward_layernorm")(mlp)
+            attn = model.get_submodule(f"{p}.{O_PROJ.get(arch, 'self_attn.o_proj')}")(v("attn.hook_z"))
+            mlp = model.get_submodule(p + ".mlp")(mlp_in)
+            if arch in POST_NORMS:
+                attn = model.get_submodule(p + ".post_attention_layernorm")(attn)
+                mlp = model.get_submodule(p + ".post_feedforward_layernorm")(mlp)
         close(attn, v("hook_attn_out"))
         close(mlp, v("hook_mlp_out"))
 
 
 @pytest.mark.parametrize("arch,tied", ARCH_CASES)
 def test_write_sites_sum_to_residual_stream(arch, tied):
-    model, cfg = make_tiny(arch, tied=tied)
+    model, cfg = _tiny(arch, tied)
     ad = adapter_for(cfg)
     sites = ad.write_sites(cfg)
     vals, handles = _probe(model, {s: (s, "out") for s in sites})
@@ -110,13 +129,16 @@ SAME_PLACE = [("blocks.0.hook_resid_post", "blocks.1.hook_resid_pre"),
 
 @pytest.mark.parametrize("arch,tied", ARCH_CASES)
 def test_edit_sites_add_to_the_stream(tmp_path, arch, tied):
-    model, cfg = make_tiny(arch, tied=tied)
+    model, cfg = _tiny(arch, tied)
     sae = sae_at(tmp_path, "s", "blocks.1.hook_resid_post", cfg.hidden_size)
     saes = {"s": sae}
     ids = _ids()
     with torch.no_grad():
         base = model(ids).logits
-    for a, b in SAME_PLACE:
+    same = list(SAME_PLACE)
+    if _parallel(cfg):  # attn_out and mlp_out both go straight into resid_post
+        same[1] = ("blocks.1.hook_attn_out", "blocks.1.hook_mlp_out")
+    for a, b in same:
         out = []
         for point in (a, b):
             prog = program(iv(Op.ADD, "s", 3, 5.0, point), saes=saes)
@@ -147,15 +169,36 @@ def test_resid_mid_edit_reaches_the_residual_not_only_the_norm(tmp_path):
 
 
 def test_registry_literal_and_unknown():
-    assert set(ADAPTERS) == {"gpt2", "llama", "mistral", "qwen2", "gemma2"}
+    assert set(ADAPTERS) == {"gpt2", "llama", "mistral", "qwen2", "gemma2", "qwen3", "gemma3_text",
+                             "phi3", "olmo2", "gpt_neox", "qwen2_moe"}
+    assert all(mt in ad.model_types for mt, ad in ADAPTERS.items())
     assert adapter_for("steerc_llama") is ADAPTERS["llama"]
     with pytest.raises(DiagnosticError) as e:
-        adapter_for("gemma3")
+        adapter_for("falcon")
     d = e.value.diagnostics[0]
-    assert d.code == "E490" and "gpt2" in d.message and "gemma2" in d.message
+    assert d.code == "E490" and all(mt in d.message for mt in ADAPTERS)
+    doc = Path(__file__).parents[2] / "docs" / "language.md"
+    row = next(line for line in doc.read_text().splitlines() if line.startswith("| E490 "))
+    assert all(f"`{mt}`" in row for mt in ADAPTERS), "docs/language.md E490 lists every family"
     with pytest.raises(DiagnosticError) as e:
         ADAPTERS["llama"].module("blocks.1.hook_resid_psot", make_tiny("llama")[1])
     assert e.value.diagnostics[0].code == "E491" and "hook_resid_post" in e.value.diagnostics[0].hint
     with pytest.raises(DiagnosticError) as e:
         ADAPTERS["gpt2"].module("blocks.9.hook_resid_post", make_tiny("gpt2")[1])
     assert e.value.diagnostics[0].code == "E492"
+
+
+@pytest.mark.parametrize("arch,overrides,hook,why", [
+    ("gpt_neox", {}, "blocks.1.hook_resid_mid", "use_parallel_residual"),
+    ("olmo2", {}, "blocks.1.ln2.hook_normalized", "no norm before the MLP"),
+])
+def test_hook_kinds_a_model_lacks_are_diagnostics(arch, overrides, hook, why):
+    _, cfg = make_tiny(arch, **overrides)
+    ad = adapter_for(cfg)
+    for call in (ad.module, ad.edit_site):
+        with pytest.raises(DiagnosticError) as e:
+            call(hook, cfg)
+        d = e.value.diagnostics[0]
+        assert d.code == "E491" and why in d.message and "hook_resid_post" in d.hint
+    _, seq = make_tiny("gpt_neox", use_parallel_residual=False)
+    assert adapter_for(seq).module("blocks.1.hook_resid_mid", seq)[0].endswith("post_attention_layernorm")

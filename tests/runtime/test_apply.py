@@ -22,7 +22,9 @@ def _ids(n=6, seed=0):
 
 
 @pytest.mark.parametrize("arch,tied", [("gpt2", None), ("llama", True), ("mistral", None),
-                                       ("qwen2", None), ("gemma2", None)])
+                                       ("qwen2", None), ("gemma2", None), ("qwen3", None),
+                                       ("gemma3_text", None), ("phi3", None), ("olmo2", None),
+                                       ("qwen2_moe", None)])
 def test_everywhere_leaves_no_component_anywhere(tmp_path, arch, tied):
     model, cfg = make_tiny(arch, tied=tied)
     saes = {"s": sae_at(tmp_path, "s", POINT, cfg.hidden_size)}
