@@ -18,7 +18,7 @@ RULE_WORDS = ("suppress", "ablate", "steer", "amplify", "clamp", "scale", "when"
 KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
-    "strength", "is", "matches", "mentions", "not"))
+    "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
 _PUNCT = {"LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}", "MORETHAN": ">",
