@@ -147,7 +147,8 @@ class Resolver:
         m = self.decls.model
         if m is None:
             self.col.error("E200", "the spec declares no model", Span(self.decls.spec_file, 1, 1),
-                           'add a line such as  model "models/demo"  (a local folder or a hub id)')
+                           'add a line such as  model "./models/demo"  (a folder next to the spec) or  '
+                           'model "org/name"  (a Hugging Face Hub id)')
             return ""
         try:
             loc = locate_model(m, weights=getattr(self.env, "fetch_weights", False),

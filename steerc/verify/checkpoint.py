@@ -135,7 +135,8 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
     base = _from_hub(hub, "base model", weights=True) if hub else resolve_path(recorded, ckpt)
     if base is None or not (base / "config.json").is_file():
         _fail("E505", f"base model '{recorded}' (from the manifest) not found",
-              "run verify from the directory you compiled in, or pass --base-model PATH")
+              "the manifest records it relative to the checkpoint: was the checkpoint moved? "
+              "Pass --base-model PATH")
     warnings = []
     want_cfg = manifest["base_model"].get("config_sha256")
     if want_cfg and sha256_uncached(base / "config.json") != want_cfg:
@@ -147,7 +148,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
         p = _from_hub(b.source, f"SAE '{b.alias}'") if b.source else resolve_path(b.path, ckpt)
         if p is None:
             _fail("E506", f"SAE '{b.alias}' not found at '{b.path}' (from the manifest)",
-                  "run verify from the directory you compiled in")
+                  "the manifest records it relative to the checkpoint: was the checkpoint moved?")
         sae_paths[b.alias] = p
     guard = (ckpt / GUARD_DIR / "generate.py").is_file()
     needs_code = manifest["target"] == "hooks" or bool(manifest.get("code_files")) or guard
