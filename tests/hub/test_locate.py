@@ -121,3 +121,70 @@ def test_real_sae_lens_registry_when_installed():
 
     assert saelens_location("gemma-scope-2b-pt-res-canonical", "layer_12/width_16k/canonical") == (
         "google/gemma-scope-2b-pt-res", "layer_12/width_16k/average_l0_82")
+
+
+def test_bin_only_repo_is_refused_before_downloading(monkeypatch):
+    """Online: the file listing shows only pickle weights, so nothing is downloaded (E601)."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    import steerc.hub.fetch as fetch
+    from steerc.hub import HubError
+
+    files = ["config.json", "pytorch_model.bin", "tokenizer.json"]
+    monkeypatch.setattr(fetch, "offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo, revision=None: SimpleNamespace(
+        siblings=[SimpleNamespace(rfilename=f) for f in files]))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded"))
+    with pytest.raises(HubError) as e:
+        fetch.fetch_model("org/old", None, weights=True)
+    assert e.value.code == "E601" and "safe_serialization=True" in e.value.hint
+
+
+def test_only_the_files_steerc_reads_are_requested(monkeypatch, tmp_path):
+    """Online: the allow-list holds config, tokenizer, index and shards, nothing else."""
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    import steerc.hub.fetch as fetch
+
+    files = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+             "model.safetensors.index.json", "tokenizer.json", "README.md", "pytorch_model.bin",
+             "original/consolidated.00.pth", "onnx/model.onnx"]
+    asked = {}
+    monkeypatch.setattr(fetch, "offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo, revision=None: SimpleNamespace(
+        siblings=[SimpleNamespace(rfilename=f) for f in files]))
+
+    def snap(repo, revision=None, allow_patterns=None):
+        asked["patterns"] = allow_patterns
+        d = tmp_path / "snapshots" / ("a" * 40)
+        d.mkdir(parents=True, exist_ok=True)
+        return str(d)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snap)
+    with pytest.raises(fetch.HubError, match="no config.json"):  # the fake snapshot is empty
+        fetch.fetch_model("org/m", "main", weights=True)
+    assert sorted(asked["patterns"]) == ["config.json", "model-00001-of-00002.safetensors",
+                                         "model-00002-of-00002.safetensors", "model.safetensors.index.json",
+                                         "tokenizer.json"]
+    with pytest.raises(fetch.HubError, match="no config.json"):
+        fetch.fetch_model("org/m", "main", weights=False)
+    assert sorted(asked["patterns"]) == ["config.json", "tokenizer.json"]
+
+
+def test_bin_only_repo_in_the_cache_keeps_the_local_refusal(offline_cache, tmp_path):
+    from steerc.compiler.build import compile_program
+    from steerc.compiler.load import DiskEnvironment
+    from tests.hubcache import put_repo
+
+    put_repo(offline_cache.cache, "org/binonly", {"config.json": offline_cache.model_dir / "config.json",
+                                                  "pytorch_model.bin": b"not read"})
+    spec = tmp_path / "s.steer"
+    spec.write_text('model "org/binonly"\n')
+    program = load(spec, env=DiskEnvironment(fetch_weights=True)).program
+    with pytest.raises(DiagnosticError) as e:
+        compile_program(program, tmp_path / "out")
+    assert e.value.diagnostics[0].code == "E601" and not (tmp_path / "out").exists()
