@@ -120,7 +120,7 @@ def _snapshot(repo: str, revision: str | None, patterns: list[str], what: str, c
     return Snapshot(repo, revision, Path(path).name, path)
 
 
-def _root_files(repo: str, revision: str | None, what: str, command: str) -> list[str] | None:
+def _root_files(repo: str, revision: str | None) -> list[str] | None:
     """The repo's top-level file names (None offline or when the Hub cannot be asked)."""
     if offline():
         return None
@@ -140,7 +140,7 @@ def fetch_model(repo: str, revision: str | None, *, weights: bool, what: str = "
     """A model's snapshot holding config and tokenizer files (and with `weights`, its
     safetensors shards and index). `command`: the fix to show when it must be downloaded."""
     command = command or model_download_command(repo, revision)
-    names = _root_files(repo, revision, what, command)
+    names = _root_files(repo, revision)
     if names is None:  # offline: take what the cache has, and check it below
         patterns = list(SMALL_MODEL_FILES) + ([SINGLE, INDEX, "model-*.safetensors"] if weights else [])
     else:
