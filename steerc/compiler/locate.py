@@ -48,12 +48,12 @@ def _fetch_hint(s: ast.Str, command: str) -> str:
     return f"`steerc fetch {s.span.file}` downloads what the spec needs, or: {command}"
 
 
-def _ref(s: ast.Str, what: str, bare: bool = True):
+def _ref(s: ast.Str, what: str, example: str):
     from steerc.hub import HubRef, parse_ref
 
-    ref = parse_ref(s.value, bare=bare)
+    ref = parse_ref(s.value, bare=True)
     if not isinstance(ref, HubRef):
-        _fail("E263", f"{what}: {ref}", s, 'e.g. "google/gemma-2-2b" or "google/gemma-2-2b@main"')
+        _fail("E263", f"{what}: {ref}", s, f'e.g. "{example}" or "{example}@main"')
     return ref
 
 
@@ -81,7 +81,7 @@ def locate_model(decl: ast.ModelDecl, *, weights: bool = False, progress: bool =
 
     if not model_is_hub(decl):
         return Located(spec_relative(decl.path.span, os.path.expanduser(decl.path.value)))
-    ref = _ref(decl.path, "model")
+    ref = _ref(decl.path, "model", "google/gemma-2-2b")
     try:
         snap = fetch_model(ref.repo, ref.revision, weights=weights, progress=progress,
                            command=_fetch_hint(decl.path, model_download_command(ref.repo, ref.revision)))
@@ -105,7 +105,7 @@ def locate_sae(decl: ast.SaeDecl, *, progress: bool = True) -> Located:
             repo, folder = saelens_location(release, sae_id)
             revision = rev or None
         else:
-            ref = _ref(decl.path, f"SAE '{decl.alias.value}'")
+            ref = _ref(decl.path, f"SAE '{decl.alias.value}'", "google/gemma-scope-2b-pt-res")
             repo, revision = ref.repo, ref.revision
             folder = decl.sub.value.strip("/") if decl.sub and decl.sub.value.strip("/") else None
         command = _fetch_hint(decl.path, folder_download_command(repo, revision, folder))

@@ -35,6 +35,8 @@ def parse_ref(text: str, *, bare: bool = False) -> HubRef | str:
     if not (_REPO.fullmatch(repo) or (bare and re.fullmatch(_PART, repo))) or "--" in repo or ".." in repo or len(repo) > MAX_REPO_ID:
         return (f"'{repo}' is not a Hub repo id: it must be `org/name` (letters, digits, "
                 "'-', '_', '.'; no '--' or '..')")
+    if at and not rev:
+        return "nothing after '@': name a branch, a tag or a commit sha, or drop the '@'"
     if at and (not _REVISION.fullmatch(rev) or ".." in rev or rev.endswith("/")):
         return f"'{rev}' is not a revision: name a branch, a tag or a commit sha after '@'"
     return HubRef(repo, rev if at else None)
