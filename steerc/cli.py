@@ -25,6 +25,7 @@ COMMANDS = (
     "trace",
     "catalogue",
     "fmt",
+    "fetch",
 )
 
 

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from steerc.compiler.lock import build_lock, check_locked, default_lock_path, dumps_lock
 
     loaded = load(args.spec, catalogue_override=args.catalogue,
-                  env=DiskEnvironment(allow_pickle=args.allow_pickle))
+                  env=DiskEnvironment(allow_pickle=args.allow_pickle, fetch_weights=True,
+                                      progress=not args.no_progress))
     program = loaded.program
     warn(args, loaded.diagnostics)
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)

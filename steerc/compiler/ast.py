@@ -106,17 +106,28 @@ class Scope:
 # --- declarations -----------------------------------------------------------------------
 
 
+SourceKind = Literal["plain", "hub", "saelens"]
+
+
 @dataclass(frozen=True)
 class ModelDecl:
-    path: Str
+    """`model "path-or-org/name"` (kind plain) or `model hub "org/name[@rev]"` (kind hub)."""
+
+    path: Str          # the string as written: a path, or a hub id with an optional @revision
     span: Span
+    kind: SourceKind = "plain"
 
 
 @dataclass(frozen=True)
 class SaeDecl:
+    """`sae A = "path"` (plain), `sae A = hub "org/repo[@rev]" [path "dir"]` (hub),
+    `sae A = saelens "release[@rev]" id "sae id"` (saelens)."""
+
     alias: Name
-    path: Str
+    path: Str          # the first string as written: a path, a repo id or a SAELens release
     span: Span
+    kind: SourceKind = "plain"
+    sub: Str | None = None  # hub: the folder inside the repo; saelens: the SAE id
 
 
 @dataclass(frozen=True)

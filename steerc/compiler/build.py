@@ -124,11 +124,13 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
         if lock_text is not None:
             (tmp / "steer.lock").write_text(lock_text, encoding="utf-8")
         manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
-                                     spec_hashes=spec_hashes or {})
+                                     spec_hashes=spec_hashes or {}, final_out=Path(out))
         emit.write_json(tmp / mf.MANIFEST, manifest)
         from steerc.compiler.modelcard import model_card
+        from steerc.compiler.portable import portable_program
 
-        (tmp / "README.md").write_text(model_card(program, p, manifest), encoding="utf-8")
+        card = model_card(portable_program(program, Path(out)), p, manifest)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
     return CompileResult(Path(out), p, manifest)
 
 

@@ -313,9 +313,13 @@ def hash_file_tensors(path: Path) -> dict[str, str]:
 
 
 def link_or_copy(src: Path, dst: Path) -> str:
-    """Hard-link src to dst (same bytes, no space); copy where linking fails. Returns how."""
+    """Hard-link src to dst (same bytes, no space); copy where linking fails. Returns how.
+
+    A symlinked src (every file of a Hugging Face cache snapshot points into `blobs/`) is
+    linked through to its target: Linux's link(2) would copy the symlink itself, which
+    dangles once inside the output."""
     try:
-        os.link(src, dst)
+        os.link(os.path.realpath(src), dst)
         return "link"
     except OSError:
         shutil.copyfile(src, dst)

@@ -73,8 +73,27 @@ class Intervention:
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """Where a model or SAE named on the Hugging Face Hub came from: the repo, the revision as
+    written (None: the default branch), the commit sha it resolved to, the folder inside the
+    repo (SAEs), and for `saelens "release" id "sae id"` the names it was looked up by."""
+
+    repo: str
+    revision: str | None
+    commit: str
+    folder: str | None = None
+    release: str | None = None
+    sae_id: str | None = None
+
+    def uri(self) -> str:
+        """`hf://org/repo[/folder]`, the location without revision (a stable display name)."""
+        return f"hf://{self.repo}" + (f"/{self.folder}" if self.folder else "")
+
+
+@dataclass(frozen=True)
 class SaeBinding:
-    """An SAE declared by the spec: alias, path (as resolved on disk), hook point, sizes, hash."""
+    """An SAE declared by the spec: alias, path (as resolved on disk), hook point, sizes, hash;
+    `source` when the spec named it on the Hub (then `path` is in the Hub cache)."""
 
     alias: str
     path: str
@@ -83,6 +102,7 @@ class SaeBinding:
     d_sae: int
     sha256: str
     format: str = "saelens"
+    source: HubSource | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,7 @@ class Program:
     json: JsonConstraint | None = None
     expects: tuple[ExpectCheck, ...] = ()
     files: tuple[str, ...] = ()  # every spec file read (the root and its `use`s)
+    model_source: HubSource | None = None  # set when `model` names a Hub repo (model: its cache folder)
 
     def sae(self, alias: str) -> SaeBinding:
         for b in self.saes:

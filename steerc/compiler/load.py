@@ -22,6 +22,7 @@ from pathlib import Path
 from steerc.compiler import ast
 from steerc.compiler.hashing import bytes_sha256, cached_by_files, file_sha256
 from steerc.compiler.ir import Program
+from steerc.compiler.locate import sae_key
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
@@ -105,15 +106,6 @@ def gather(spec_path: str | os.PathLike, col: Collector) -> tuple[list[ast.Spec]
     return g.specs, out
 
 
-def _realpath(path: str) -> str:
-    """os.path.realpath, or `path` itself when it cannot be a path (a NUL from a "\u0000"
-    escape: realpath raises ValueError; the missing file is reported where it is opened)."""
-    try:
-        return os.path.realpath(path)
-    except ValueError:
-        return path
-
-
 def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
           col: Collector) -> Declarations:
     """Split statements into declarations and body; E208 for conflicting declarations."""
@@ -139,9 +131,7 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
             if prev is None:
                 saes[st.alias.value] = st
                 continue
-            a = _realpath(spec_relative(prev.path.span, prev.path.value))
-            b = _realpath(spec_relative(st.path.span, st.path.value))
-            if a != b:
+            if sae_key(prev) != sae_key(st):
                 col.error("E208", f"SAE alias '{st.alias.value}' is declared twice with different "
                           "paths", st.alias.span,
                           f"the first declaration is at {prev.span} ('{prev.path.value}'); "
@@ -219,10 +209,14 @@ def saes_code_sha256() -> str:
 class DiskEnvironment:
     """Reads SAE configs (no weights; the content hash is cached), catalogues and model configs.
 
-    allow_pickle: let torch-pickled SAEs load (`--allow-pickle`); refused (E307) otherwise."""
+    allow_pickle: let torch-pickled SAEs load (`--allow-pickle`); refused (E307) otherwise.
+    fetch_weights: a model named on the Hub is fetched with its safetensors (compile, trace),
+        not only its config and tokenizer (check, explain). progress: show download bars."""
 
-    def __init__(self, allow_pickle: bool = False):
+    def __init__(self, allow_pickle: bool = False, *, fetch_weights: bool = False, progress: bool = True):
         self.allow_pickle = allow_pickle
+        self.fetch_weights = fetch_weights
+        self.progress = progress
 
     def sae_info(self, path: Path) -> SaeInfo:
         from steerc.saes import load_sae

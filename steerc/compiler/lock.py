@@ -21,7 +21,7 @@ import jsonschema
 
 from steerc import __version__
 from steerc.compiler.hashing import file_sha256, model_fingerprint
-from steerc.compiler.ir import Program
+from steerc.compiler.ir import HubSource, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 LOCK_VERSION = 1
@@ -41,7 +41,6 @@ def _rel(path: str, base: Path) -> str:
 def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
     """The lock document of a resolved program (hashes computed now; cached by stat)."""
     base = Path(lock_dir).resolve()
-    model_local = os.path.isdir(program.model)
     schemas = set()
     if program.json is not None and program.json.schema_path:
         schemas.add(program.json.schema_path)
@@ -62,15 +61,42 @@ def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
         "steerc": __version__,
         "spec": _rel(program.spec_file, base),
         "files": {_rel(f, base): file_sha256(f) for f in program.files},
-        "model": {"ref": _rel(program.model, base) if model_local else program.model,
-                  "fingerprint": model_fingerprint(program.model) if model_local else None},
-        "saes": {b.alias: {"path": _rel(b.path, base), "sha256": b.sha256, "hook": b.hook,
-                           "d_sae": b.d_sae} for b in program.saes},
+        "model": _model_entry(program, base),
+        "saes": {b.alias: _sae_entry(b, base) for b in program.saes},
         "catalogue": None if program.catalogue is None else {
             "path": _rel(program.catalogue, base), "sha256": file_sha256(program.catalogue)},
         "schemas": {_rel(s, base): file_sha256(s) for s in sorted(schemas)},
         "rules": rules,
     }
+
+
+def hub_entry(src: HubSource) -> dict[str, Any]:
+    """A Hub source as the lock and the manifest record it."""
+    out = {"repo": src.repo, "revision": src.revision, "commit": src.commit}
+    if src.folder is not None:
+        out["folder"] = src.folder
+    if src.release is not None:
+        out.update(release=src.release, sae_id=src.sae_id)
+    return out
+
+
+def _model_entry(program: Program, base: Path) -> dict[str, Any]:
+    """A local model: its path and content fingerprint; a Hub model: its id and the commit
+    the revision resolved to (the Hub pins the content)."""
+    src = program.model_source
+    if src is not None:
+        return {"ref": src.repo, "fingerprint": None, "hub": hub_entry(src)}
+    if os.path.isdir(program.model):
+        return {"ref": _rel(program.model, base), "fingerprint": model_fingerprint(program.model)}
+    return {"ref": program.model, "fingerprint": None}
+
+
+def _sae_entry(b, base: Path) -> dict[str, Any]:
+    out = {"path": b.source.uri() if b.source else _rel(b.path, base), "sha256": b.sha256,
+           "hook": b.hook, "d_sae": b.d_sae}
+    if b.source is not None:
+        out["hub"] = hub_entry(b.source)
+    return out
 
 
 def dumps_lock(lock: dict) -> str:
@@ -166,6 +192,21 @@ def _diff_map(what: str, a: dict, b: dict) -> list[str]:
     return out
 
 
+def _diff_hub(what: str, a: dict | None, b: dict | None) -> list[str]:
+    """A Hub source's differences; a moved revision names both commits."""
+    if a == b:
+        return []
+    if a is None or b is None:
+        return [f"{what} {'is now named on the Hub' if a is None else 'is no longer named on the Hub'}"]
+    out = [f"{what} {k} {a.get(k)} -> {b.get(k)}" for k in ("repo", "revision", "folder", "release", "sae_id")
+           if a.get(k) != b.get(k)]
+    if a.get("commit") != b.get("commit"):
+        rev = b.get("revision") or "the default branch"
+        out.append(f"{what}: revision {rev} moved, commit {_h(a.get('commit'))} -> {_h(b.get('commit'))}"
+                   if not out else f"{what} commit {_h(a.get('commit'))} -> {_h(b.get('commit'))}")
+    return out
+
+
 def diff_lock(old: dict, new: dict) -> list[str]:
     """Human-readable differences between two lock documents, empty when they agree on
     everything but the steerc version and the rules' line numbers."""
@@ -180,6 +221,8 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         out.append(f"model {mo.get('ref')} -> {mn.get('ref')}")
     elif mo.get("fingerprint") != mn.get("fingerprint"):
         out.append(f"model fingerprint changed {_h(mo.get('fingerprint'))} -> {_h(mn.get('fingerprint'))}")
+    else:
+        out += _diff_hub(f"model {mn.get('ref')}", mo.get("hub"), mn.get("hub"))
     so, sn = old.get("saes", {}), new.get("saes", {})
     for alias in sorted(set(so) | set(sn)):
         a, b = so.get(alias), sn.get(alias)
@@ -190,6 +233,7 @@ def diff_lock(old: dict, new: dict) -> list[str]:
             out.append(f"SAE {alias} path {a['path']} -> {b['path']}")
         if a["sha256"] != b["sha256"]:
             out.append(f"SAE {alias} hash changed {_h(a['sha256'])} -> {_h(b['sha256'])}")
+        out += _diff_hub(f"SAE {alias}", a.get("hub"), b.get("hub"))
     co, cn = old.get("catalogue"), new.get("catalogue")
     if (co is None) != (cn is None):
         out.append(f"catalogue {'added' if co is None else 'removed'}")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from steerc import __version__
 from steerc.compiler.hashing import file_sha256, files_fingerprint, sha256_uncached
+from steerc.compiler.lock import hub_entry
+from steerc.compiler.portable import portable_program
 
 MANIFEST = "steerc-manifest.json"
 SCHEMA_VERSION = 1
@@ -88,16 +90,36 @@ def lowering_rows(plan) -> list[dict]:
     return rows
 
 
+def _sae_row(b, saes: dict) -> dict:
+    row = {"alias": b.alias, "path": b.path, "hook": b.hook,
+           "sha256": saes[b.alias].sha256() if b.alias in saes else b.sha256}
+    if b.source is not None:
+        row["hub"] = hub_entry(b.source)
+    return row
+
+
 def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: list[str],
-                   spec_hashes: dict) -> dict:
-    """The manifest dict for a finished output directory `out` (code files already written)."""
+                   spec_hashes: dict, final_out: Path | None = None) -> dict:
+    """The manifest dict for a finished output directory `out` (code files already written;
+    `final_out`: where it will be moved, which recorded paths are relative to)."""
     t = art.tensors
     edits = []
     for rec in art.records:
         name = rec["tensor"]
         edits.append({"tensor": name, "ops": rec["ops"], "before_sha256": t.before.get(name),
                       "after_sha256": t.hashes[name]})
-    specs = dict(spec_hashes) or {f: _file_hash(f) for f in (program.files or (program.spec_file,))}
+    # `program` is the checkpoint's view (portable.portable_program): paths relative to the
+    # checkpoint; `local` is the one on disk, to hash
+    local = program
+    program = portable_program(local, final_out or out)
+    rel = {f: r for f, r in zip(local.files, program.files)}
+    specs = ({rel.get(f, f): h for f, h in spec_hashes.items()} or
+             {r: _file_hash(f) for f, r in zip(local.files or (local.spec_file,),
+                                                program.files or (program.spec_file,))})
+    base_model = {"path": program.model, "tensors_sha256": files_fingerprint(base.root, base.files),
+                  "config_sha256": _file_hash(str(Path(local.model) / "config.json"))}
+    if local.model_source is not None:
+        base_model["hub"] = hub_entry(local.model_source)
     return {
         "schema_version": SCHEMA_VERSION,
         "compiler": {"name": "steerc", "version": __version__},
@@ -105,13 +127,9 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "requested_target": plan.requested,
         "family": plan.family,
         "spec": {"file": program.spec_file, "sha256": specs},
-        "base_model": {"path": program.model,
-                       "tensors_sha256": files_fingerprint(base.root, base.files),
-                       "config_sha256": _file_hash(str(Path(program.model) / "config.json"))},
-        "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook,
-                  "sha256": saes[b.alias].sha256() if b.alias in saes else b.sha256}
-                 for b in program.saes],
-        "catalogue": {"path": program.catalogue, "sha256": _file_hash(program.catalogue)},
+        "base_model": base_model,
+        "saes": [_sae_row(b, saes) for b in program.saes],
+        "catalogue": {"path": program.catalogue, "sha256": _file_hash(local.catalogue)},
         "program": program_dict(program),
         "lowering": lowering_rows(plan),
         "edits": edits,

@@ -5,13 +5,20 @@ from __future__ import annotations
 _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
 
 
+def _base(program) -> str:
+    src = program.model_source
+    if src is None:
+        return f"`{program.model}`"
+    return f"`{src.repo}` (Hugging Face Hub, commit `{src.commit}`)"
+
+
 def model_card(program, plan, manifest: dict) -> str:
     """The downstream user's model card (Markdown). Deterministic for equal inputs."""
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
     lines = ["---", "library_name: transformers", "tags:", "- steerc", "- steering"]
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
-              f"against base model `{program.model}`, target **{plan.target}**.", ""]
+              f"against base model {_base(program)}, target **{plan.target}**.", ""]
     lines += ["## What changed", "", "| rule | lowered as | why |", "|---|---|---|"]
     for row in manifest["lowering"]:
         rule = row["rule"].replace("|", "\\|")

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from steerc.compiler import ast
-from steerc.compiler.ir import FeatureId, Intervention, Program, SaeBinding
+from steerc.compiler.ir import FeatureId, HubSource, Intervention, Program, SaeBinding
+from steerc.compiler.locate import locate_model, locate_sae, spec_relative
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span, did_you_mean
 
 DEFAULT_JSON_STRENGTH = 2.0
@@ -92,13 +93,6 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def spec_relative(span: Span, path: str) -> str:
-    """`path` as written in the file of `span`, made relative to that file's directory."""
-    if os.path.isabs(path):
-        return os.path.normpath(path)
-    return os.path.normpath(os.path.join(os.path.dirname(span.file), path))
-
-
 def missing_file(col: Collector, s: ast.Str, what: str, resolved: str) -> None:
     """E207 at the string that names a missing file."""
     col.error("E207", f"{what} not found: '{resolved}'", s.span,
@@ -144,6 +138,7 @@ class Resolver:
     cat: CatalogueView | None = None
     cat_path: str | None = None
     n_layers: int | None = None
+    model_source: HubSource | None = None
     used: set[str] = field(default_factory=set)
     out: list[Intervention] = field(default_factory=list)
 
@@ -152,19 +147,27 @@ class Resolver:
         m = self.decls.model
         if m is None:
             self.col.error("E200", "the spec declares no model", Span(self.decls.spec_file, 1, 1),
-                           'add a line such as  model "models/demo"  (a local folder or a hub id)')
+                           'add a line such as  model "./models/demo"  (a folder next to the spec) or  '
+                           'model "org/name"  (a Hugging Face Hub id)')
             return ""
-        local = spec_relative(m.path.span, m.path.value)
-        if os.path.isdir(local):
+        try:
+            loc = locate_model(m, weights=getattr(self.env, "fetch_weights", False),
+                               progress=getattr(self.env, "progress", True))
+        except DiagnosticError as e:
+            _reraise_at(self.col, e, m.path.span)
+            return ""
+        self.model_source = loc.hub
+        if os.path.isdir(loc.path):
             try:
-                self.n_layers = self.env.model_layers(Path(local))
+                self.n_layers = self.env.model_layers(Path(loc.path))
             except DiagnosticError as e:
                 _reraise_at(self.col, e, m.path.span)
-            return local
-        if m.path.value.startswith((".", "/", "~")) or os.path.exists(local):
-            missing_file(self.col, m.path, "model folder", local)
-            return local
-        return m.path.value  # a hub id: hashed and checked when compile fetches it
+            return loc.path
+        self.col.error("E207", f"model folder not found: '{loc.path}'", m.path.span,
+                       f"paths in a spec are relative to the spec file's directory "
+                       f"('{os.path.dirname(m.path.span.file) or '.'}'); a Hub model is named "
+                       f'"org/name" (or  model hub "name")')
+        return loc.path
 
     def catalogue(self) -> None:
         c = self.decls.catalogue
@@ -190,7 +193,12 @@ class Resolver:
             _reraise_at(self.col, e, c.path.span if c else None)
 
     def sae(self, d: ast.SaeDecl) -> None:
-        path = spec_relative(d.path.span, d.path.value)
+        try:
+            loc = locate_sae(d, progress=getattr(self.env, "progress", True))
+        except DiagnosticError as e:
+            _reraise_at(self.col, e, d.path.span)
+            return
+        path = loc.path
         if not os.path.exists(path):
             missing_file(self.col, d.path, "SAE", path)
             return
@@ -205,7 +213,7 @@ class Resolver:
                            f"{self.n_layers} layers", d.path.span,
                            "this SAE was trained on a different (deeper) model")
         b = _Binding(d, SaeBinding(d.alias.value, path, info.hook, info.d_in, info.d_sae,
-                                   info.sha256, info.format))
+                                   info.sha256, info.format, loc.hub))
         if self.cat is not None:
             self._match_catalogue(b)
         self.bindings[d.alias.value] = b
@@ -403,5 +411,5 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         spec_file=decls.spec_file, model=model,
         saes=tuple(b.sae for b in r.bindings.values()),
         catalogue=r.cat_path, interventions=tuple(r.out), json=json_c,
-        expects=tuple(expects), files=decls.files)
+        expects=tuple(expects), files=decls.files, model_source=r.model_source)
     return program, list(r.col.diagnostics)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op,
-                                Program, SaeBinding)
+from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, HubSource, Intervention, JsonConstraint,
+                                Op, Program, SaeBinding)
 from steerc.diagnostics import Span
 
 FORMAT_VERSION = 1
@@ -66,14 +66,31 @@ def intervention_from_dict(d: dict) -> Intervention:
                         origin=d["origin"])
 
 
+def _source(s: HubSource) -> dict:
+    return {k: v for k, v in vars(s).items() if v is not None or k == "revision"}
+
+
+def _sae(b: SaeBinding) -> dict:
+    out = {"alias": b.alias, "path": b.path, "hook": b.hook, "d_in": b.d_in, "d_sae": b.d_sae,
+           "sha256": b.sha256, "format": b.format}
+    if b.source is not None:  # only then: a local-only program serializes as it always did
+        out["source"] = _source(b.source)
+    return out
+
+
+def _unsae(d: dict) -> SaeBinding:
+    d = dict(d)
+    src = d.pop("source", None)
+    return SaeBinding(**d, source=None if src is None else HubSource(**src))
+
+
 def program_to_dict(p: Program) -> dict[str, Any]:
     """The Program as a JSON-safe dict (`json.dumps` works on it, sort_keys or not)."""
-    return {
+    out = {
         "format": FORMAT_VERSION,
         "spec_file": p.spec_file,
         "model": p.model,
-        "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook, "d_in": b.d_in,
-                  "d_sae": b.d_sae, "sha256": b.sha256, "format": b.format} for b in p.saes],
+        "saes": [_sae(b) for b in p.saes],
         "catalogue": p.catalogue,
         "interventions": [intervention_to_dict(i) for i in p.interventions],
         "json": None if p.json is None else {"schema_path": p.json.schema_path,
@@ -82,6 +99,9 @@ def program_to_dict(p: Program) -> dict[str, Any]:
                     for e in p.expects],
         "files": list(p.files),
     }
+    if p.model_source is not None:
+        out["model_source"] = _source(p.model_source)
+    return out
 
 
 def program_from_dict(d: dict[str, Any]) -> Program:
@@ -91,11 +111,12 @@ def program_from_dict(d: dict[str, Any]) -> Program:
     j = d.get("json")
     return Program(
         spec_file=d["spec_file"], model=d["model"],
-        saes=tuple(SaeBinding(**b) for b in d["saes"]),
+        saes=tuple(_unsae(b) for b in d["saes"]),
         catalogue=d["catalogue"],
         interventions=tuple(intervention_from_dict(i) for i in d["interventions"]),
         json=None if j is None else JsonConstraint(j["schema_path"], j["schema"], _unspan(j["span"])),
         expects=tuple(ExpectCheck(e["prompt"], e["kind"], e["arg"], _unspan(e["span"]))
                       for e in d["expects"]),
         files=tuple(d["files"]),
+        model_source=HubSource(**d["model_source"]) if d.get("model_source") else None,
     )

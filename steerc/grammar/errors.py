@@ -18,7 +18,7 @@ RULE_WORDS = ("suppress", "ablate", "steer", "amplify", "clamp", "scale", "when"
 KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
-    "strength", "is", "matches", "mentions", "not"))
+    "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
 _PUNCT = {"LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}", "MORETHAN": ">",
@@ -154,7 +154,8 @@ def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:
                  hint or "write `on prompt`, `on generated` or `on all`")
     if expected == {"_DOTDOT"}:
         return d("E023", f"expected '..' in the layer range, found {found}", "write `at layers 2..4`")
-    if expected == {"STRING"}:
+    # a declaration's string, which `hub` / `saelens` may precede (`model hub "org/name"`)
+    if "STRING" in expected and expected <= {"STRING", "HUB", "SAELENS"}:
         hint = 'put it in double quotes: "..."' if tok.type in ("NAME", "NUMBER") or is_keyword(tok) else None
         return d("E024", f"expected a string, found {found}", hint)
     if expected == {"NAME"}:

@@ -80,9 +80,14 @@ class _Block:
 def format_statement(st: ast.Statement) -> str:
     """One statement (not a `when`) on one line."""
     if isinstance(st, ast.ModelDecl):
-        return f"model {quote(st.path.value)}"
+        return f"model {'hub ' * (st.kind == 'hub')}{quote(st.path.value)}"
     if isinstance(st, ast.SaeDecl):
-        return f"sae {st.alias.value} = {quote(st.path.value)}"
+        head = f"sae {st.alias.value} = "
+        if st.kind == "hub":
+            return head + f"hub {quote(st.path.value)}" + (f" path {quote(st.sub.value)}" if st.sub else "")
+        if st.kind == "saelens":
+            return head + f"saelens {quote(st.path.value)} id {quote(st.sub.value)}"
+        return head + quote(st.path.value)
     if isinstance(st, ast.CatalogueDecl):
         return f"catalogue {quote(st.path.value)}"
     if isinstance(st, ast.Use):

@@ -110,8 +110,15 @@ class Builder:
             return self.when(t)
         if kind == "model_decl":
             return ast.ModelDecl(self.string(c[0]), span)
+        if kind == "model_hub":
+            return ast.ModelDecl(self.string(c[0]), span, "hub")
         if kind == "sae_decl":
             return ast.SaeDecl(self.name(c[0]), self.string(c[1]), span)
+        if kind == "sae_hub":
+            sub = None if c[2] is None else self.string(c[2].children[0])
+            return ast.SaeDecl(self.name(c[0]), self.string(c[1]), span, "hub", sub)
+        if kind == "sae_saelens":
+            return ast.SaeDecl(self.name(c[0]), self.string(c[1]), span, "saelens", self.string(c[2]))
         if kind == "catalogue_decl":
             return ast.CatalogueDecl(self.string(c[0]), span)
         if kind == "use_decl":

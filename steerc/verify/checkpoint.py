@@ -91,13 +91,31 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
 
 
 def resolve_path(recorded: str, ckpt: Path) -> Path | None:
-    """A path as recorded at compile time: absolute, relative to the working directory, or
-    relative to the checkpoint's parent (compiles usually run from the repository root)."""
+    """A path as recorded at compile time: absolute, or relative to the checkpoint (what
+    steerc writes, so verify works from any working directory); manifests written before
+    that recorded paths relative to the compile's working directory, tried next."""
     p = Path(recorded)
-    for cand in ([p] if p.is_absolute() else [p, ckpt.parent / p, ckpt / p]):
+    for cand in ([p] if p.is_absolute() else [ckpt / p, p, ckpt.parent / p]):
         if cand.exists():
             return cand
     return None
+
+
+def _from_hub(src, what: str, weights: bool = False) -> Path:
+    """The Hub cache folder of the exact commit the checkpoint was compiled from (a dict from
+    the manifest's base_model, or the program's HubSource); E505/E506 style errors as E260."""
+    from steerc.hub import HubError, fetch_folder, fetch_model
+
+    if isinstance(src, dict):
+        repo, commit, folder = src["repo"], src["commit"], src.get("folder")
+    else:
+        repo, commit, folder = src.repo, src.commit, src.folder
+    try:
+        if weights:
+            return Path(fetch_model(repo, commit, weights=True, what=what).path)
+        return Path(fetch_folder(repo, commit, folder, what=what).path)
+    except HubError as e:
+        _fail(e.code, e.message, e.hint)
 
 
 def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> SteeredCheckpoint:
@@ -113,10 +131,12 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
         _fail("E503", f"the program in {ckpt / MANIFEST} cannot be read ({type(e).__name__}: {e})",
               "recompile the checkpoint with this steerc version")
     recorded = base_model or manifest["base_model"].get("path") or program.model
-    base = resolve_path(recorded, ckpt)
+    hub = None if base_model else manifest["base_model"].get("hub")
+    base = _from_hub(hub, "base model", weights=True) if hub else resolve_path(recorded, ckpt)
     if base is None or not (base / "config.json").is_file():
         _fail("E505", f"base model '{recorded}' (from the manifest) not found",
-              "run verify from the directory you compiled in, or pass --base-model PATH")
+              "the manifest records it relative to the checkpoint: was the checkpoint moved? "
+              "Pass --base-model PATH")
     warnings = []
     want_cfg = manifest["base_model"].get("config_sha256")
     if want_cfg and sha256_uncached(base / "config.json") != want_cfg:
@@ -125,10 +145,10 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
                                    "base-vs-steered figures compare different models"))
     sae_paths = {}
     for b in program.saes:
-        p = resolve_path(b.path, ckpt)
+        p = _from_hub(b.source, f"SAE '{b.alias}'") if b.source else resolve_path(b.path, ckpt)
         if p is None:
             _fail("E506", f"SAE '{b.alias}' not found at '{b.path}' (from the manifest)",
-                  "run verify from the directory you compiled in")
+                  "the manifest records it relative to the checkpoint: was the checkpoint moved?")
         sae_paths[b.alias] = p
     guard = (ckpt / GUARD_DIR / "generate.py").is_file()
     needs_code = manifest["target"] == "hooks" or bool(manifest.get("code_files")) or guard

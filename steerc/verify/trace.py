@@ -56,7 +56,7 @@ def sources_from_spec(spec: str) -> Sources:
     the spec file); rules are not resolved, so a spec in progress still traces."""
     from steerc.compiler import ast
     from steerc.compiler.load import gather
-    from steerc.compiler.resolve import spec_relative
+    from steerc.compiler.locate import locate_model, locate_sae, spec_relative
 
     col = Collector()
     _, statements = gather(spec, col)
@@ -65,11 +65,11 @@ def sources_from_spec(spec: str) -> Sources:
     saes: dict[str, str] = {}
     for st in statements:
         if isinstance(st, ast.ModelDecl):
-            model = spec_relative(st.path.span, st.path.value)
+            model = locate_model(st, weights=True).path
         elif isinstance(st, ast.CatalogueDecl):
             catalogue = spec_relative(st.path.span, st.path.value)
-        elif isinstance(st, ast.SaeDecl):
-            saes.setdefault(st.alias.value, spec_relative(st.path.span, st.path.value))
+        elif isinstance(st, ast.SaeDecl) and st.alias.value not in saes:
+            saes[st.alias.value] = locate_sae(st).path
     if model is None or not saes:
         raise DiagnosticError([Diagnostic(
             "E510", f"{spec} declares no {'model' if model is None else 'SAE'}", None,

@@ -110,8 +110,10 @@ item = st.recursive(rule, lambda inner: st.builds(
     max_leaves=6)
 statement = st.one_of(
     item,
-    st.builds(A.ModelDecl, S(), st.none()),
+    st.builds(A.ModelDecl, S(), st.none(), st.sampled_from(["plain", "hub"])),
     st.builds(A.SaeDecl, NM, S(), st.none()),
+    st.builds(A.SaeDecl, NM, S(), st.none(), st.just("hub"), st.none() | S()),
+    st.builds(A.SaeDecl, NM, S(), st.none(), st.just("saelens"), S()),
     st.builds(A.CatalogueDecl, S(), st.none()),
     st.builds(A.Use, S(), st.none()),
     st.builds(A.EnforceJson, st.none() | S(), st.none() | N(), st.none()),

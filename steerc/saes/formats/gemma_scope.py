@@ -12,6 +12,7 @@ scaled by sqrt(d_model), so W_enc /= sqrt(d_in) and W_dec, b_dec *= sqrt(d_in).
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -39,8 +40,15 @@ def sniff(path: Path) -> bool:
 
 
 def hook_from_path(f: Path) -> Optional[str]:
-    """`gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82/params.npz` -> blocks.12.hook_resid_post."""
-    parts = f.resolve().parts
+    """`gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82/params.npz` -> blocks.12.hook_resid_post.
+
+    The path as named is read first: in the Hugging Face cache the file is a symlink into
+    `blobs/`, and only the unresolved path (`models--google--gemma-scope-2b-pt-res/snapshots/
+    <commit>/layer_12/...`) says where it came from; then the resolved one (a symlinked copy)."""
+    return _hook_from_parts(Path(os.path.abspath(f)).parts) or _hook_from_parts(f.resolve().parts)
+
+
+def _hook_from_parts(parts: tuple[str, ...]) -> Optional[str]:
     site = None
     for part in parts:
         if "transcoder" in part and "gemma-scope" in part:
