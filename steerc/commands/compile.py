@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the checkpoint written, 1 on diagnostics (nothing written)."""
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import DiskEnvironment, load
     from steerc.compiler.lock import build_lock, check_locked, default_lock_path, dumps_lock
 

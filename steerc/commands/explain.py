@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the IR (describe_program) and the plan; exit 1 when --target refuses a rule."""
     import sys
 
-    from steerc.compiler.build import load_base
+    from steerc.compiler.build_checkpoint import load_base
     from steerc.compiler.describe import describe_program
     from steerc.compiler.load import DiskEnvironment, load
     from steerc.compiler.plan import plan as make_plan

@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from steerc.arch.registry import adapter_for
-from steerc.runtime.build import build_hooks
+from steerc.runtime.build_hooks import build_hooks
 from steerc.runtime.modeling_steerc import install
 
 

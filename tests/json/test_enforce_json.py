@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(not all(p.exists() for p in REQUIRED),
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(program, CompileResult) of specs/examples/json_schema.steer, compiled once."""
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import load_program
 
     out = tmp_path_factory.mktemp("json") / "ticket-bot"

@@ -208,7 +208,7 @@ class WeightsBackend:
     def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
              jobs=None):
         from steerc.compiler.backends.base import write_tensors
-        from steerc.compiler.build import directions_from
+        from steerc.compiler.build_checkpoint import directions_from
 
         we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
         tensors = write_tensors(base, out, we.replaced, we.new, progress=progress, jobs=jobs)
