@@ -198,14 +198,6 @@ def tensor_hash(name: str, dtype: str, shape: tuple[int, ...], data: bytes | mem
     return h.hexdigest()
 
 
-def combined_hash(per_tensor: dict[str, str]) -> str:
-    """One hash over every tensor's hash, by sorted name."""
-    h = hashlib.sha256()
-    for name in sorted(per_tensor):
-        h.update(f"{name}\0{per_tensor[name]}\n".encode())
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class Entry:
     """One tensor of an output shard: either copied raw from the base or produced."""

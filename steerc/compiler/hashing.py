@@ -101,16 +101,6 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     return files_fingerprint(root, names)
 
 
-def folder_fingerprint(folder: str | os.PathLike) -> str:
-    """Fingerprint of every regular file directly in `folder` (an SAE folder, say); a plain
-    file is hashed as itself."""
-    root = Path(folder)
-    if root.is_file():
-        return file_sha256(root)
-    names = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return files_fingerprint(root, names)
-
-
 def cached_by_files(kind: str, paths: list[str | os.PathLike], compute) -> str:
     """`compute()` (a string, e.g. an SAE's content hash), cached under the stat signature
     (absolute path, size, mtime_ns) of `paths`: any of them changing recomputes it."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from steerc.compiler.resolve import Resolver, _Feat
 
 _RULES = (ast.Suppress, ast.Ablate, ast.Steer, ast.Clamp, ast.Scale)
-_LAYER = re.compile(r"^blocks\.(\d+)\.")
 
 
 def num(x: float) -> str:

@@ -37,7 +37,3 @@ def normalize_hook_name(name: str) -> Optional[str]:
             return f"blocks.{int(m.group(1))}.{hook}"
     return None
 
-
-def is_known_hook(name: str) -> bool:
-    """True for a TL-style hook name steerc understands."""
-    return bool(_TL.match(name))
