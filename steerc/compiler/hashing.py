@@ -125,3 +125,27 @@ def cached_by_files(kind: str, paths: list[str | os.PathLike], compute) -> str:
         except sqlite3.Error:
             pass
     return value
+
+
+def cached_text(key: str) -> str | None:
+    """A value stored under `key` by `store_text` (None when absent or no cache)."""
+    conn = _cache()
+    if conn is None:
+        return None
+    try:
+        row = conn.execute("SELECT sha256 FROM h WHERE path = ?", ("text:" + key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def store_text(key: str, value: str) -> None:
+    """Remember `value` under `key` (a content hash: the value must follow from it alone)."""
+    conn = _cache()
+    if conn is None:
+        return
+    try:
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", ("text:" + key, 0, 0, value))
+    except sqlite3.Error:
+        pass

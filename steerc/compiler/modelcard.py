@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from steerc.compiler.rulegroups import group_by_rule
+
 _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
+
+
+def _rule_row(g) -> str:
+    """One table row per source rule; a rule whose features lower in several ways lists
+    each way with its feature count (`steerc-manifest.json` has every feature)."""
+    ways: dict[tuple[str, str], int] = {}
+    for lo in g.items:
+        ways[(lo.kind, lo.reason)] = ways.get((lo.kind, lo.reason), 0) + 1
+    several = len(ways) > 1
+    kinds = "; ".join(_KIND.get(k, k) + (f" ({n})" if several else "") for (k, _), n in ways.items())
+    whys = "; ".join(dict.fromkeys(r for _, r in ways))
+    rule = g.origin.replace("|", "\\|")
+    return f"| `{rule}` | {len(g)} | {kinds} | {whys} |"
 
 
 def model_card(program, plan, manifest: dict) -> str:
@@ -12,12 +27,10 @@ def model_card(program, plan, manifest: dict) -> str:
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
               f"against base model `{program.model}`, target **{plan.target}**.", ""]
-    lines += ["## What changed", "", "| rule | lowered as | why |", "|---|---|---|"]
-    for row in manifest["lowering"]:
-        rule = row["rule"].replace("|", "\\|")
-        lines.append(f"| `{rule}` | {_KIND.get(row['lowering'], row['lowering'])} | {row['reason']} |")
-    if not manifest["lowering"]:
-        lines.append("| (no rules) | unchanged | |")
+    lines += ["## What changed", "", "| rule | features | lowered as | why |", "|---|---|---|---|"]
+    lines += [_rule_row(g) for g in group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)]
+    if not plan.lowerings:
+        lines.append("| (no rules) | 0 | unchanged | |")
     lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
               "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
               "hashes before and after.", ""]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from steerc.compiler.ir import Intervention, Op, Program
+from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 Kind = Literal["weights", "hook", "refused"]
@@ -239,20 +240,27 @@ def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
                                 "use --target hooks (or auto): the checkpoint then needs "
                                 "trust_remote_code=True and fails closed without it"))
     if target == "weights":
-        new = []
-        for lo in los:
-            if lo.kind == "hook":
-                origin = lo.intervention.origin or f"{lo.intervention.op.value} {lo.intervention.feature}"
-                diags.append(Diagnostic("E410", f"`{origin}` cannot be lowered to an exact weight "
-                                        f"edit: {lo.reason}", lo.intervention.span,
-                                        "use --target hooks (or auto) to compile it as a hook module"))
-                lo = replace(lo, kind="refused", code="E410")
-            new.append(lo)
-        los = tuple(new)
+        refused = tuple(replace(lo, kind="refused", code="E410") for lo in los if lo.kind == "hook")
+        diags += _refusals(refused)  # only the newly refused: the pass stays idempotent
+        by_index = {lo.index: lo for lo in refused}
+        los = tuple(by_index.get(lo.index, lo) for lo in los)
     tied = {e.weight for e in adapter.embeddings(config) if e.tied_to}
     untie = any(set(lo.tensors) & tied for lo in los if lo.kind == "weights")
     return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags),
                    json_guard=program.json is not None)
+
+
+def _refusals(los: tuple[Lowering, ...]) -> list[Diagnostic]:
+    """One E410 per source rule (a rule over a feature set is one line, so one error), with
+    the number of its features refused and each distinct reason."""
+    out = []
+    for g in group_by_rule(los, key=lambda lo: lo.intervention):
+        why = "; ".join(dict.fromkeys(lo.reason for lo in g.items))
+        n = f" ({counted(len(g), 'feature')})" if len(g) > 1 else ""
+        out.append(Diagnostic("E410", f"`{g.origin}`{n} cannot be lowered to an exact weight "
+                              f"edit: {why}", g.span,
+                              "use --target hooks (or auto) to compile it as a hook module"))
+    return out
 
 
 PASSES = (classify, isolate_hook_points, apply_target)
