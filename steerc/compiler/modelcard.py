@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from steerc.compiler.rulegroups import group_by_rule
 
 _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
@@ -10,14 +12,11 @@ _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in fo
 def _rule_row(g) -> str:
     """One table row per source rule; a rule whose features lower in several ways lists
     each way with its feature count (`steerc-manifest.json` has every feature)."""
-    ways: dict[tuple[str, str], int] = {}
-    for lo in g.items:
-        ways[(lo.kind, lo.reason)] = ways.get((lo.kind, lo.reason), 0) + 1
-    several = len(ways) > 1
-    kinds = "; ".join(_KIND.get(k, k) + (f" ({n})" if several else "") for (k, _), n in ways.items())
-    whys = "; ".join(dict.fromkeys(r for _, r in ways))
+    kinds = Counter(lo.kind for lo in g.items)
+    shown = "; ".join(_KIND.get(k, k) + (f" ({n})" if len(kinds) > 1 else "") for k, n in kinds.items())
+    whys = "; ".join(dict.fromkeys(lo.reason for lo in g.items))
     rule = g.origin.replace("|", "\\|")
-    return f"| `{rule}` | {len(g)} | {kinds} | {whys} |"
+    return f"| `{rule}` | {len(g)} | {shown} | {whys} |"
 
 
 def model_card(program, plan, manifest: dict) -> str:
