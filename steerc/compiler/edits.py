@@ -1,4 +1,4 @@
-"""The weight-edit math: pure functions on tensors (DESIGN.md §4).
+"""The weight-edit math: pure functions on tensors (docs/semantics.md).
 
 Every edit is computed in fp32 and cast back to the stored dtype by `finish`. Shapes use
 d = d_model, r = rank of a projected-out subspace (Q is [d, r] with orthonormal columns):

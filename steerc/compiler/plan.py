@@ -1,7 +1,7 @@
 """Lowering plan: for each IR intervention, an exact weight edit, a hook module, or a refusal.
 
 `plan(program, config, adapter, target)` runs the passes in `PASSES` (pure functions
-Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (DESIGN.md §4-§5):
+Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (docs/semantics.md):
 
 - ADD at `blocks.L.hook_resid_post` (= `blocks.L+1.hook_resid_pre`), all positions, no
   condition -> the bias of the adapter's `BiasSlot` for L. ADD at `resid_pre` 0 /

@@ -4,7 +4,7 @@
         logits = model(ids).logits        # steered
     # here the model is exactly as before (no hook, no buffer, no parameter changed)
 
-This is what every compiled checkpoint is tested against (DESIGN.md §4, ir.py docstring).
+This is what every compiled checkpoint is tested against (docs/semantics.md, ir.py docstring).
 """
 
 from __future__ import annotations

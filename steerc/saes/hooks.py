@@ -1,6 +1,6 @@
 """Hook-point names: everything is normalised to TransformerLens style.
 
-Accepted spellings (FORMATS.md §3, §7): TL names as is; old SAELens `hook_point` values;
+Accepted spellings (docs/saes.md): TL names as is; old SAELens `hook_point` values;
 HF/sparsify module paths `layers.N` / `h.N` / `model.layers.N[.output]` (output of the
 block = `blocks.N.hook_resid_post`), `layers.N.mlp` (`hook_mlp_out`), `layers.N.self_attn`
 / `h.N.attn` (`hook_attn_out`), `embed_tokens` / `wte` (`hook_embed`).
