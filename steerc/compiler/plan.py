@@ -62,7 +62,6 @@ class Plan:
     family: str
     lowerings: tuple[Lowering, ...]
     untie: bool = False
-    exact_families: bool = True
     json_guard: bool = False  # `enforce json`: custom_generate code ships with the checkpoint
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
@@ -273,8 +272,7 @@ def plan(program: Program, config, adapter, target: str = "auto", *, check: bool
     check=False to show refused rules instead."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; one of {TARGETS}")
-    p = Plan(requested=target, target=target, family=adapter.name, lowerings=(),
-             exact_families=adapter.exact_residual_edits)
+    p = Plan(requested=target, target=target, family=adapter.name, lowerings=())
     for pass_ in PASSES:
         p = pass_(p, program, config, adapter)
     if check and any(d.is_error for d in p.diagnostics):
