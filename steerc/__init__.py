@@ -18,7 +18,7 @@ from steerc.api import (Checked, Compiled, Explained, Lowered, RuleSummary, Trac
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 
 __all__ = ["check", "explain", "compile", "verify", "trace", "Checked", "Explained", "Compiled",
-           "Traced", "RuleSummary", "Lowered", "Diagnostic", "DiagnosticError", "Span", "__version__"]
+           "Traced", "RuleSummary", "Lowered", "Diagnostic", "DiagnosticError", "Span"]
 
 
 def __getattr__(name: str):
