@@ -60,8 +60,8 @@ def worker(root: Path, method: str, rule: str, out: Path) -> dict:
     import transformers as tf  # imports stay outside the timed region for both methods
     from transformers import AutoConfig, LlamaForCausalLM  # noqa: F401
 
-    import steerc.compiler.build  # noqa: F401
-    import steerc.runtime.build  # noqa: F401
+    import steerc.compiler.build_checkpoint  # noqa: F401
+    import steerc.runtime.build_hooks  # noqa: F401
     from steerc.arch.registry import adapter_for  # noqa: F401
     from steerc.saes import load_sae
 
@@ -69,7 +69,7 @@ def worker(root: Path, method: str, rule: str, out: Path) -> dict:
     prog = _program(root, rule)
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "steerc":
-        from steerc.compiler.build import compile_program
+        from steerc.compiler.build_checkpoint import compile_program
 
         compile_program(prog, out, force=True, saes={"r": sae})
     else:

@@ -95,7 +95,7 @@ def main() -> None:
     import transformers as tf
 
     from bench.synth_checkpoint import SHAPES, write_checkpoint
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from tests.tinymodels import random_sae_dir
 
     torch.set_num_threads(a.threads)

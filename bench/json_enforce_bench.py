@@ -79,7 +79,7 @@ def starts_with_json(text: str) -> bool:
 
 def compile_spec(body: str, workdir: Path, name: str) -> Path:
     """Compile SPEC_HEAD + body with steerc's library API; returns the checkpoint dir."""
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import load_program
 
     spec = workdir / f"{name}.steer"

@@ -98,8 +98,8 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     import transformers as tf  # noqa: F401
     from transformers import LlamaForCausalLM  # noqa: F401
 
-    import steerc.compiler.build  # noqa: F401
-    import steerc.runtime.build  # noqa: F401
+    import steerc.compiler.build_checkpoint  # noqa: F401
+    import steerc.runtime.build_hooks  # noqa: F401
     from steerc.saes import load_sae
 
     sae = load_sae(sae_dir)
@@ -120,7 +120,7 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     t0, c0 = time.perf_counter(), time.process_time()
     if method.startswith("steerc"):
         from steerc.compiler import shardwrite
-        from steerc.compiler.build import compile_program
+        from steerc.compiler.build_checkpoint import compile_program
 
         if method == "steerc-copy":
             shardwrite.clone_file = lambda src, dst: False

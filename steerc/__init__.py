@@ -1,3 +1,31 @@
-"""steerc: a declarative steering compiler for language models."""
+"""steerc: a declarative steering compiler for language models.
 
-__version__ = "0.1.0"
+The public library API (see steerc/api.py and the README's "Python" section):
+
+    import steerc
+    steerc.check(spec) -> steerc.Checked            steerc.explain(spec) -> steerc.Explained
+    steerc.compile(spec, out) -> steerc.Compiled    steerc.verify(out) -> steerc.verify.Report
+    steerc.trace(text, spec=spec) -> steerc.Traced
+
+Bad input raises `steerc.DiagnosticError` (`.diagnostics`: a list of `steerc.Diagnostic`).
+`import steerc` stays light (no torch): the heavy modules load inside the calls that need them.
+"""
+
+__version__ = "0.1.0"  # before the imports: modules below read it while steerc is importing
+
+from steerc.api import (Checked, Compiled, Explained, Lowered, RuleSummary, Traced, check, compile,
+                        explain, trace)
+from steerc.diagnostics import Diagnostic, DiagnosticError, Span
+
+__all__ = ["check", "explain", "compile", "verify", "trace", "Checked", "Explained", "Compiled",
+           "Traced", "RuleSummary", "Lowered", "Diagnostic", "DiagnosticError", "Span"]
+
+
+def __getattr__(name: str):
+    # `steerc.verify` is the package steerc/verify/, which imports torch, so it loads on first
+    # use; the package is callable: steerc.verify(out) is steerc.api.verify(out).
+    if name == "verify":
+        import importlib
+
+        return importlib.import_module("steerc.verify")
+    raise AttributeError(f"module 'steerc' has no attribute {name!r}")

@@ -31,9 +31,6 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-NO_SPAN = Span("<none>", 0, 0)
-
-
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem. `code` is stable (E### error, W### warning) and documented in docs/."""

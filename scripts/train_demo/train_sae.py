@@ -9,7 +9,7 @@ row to 1 (`--align`): without it the demo SAE's median w.d was 0.65 and a suppre
 read back at ~35% of its pre-activation; with it (0.3) 0.997, at the same variance
 explained. Inference: saved as JumpReLU with one global threshold, the mean over 20
 batches of the smallest selected activation (final weights), as SAELens saves BatchTopK SAEs
-(FORMATS.md §1), so one feature's activation depends only on its own pre-activation.
+(docs/saes.md), so one feature's activation depends only on its own pre-activation.
 Statistics (variance explained, L0, dead fraction) are measured on held-out windows with the
 saved JumpReLU encoder; BOS positions are never used.
 """

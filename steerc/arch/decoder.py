@@ -1,7 +1,7 @@
 """A table-driven adapter for decoder-only families: each family file fills in templates.
 
 Templates are module paths relative to the CausalLM model with `{L}` for the layer index;
-`HOOKS` maps a hook kind to (path, "in"|"out") per FORMATS.md §7.
+`HOOKS` maps a hook kind to (path, "in"|"out") per docs/saes.md.
 """
 
 from __future__ import annotations

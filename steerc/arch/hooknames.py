@@ -1,6 +1,6 @@
 """TransformerLens hook names: parsing `blocks.L.<kind>` and the global hooks.
 
-The kinds steerc understands (FORMATS.md §7). Residual-space kinds carry d_model vectors;
+The kinds steerc understands (docs/saes.md). Residual-space kinds carry d_model vectors;
 `attn.hook_z` is the concatenated per-head attention output (n_heads * d_head) and
 `ln2.hook_normalized` the MLP's normalised input.
 """

@@ -9,7 +9,7 @@ Public API (other stages build against exactly this):
 See docs/catalogue.md for the format and specs/schemas/catalogue.schema.json for its schema.
 """
 
-from steerc.catalogue.build import build_index
+from steerc.catalogue.build_index import build_index
 from steerc.catalogue.neuronpedia import import_neuronpedia
 from steerc.catalogue.store import Catalogue
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name

@@ -1,4 +1,4 @@
-"""Neuronpedia exports -> a catalogue document (see /work/shared/FORMATS.md section 6).
+"""Neuronpedia exports -> a catalogue document (docs/catalogue.md, "Neuronpedia import").
 
 Reads explanation rows from bulk-export batches (`explanations/batch-N.jsonl.gz`, or plain
 `.jsonl`) and from the legacy per-SAE JSON array; optional feature rows give

@@ -19,7 +19,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from steerc.catalogue.build import build_index
+from steerc.catalogue.build_index import build_index
 from steerc.catalogue.index import FORMAT, INDEX_VERSION, fts5_available, write_index
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes, read_bytes

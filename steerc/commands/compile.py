@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.plan import TARGETS
@@ -22,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "plain checkpoint, refuse anything else; hooks: custom modeling code")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--locked", action="store_true",
-                   help="fail (E222) if the resolution differs from steer.lock")
-    p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
+                   help="fail (E222) if the resolution differs from the lock file")
+    p.add_argument("--lock", metavar="PATH", help="lock file (default: SPEC.lock beside the spec, e.g. no_code.steer.lock)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -35,28 +34,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the checkpoint written, 1 on diagnostics (nothing written)."""
-    from steerc.compiler.build import compile_program
-    from steerc.compiler.load import DiskEnvironment, load
-    from steerc.compiler.lock import build_lock, check_locked, default_lock_path, dumps_lock
+    from steerc.api import compile as compile_spec
 
-    loaded = load(args.spec, catalogue_override=args.catalogue,
-                  env=DiskEnvironment(allow_pickle=args.allow_pickle, fetch_weights=True,
-                                      progress=not args.no_progress))
-    program = loaded.program
-    warn(args, loaded.diagnostics)
-    lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
-    lock = build_lock(program, lock_path.parent)
-    if args.locked:
-        check_locked(lock, lock_path, args.spec)
-    res = compile_program(program, args.output, target=args.target, force=args.force,
-                          progress=not args.no_progress and sys.stderr.isatty(),
-                          lock_text=dumps_lock(lock), allow_pickle=args.allow_pickle,
-                          jobs=None if args.jobs is None else max(1, args.jobs))
-    p = res.plan
-    n_w, n_h = len(p.weight_edits), len(p.hooks)
+    res = compile_spec(args.spec, args.output, target=args.target, force=args.force,
+                       catalogue=args.catalogue, lock=args.lock, locked=args.locked, jobs=args.jobs,
+                       progress=not args.no_progress and sys.stderr.isatty(),
+                       allow_pickle=args.allow_pickle)
+    warn(args, res.warnings)
+    n_w, n_h = res.weight_edits, res.hooks
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
-           if p.target == "hooks" and (n_h or p.json_guard) else "loads as a plain checkpoint")
-    print(f"wrote {res.out} (target {p.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
-          f"{n_h} hook{'s' * (n_h != 1)}, {len(res.manifest['edits'])} tensors rewritten); {how}",
+           if res.trust_remote_code else "loads as a plain checkpoint")
+    print(f"wrote {res.out} (target {res.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
+          f"{n_h} hook{'s' * (n_h != 1)}, {res.tensors_rewritten} tensors rewritten); {how}",
           file=human_stream(args))
     return 0

@@ -7,7 +7,6 @@ import json
 import os
 
 from steerc.commands import add_allow_pickle_argument
-from steerc.diagnostics import Diagnostic, DiagnosticError
 
 NAME = "trace"
 HELP = "show which SAE features fire on each token of a text (to find features for a spec)"
@@ -27,20 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_allow_pickle_argument(p)
 
 
-def _sources(args):
-    from steerc.verify.trace import Sources, sources_from_spec
-
-    if args.spec:
-        src = sources_from_spec(args.spec)
-        return Sources(args.model or src.model,
-                       src.saes if not args.sae else _sae_args(args.sae),
-                       args.catalogue or src.catalogue)
-    if not args.model or not args.sae:
-        raise DiagnosticError([Diagnostic("E510", "trace needs --spec, or --model and --sae", None,
-                                          'e.g. steerc trace "def f(x):" --spec specs/examples/no_code.steer')])
-    return Sources(args.model, _sae_args(args.sae), args.catalogue)
-
-
 def _sae_args(values):
     out = []
     for i, v in enumerate(values):
@@ -53,14 +38,12 @@ def _sae_args(values):
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the table or JSON on stdout; 1 on diagnostics."""
-    from steerc.verify.trace import load_sources, trace_json, trace_table, trace_text
+    from steerc.api import trace
 
-    if args.top < 1:
-        raise DiagnosticError([Diagnostic("E510", "--top must be at least 1")])
-    model, tok, saes, catalogue = load_sources(_sources(args), allow_pickle=args.allow_pickle)
-    rows = trace_text(model, tok, saes, catalogue, args.text, top=args.top)
+    res = trace(args.text, spec=args.spec, model=args.model, saes=_sae_args(args.sae),
+                catalogue=args.catalogue, top=args.top, allow_pickle=args.allow_pickle)
     if args.output_format == "json":
-        print(json.dumps(trace_json(args.text, saes, rows), indent=1))
+        print(json.dumps(res.to_json(), indent=1))
     else:
-        print(trace_table(rows, args.top))
+        print(res.table())
     return 0

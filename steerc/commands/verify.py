@@ -31,12 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation passed, 1 when one failed or on diagnostics."""
-    from steerc.verify import Options, render_text, to_json, verify_checkpoint, write_plot
+    from steerc.api import verify
+    from steerc.verify import render_text, to_json, write_plot
 
-    opts = Options(prompts=args.prompts, neutral=args.neutral, base_model=args.base_model,
-                   max_windows=args.max_windows, max_new_tokens=args.max_new_tokens,
-                   allow_pickle=args.allow_pickle)
-    report = verify_checkpoint(args.checkpoint, opts)
+    report = verify(args.checkpoint, prompts=args.prompts, neutral=args.neutral,
+                    base_model=args.base_model, max_windows=args.max_windows,
+                    max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
     print(render_text(report), file=human_stream(args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

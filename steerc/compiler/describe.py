@@ -1,30 +1,64 @@
-"""A Program as text, one line per intervention (for `steerc explain` and `check -v`).
+"""A Program as text (for `steerc explain` and `check -v`): one line per source rule.
 
     spec.steer:5:1  set_activation  res2[0] "email address" = 0  at blocks.1.hook_resid_post  # suppress res2["email"]
+    spec.steer:7:1  917 features: set_activation = 0 x568, scale_activation by 2 x349  at blocks.2.hook_resid_post  # enforce json format
+
+A rule over a feature set is one summary line plus its first features; `features=True` lists
+every intervention on its own line instead.
 """
 
 from __future__ import annotations
 
 from steerc.compiler.ir import Intervention, Op, Program
+from steerc.compiler.rulegroups import RuleGroup, counted, group_by_rule, op_summary
+
+SHOWN_FEATURES = 5  # features named under a rule's summary line
 
 
 def describe_intervention(iv: Intervention) -> str:
     """One line: span, op, feature, value, where, positions, condition, origin."""
-    where = "everywhere" if iv.everywhere else "at " + ", ".join(iv.points)
     value = "" if iv.op == Op.PROJECT_OUT else (
         f" by {iv.value:g}" if iv.op in (Op.ADD, Op.SCALE) else f" = {iv.value:g}")
-    parts = [str(iv.span) if iv.span else "-", iv.op.value, f"{iv.feature}{value}", where]
+    parts = [str(iv.span) if iv.span else "-", iv.op.value, f"{iv.feature}{value}", _where(iv)]
+    return "  ".join(parts + _scope(iv)) + f"  # {iv.origin}"
+
+
+def _where(*ivs: Intervention) -> str:
+    if ivs[0].everywhere:
+        return "everywhere"
+    points = dict.fromkeys(p for iv in ivs for p in iv.points)
+    return "at " + ", ".join(points)
+
+
+def _scope(iv: Intervention) -> list[str]:
+    parts = []
     if iv.positions != "all":
         parts.append(f"on {iv.positions}")
     if iv.condition is not None:
         c = iv.condition
         parts.append(f"when {c.feature} > {c.threshold:g} at {c.hook}")
-    return "  ".join(parts) + f"  # {iv.origin}"
+    return parts
 
 
-def describe_program(program: Program) -> str:
-    """Every intervention, one per line, then the SAEs, the JSON guard and the expects."""
-    lines = [describe_intervention(iv) for iv in program.interventions]
+def describe_rule(g: RuleGroup[Intervention]) -> list[str]:
+    """A rule's lines: its one intervention, or a summary and the first few features."""
+    if len(g) == 1:
+        return [describe_intervention(g.items[0])]
+    ivs = g.items
+    head = [str(g.span) if g.span else "-", f"{counted(len(ivs), 'feature')}: {op_summary(ivs)}",
+            _where(*ivs)]
+    names = ", ".join(str(iv.feature) for iv in ivs[:SHOWN_FEATURES])
+    more = f" (+{len(ivs) - SHOWN_FEATURES} more; `explain --features` lists them)" if len(ivs) > SHOWN_FEATURES else ""
+    return ["  ".join(head + _scope(ivs[0])) + f"  # {g.origin}", f"    {names}{more}"]
+
+
+def describe_program(program: Program, *, features: bool = False) -> str:
+    """Every source rule (every intervention with `features`), then the SAEs, the JSON guard
+    and the expects."""
+    if features:
+        lines = [describe_intervention(iv) for iv in program.interventions]
+    else:
+        lines = [ln for g in group_by_rule(program.interventions) for ln in describe_rule(g)]
     for b in program.saes:
         lines.append(f"sae {b.alias}: {b.path} ({b.format}, {b.hook}, d_in {b.d_in}, d_sae {b.d_sae}, "
                      f"sha256 {b.sha256[:12]})")
@@ -39,7 +73,63 @@ def describe_program(program: Program) -> str:
 def summary(program: Program) -> str:
     """`7 interventions on 1 SAE (3 rules)`."""
     n = len(program.interventions)
-    rules = len({(iv.span, iv.origin) for iv in program.interventions})
+    rules = len(group_by_rule(program.interventions))
     saes = len({iv.feature.sae for iv in program.interventions})
     return (f"{n} intervention{'s' * (n != 1)} on {saes} SAE{'s' * (saes != 1)} "
             f"({rules} rule{'s' * (rules != 1)})")
+
+
+_KIND = {"weights": "weight edit", "hook": "hook", "refused": "REFUSED"}
+
+
+def _lowered(lo) -> tuple[str, str, str]:
+    """(what, where, why) of one lowering, as explain prints them."""
+    iv = lo.intervention
+    what = _KIND[lo.kind] + (f" {lo.code}" if lo.code else "")
+    where = (", ".join(lo.tensors[:4]) + (f" (+{len(lo.tensors) - 4} more)" if len(lo.tensors) > 4 else "")
+             if lo.kind == "weights" else
+             "every residual write" if iv.everywhere else ", ".join(lo.hook_points))
+    return what, where, lo.reason
+
+
+def _plan_rule(g) -> list[str]:
+    """One rule of the plan: its lowering, or per distinct lowering the count of features."""
+    first = g.items[0]
+    if len(g) == 1:
+        iv = first.intervention
+        what, where, why = _lowered(first)
+        return [f"  [{first.index}] {iv.op.value} {iv.feature}  # {iv.origin}",
+                f"      -> {what}: {where}", f"         why: {why}"]
+    last = g.items[-1].index
+    span = last - first.index + 1 == len(g)
+    idx = f"[{first.index}..{last}]" if span else f"[{first.index}, ...]"
+    lines = [f"  {idx} {counted(len(g), 'feature')}: {op_summary(lo.intervention for lo in g.items)}  # {g.origin}"]
+    ways: dict[tuple[str, str, str], int] = {}
+    for lo in g.items:
+        key = _lowered(lo)
+        ways[key] = ways.get(key, 0) + 1
+    for (what, where, why), n in ways.items():
+        lines += [f"      -> {what} ({counted(n, 'feature')}): {where}", f"         why: {why}"]
+    return lines
+
+
+def describe_plan(plan, *, features: bool = False) -> str:
+    """The plan as text: one block per source rule (per intervention with `features`), then
+    the resolved target."""
+    lines = [f"plan ({plan.family}, target {plan.requested} -> {plan.target}):"]
+    if features:
+        groups = [RuleGroup(lo.intervention.origin, lo.intervention.span, (lo,)) for lo in plan.lowerings]
+    else:
+        groups = group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)
+    for g in groups:
+        lines += _plan_rule(g)
+    if plan.untie:
+        lines.append("  untie: the tied LM head is written out as its own tensor")
+    n_h = len(plan.hooks)
+    if plan.json_guard:
+        lines.append("json guard: custom_generate/generate.py (decode-time, needs the hooks target)")
+    if plan.target == "hooks" and (n_h or plan.json_guard):
+        lines.append(f"output: custom model_type steerc_{plan.family} (load with trust_remote_code=True)")
+    elif plan.target == "weights" and not any(lo.kind == "refused" for lo in plan.lowerings):
+        lines.append("output: plain checkpoint (no custom code)")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The weight-edit math: pure functions on tensors (DESIGN.md §4).
+"""The weight-edit math: pure functions on tensors (docs/semantics.md).
 
 Every edit is computed in fp32 and cast back to the stored dtype by `finish`. Shapes use
 d = d_model, r = rank of a projected-out subspace (Q is [d, r] with orthonormal columns):
@@ -94,20 +94,6 @@ def iter_rows(read, shape: tuple[int, int], delta: torch.Tensor | None, Q: torch
         if Q is not None:
             x = x - (x @ Q) @ Q.T
         yield x.to(dtype).contiguous()
-
-
-def edit_rows(table, delta: torch.Tensor | None, Q: torch.Tensor | None,
-              dtype: torch.dtype, shape: tuple[int, int] | None = None) -> torch.Tensor:
-    """`iter_rows` gathered into one `dtype` tensor: a [V, d] table never exists in fp32 all
-    at once. `table`: a tensor or anything sliceable by rows (a safetensors slice, then pass
-    `shape`)."""
-    shape = tuple(shape or table.shape)
-    out = torch.empty(shape, dtype=dtype)
-    a = 0
-    for block in iter_rows(lambda i, j: table[i:j], shape, delta, Q, dtype):
-        out[a:a + block.shape[0]] = block
-        a += block.shape[0]
-    return out
 
 
 def finish(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

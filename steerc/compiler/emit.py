@@ -70,7 +70,6 @@ class Checkpoint:
     files: list[str]
     tensors: dict[str, TensorInfo]
     sharded: bool
-    index_metadata: dict = field(default_factory=dict)
     _data_start: dict[str, int] = field(default_factory=dict)
 
     def info(self, name: str) -> TensorInfo:
@@ -157,9 +156,9 @@ def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
     if (root / INDEX).is_file():
         index = basefiles.read_index(root / INDEX)
         files = sorted(set(index["weight_map"].values()))
-        sharded, meta = True, index.get("metadata", {})
+        sharded = True
     elif (root / SINGLE).is_file():
-        files, sharded, meta = [SINGLE], False, {}
+        files, sharded = [SINGLE], False
     else:
         raise DiagnosticError([Diagnostic(
             "E601", f"no safetensors weights in {root}",
@@ -178,7 +177,7 @@ def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
                                        tuple(h["data_offsets"]))
     if sharded:
         basefiles.check_index_matches(root, index["weight_map"], headers)
-    return Checkpoint(root, files, tensors, sharded, meta, starts)
+    return Checkpoint(root, files, tensors, sharded, starts)
 
 
 def tensor_bytes(t: torch.Tensor) -> memoryview:
@@ -195,14 +194,6 @@ def tensor_hash(name: str, dtype: str, shape: tuple[int, ...], data: bytes | mem
         h.update(part)
     h.update(struct.pack("<Q", len(data)))
     h.update(data)
-    return h.hexdigest()
-
-
-def combined_hash(per_tensor: dict[str, str]) -> str:
-    """One hash over every tensor's hash, by sorted name."""
-    h = hashlib.sha256()
-    for name in sorted(per_tensor):
-        h.update(f"{name}\0{per_tensor[name]}\n".encode())
     return h.hexdigest()
 
 

@@ -101,16 +101,6 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     return files_fingerprint(root, names)
 
 
-def folder_fingerprint(folder: str | os.PathLike) -> str:
-    """Fingerprint of every regular file directly in `folder` (an SAE folder, say); a plain
-    file is hashed as itself."""
-    root = Path(folder)
-    if root.is_file():
-        return file_sha256(root)
-    names = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return files_fingerprint(root, names)
-
-
 def cached_by_files(kind: str, paths: list[str | os.PathLike], compute) -> str:
     """`compute()` (a string, e.g. an SAE's content hash), cached under the stat signature
     (absolute path, size, mtime_ns) of `paths`: any of them changing recomputes it."""
@@ -135,3 +125,27 @@ def cached_by_files(kind: str, paths: list[str | os.PathLike], compute) -> str:
         except sqlite3.Error:
             pass
     return value
+
+
+def cached_text(key: str) -> str | None:
+    """A value stored under `key` by `store_text` (None when absent or no cache)."""
+    conn = _cache()
+    if conn is None:
+        return None
+    try:
+        row = conn.execute("SELECT sha256 FROM h WHERE path = ?", ("text:" + key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def store_text(key: str, value: str) -> None:
+    """Remember `value` under `key` (a content hash: the value must follow from it alone)."""
+    conn = _cache()
+    if conn is None:
+        return
+    try:
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO h VALUES (?, ?, ?, ?)", ("text:" + key, 0, 0, value))
+    except sqlite3.Error:
+        pass

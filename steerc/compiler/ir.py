@@ -3,7 +3,7 @@
 `resolve` produces a `Program`; `plan` lowers each `Intervention` to a weight edit or a
 hook module; `steerc.runtime` applies a `Program` in process (the reference semantics).
 
-Semantics at one hook point p with incoming activation x (B, T, d) — DESIGN.md §4:
+Semantics at one hook point p with incoming activation x (B, T, d) — docs/semantics.md:
 
 1. Every activation a_i(x) (for `set`/`scale`) and every condition is computed from the
    incoming x, before any edit at p.

@@ -1,4 +1,4 @@
-"""`steer.lock`: what a spec resolved to, and the hashes of everything it read.
+"""`<spec>.lock` (`no_code.steer.lock`): what a spec resolved to, and the hashes of everything it read.
 
 Like a package lockfile: `steerc check --write-lock` records it; `check --locked` (and
 `compile --locked`) recompute it and fail with a readable diff when anything differs, so a
@@ -25,13 +25,34 @@ from steerc.compiler.ir import HubSource, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 LOCK_VERSION = 1
-LOCK_NAME = "steer.lock"
+LOCK_SUFFIX = ".lock"  # `no_code.steer` -> `no_code.steer.lock`, beside it
+LOCK_NAME = "steer.lock"  # the name inside a compiled checkpoint (one spec per checkpoint)
+OLD_SHARED_LOCK = "steer.lock"  # older steerc: one lock shared by every spec of a folder
 SCHEMA_PATH = Path(__file__).with_name("lock.schema.json")  # same bytes as specs/schemas/
 
 
 def default_lock_path(spec_file: str | os.PathLike) -> Path:
-    """`<spec dir>/steer.lock`."""
-    return Path(os.path.dirname(os.path.abspath(spec_file))) / LOCK_NAME
+    """`<spec>.lock` beside the spec (`specs/no_code.steer` -> `specs/no_code.steer.lock`):
+    one lock per spec, so two specs in one folder never compare against each other's."""
+    spec = Path(os.path.abspath(spec_file))
+    return spec.with_name(spec.name + LOCK_SUFFIX)
+
+
+def _missing_lock_hint(path: Path) -> str:
+    """How to create the lock; when only the old shared `steer.lock` is there, how to move it."""
+    old = path.with_name(OLD_SHARED_LOCK)
+    if path.name == OLD_SHARED_LOCK or not old.is_file():
+        return "create it with `steerc check SPEC --write-lock`"
+    try:
+        spec = json.loads(old.read_text(encoding="utf-8")).get("spec")
+    except (OSError, ValueError, AttributeError):
+        spec = None
+    if spec is not None and spec == path.name.removesuffix(LOCK_SUFFIX):
+        return (f"steerc now keeps one lock per spec, named for it; {old} was written for this "
+                f"spec: rename it (`git mv {old} {path}`)")
+    whose = f" (it locks {spec})" if spec else ""
+    return (f"steerc now keeps one lock per spec, named for it; the old shared {old}{whose} is not "
+            f"read: create this spec's lock with `steerc check SPEC --write-lock`")
 
 
 def _rel(path: str, base: Path) -> str:
@@ -125,7 +146,7 @@ def read_lock(path: str | os.PathLike) -> dict:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DiagnosticError([Diagnostic("E223", f"lock file not found: '{path}'", None,
-                                          "create it with `steerc check SPEC --write-lock`")]) from None
+                                          _missing_lock_hint(path))]) from None
     except (OSError, ValueError) as e:
         raise DiagnosticError([Diagnostic("E223", f"cannot read lock file '{path}': {e}", None,
                                           "regenerate it with `steerc check SPEC --write-lock`")]) from None

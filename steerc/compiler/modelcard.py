@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from steerc.compiler.rulegroups import group_by_rule
+
 _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
 
 
@@ -12,6 +16,16 @@ def _base(program) -> str:
     return f"`{src.repo}` (Hugging Face Hub, commit `{src.commit}`)"
 
 
+def _rule_row(g) -> str:
+    """One table row per source rule; a rule whose features lower in several ways lists
+    each way with its feature count (`steerc-manifest.json` has every feature)."""
+    kinds = Counter(lo.kind for lo in g.items)
+    shown = "; ".join(_KIND.get(k, k) + (f" ({n})" if len(kinds) > 1 else "") for k, n in kinds.items())
+    whys = "; ".join(dict.fromkeys(lo.reason for lo in g.items))
+    rule = g.origin.replace("|", "\\|")
+    return f"| `{rule}` | {len(g)} | {shown} | {whys} |"
+
+
 def model_card(program, plan, manifest: dict) -> str:
     """The downstream user's model card (Markdown). Deterministic for equal inputs."""
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
@@ -19,12 +33,10 @@ def model_card(program, plan, manifest: dict) -> str:
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
               f"against base model {_base(program)}, target **{plan.target}**.", ""]
-    lines += ["## What changed", "", "| rule | lowered as | why |", "|---|---|---|"]
-    for row in manifest["lowering"]:
-        rule = row["rule"].replace("|", "\\|")
-        lines.append(f"| `{rule}` | {_KIND.get(row['lowering'], row['lowering'])} | {row['reason']} |")
-    if not manifest["lowering"]:
-        lines.append("| (no rules) | unchanged | |")
+    lines += ["## What changed", "", "| rule | features | lowered as | why |", "|---|---|---|---|"]
+    lines += [_rule_row(g) for g in group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)]
+    if not plan.lowerings:
+        lines.append("| (no rules) | 0 | unchanged | |")
     lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
               "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
               "hashes before and after.", ""]

@@ -1,7 +1,7 @@
 """Lowering plan: for each IR intervention, an exact weight edit, a hook module, or a refusal.
 
 `plan(program, config, adapter, target)` runs the passes in `PASSES` (pure functions
-Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (DESIGN.md §4-§5):
+Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (docs/semantics.md):
 
 - ADD at `blocks.L.hook_resid_post` (= `blocks.L+1.hook_resid_pre`), all positions, no
   condition -> the bias of the adapter's `BiasSlot` for L. ADD at `resid_pre` 0 /
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from steerc.compiler.ir import Intervention, Op, Program
+from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 Kind = Literal["weights", "hook", "refused"]
@@ -61,7 +62,6 @@ class Plan:
     family: str
     lowerings: tuple[Lowering, ...]
     untie: bool = False
-    exact_families: bool = True
     json_guard: bool = False  # `enforce json`: custom_generate code ships with the checkpoint
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
@@ -247,20 +247,27 @@ def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
                                 "use --target hooks (or auto): the checkpoint then needs "
                                 "trust_remote_code=True and fails closed without it"))
     if target == "weights":
-        new = []
-        for lo in los:
-            if lo.kind == "hook":
-                origin = lo.intervention.origin or f"{lo.intervention.op.value} {lo.intervention.feature}"
-                diags.append(Diagnostic("E410", f"`{origin}` cannot be lowered to an exact weight "
-                                        f"edit: {lo.reason}", lo.intervention.span,
-                                        "use --target hooks (or auto) to compile it as a hook module"))
-                lo = replace(lo, kind="refused", code="E410")
-            new.append(lo)
-        los = tuple(new)
+        refused = tuple(replace(lo, kind="refused", code="E410") for lo in los if lo.kind == "hook")
+        diags += _refusals(refused)  # only the newly refused: the pass stays idempotent
+        by_index = {lo.index: lo for lo in refused}
+        los = tuple(by_index.get(lo.index, lo) for lo in los)
     tied = {e.weight for e in adapter.embeddings(config) if e.tied_to}
     untie = any(set(lo.tensors) & tied for lo in los if lo.kind == "weights")
     return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags),
                    json_guard=program.json is not None)
+
+
+def _refusals(los: tuple[Lowering, ...]) -> list[Diagnostic]:
+    """One E410 per source rule (a rule over a feature set is one line, so one error), with
+    the number of its features refused and each distinct reason."""
+    out = []
+    for g in group_by_rule(los, key=lambda lo: lo.intervention):
+        why = "; ".join(dict.fromkeys(lo.reason for lo in g.items))
+        n = f" ({counted(len(g), 'feature')})" if len(g) > 1 else ""
+        out.append(Diagnostic("E410", f"`{g.origin}`{n} cannot be lowered to an exact weight "
+                              f"edit: {why}", g.span,
+                              "use --target hooks (or auto) to compile it as a hook module"))
+    return out
 
 
 PASSES = (classify, isolate_hook_points, apply_target)
@@ -273,8 +280,7 @@ def plan(program: Program, config, adapter, target: str = "auto", *, check: bool
     check=False to show refused rules instead."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; one of {TARGETS}")
-    p = Plan(requested=target, target=target, family=adapter.name, lowerings=(),
-             exact_families=adapter.exact_residual_edits)
+    p = Plan(requested=target, target=target, family=adapter.name, lowerings=())
     for pass_ in PASSES:
         p = pass_(p, program, config, adapter)
     if check and any(d.is_error for d in p.diagnostics):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from steerc.compiler.resolve import Resolver, _Feat
 
 _RULES = (ast.Suppress, ast.Ablate, ast.Steer, ast.Clamp, ast.Scale)
-_LAYER = re.compile(r"^blocks\.(\d+)\.")
 
 
 def num(x: float) -> str:
@@ -247,10 +245,12 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
 
     schema = load_schema(r, e.schema) if e.schema is not None else None
     if schema is not None:
-        # E470-E472: a schema the decode-time guard cannot enforce exactly fails at check time
-        from steerc.guard import check_schema_supported
+        # E470-E472: a schema the decode-time guard cannot enforce exactly fails at check
+        # time; xgrammar's own verdict only when cached (importing it loads torch: seconds),
+        # compile always asks it. The module, not the package: steerc.guard imports torch.
+        from steerc.guard.schema import check_schema_supported
 
-        problems = check_schema_supported(schema[1], e.schema.span)
+        problems = check_schema_supported(schema[1], e.schema.span, compile_grammar=False)
         r.col.diagnostics.extend(problems)
         if problems:
             schema = None

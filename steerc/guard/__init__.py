@@ -6,8 +6,19 @@
 """
 
 from steerc.guard.checkpoint import GUARD_DIR, REQUIREMENTS, write_guard
-from steerc.guard.processor import GuardFactory, JsonGuard, json_guard
 from steerc.guard.schema import UNENFORCED_KEYWORDS, check_schema_supported
+
+_PROCESSOR = ("GuardFactory", "JsonGuard", "json_guard")
+
+
+def __getattr__(name: str):
+    # processor.py imports torch, transformers and xgrammar (seconds): loaded on first use,
+    # so `steerc check` can import steerc.guard.schema without them
+    if name in _PROCESSOR:
+        from steerc.guard import processor
+
+        return getattr(processor, name)
+    raise AttributeError(f"module 'steerc.guard' has no attribute {name!r}")
 
 __all__ = ["GUARD_DIR", "REQUIREMENTS", "write_guard", "GuardFactory", "JsonGuard", "json_guard",
            "UNENFORCED_KEYWORDS", "check_schema_supported"]

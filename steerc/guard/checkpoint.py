@@ -16,7 +16,7 @@ from steerc.guard.schema import check_schema_supported
 GUARD_DIR = "custom_generate"
 GUARD_FILE = "guard.json"    # always written: {"schema_file": "schema.json" | null, "source": ...}
 SCHEMA_FILE = "schema.json"  # the schema verbatim; also usable as llama.cpp --json-schema-file
-TEMPLATE = Path(__file__).with_name("custom_generate_template.py")
+SHIPPED_GENERATE = Path(__file__).with_name("shipped_generate.py")  # shipped verbatim as generate.py
 # One constraint per line: transformers' check_python_requirements reads only the first
 # `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
 REQUIREMENTS = "xgrammar>=0.2.8\nxgrammar<0.3\n"
@@ -26,7 +26,7 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
     """Write the guard files for `constraint` under `out_dir/custom_generate/`; returns them.
 
     Raises DiagnosticError (E47x) when the schema cannot be enforced. `generate.py` is the
-    template byte for byte; `guard.json` always (generate.py refuses to run without it);
+    shipped_generate.py byte for byte; `guard.json` always (generate.py refuses to run without it);
     `schema.json` only for `enforce json schema`.
     """
     if constraint.schema is not None:
@@ -36,7 +36,7 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
     d = Path(out_dir) / GUARD_DIR
     d.mkdir(parents=True, exist_ok=True)
     written = [d / "generate.py", d / "requirements.txt", d / GUARD_FILE]
-    written[0].write_bytes(TEMPLATE.read_bytes())
+    written[0].write_bytes(SHIPPED_GENERATE.read_bytes())
     written[1].write_text(REQUIREMENTS, encoding="utf-8")
     schema_file = d / SCHEMA_FILE
     if constraint.schema is not None:

@@ -1,6 +1,6 @@
 """Build JSON-guard logits processors for transformers (the runtime side of `enforce json`).
 
-The processor class lives in `custom_generate_template.py`, the file shipped inside
+The processor class lives in `shipped_generate.py`, the file shipped inside
 checkpoints, so steerc and a downstream user run the same code:
 
     factory = GuardFactory(tokenizer, schema_text_or_None, eos_token_ids=[tok.eos_token_id])
@@ -15,7 +15,7 @@ per-call state).
 from __future__ import annotations
 
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
-from steerc.guard import custom_generate_template as _tpl
+from steerc.guard import shipped_generate as _tpl
 from steerc.guard.schema import E_REJECTED, check_schema_supported
 
 JsonGuard = _tpl.JsonGuard

@@ -1,11 +1,14 @@
 """Which JSON Schemas the guard can enforce: problems as E47x diagnostics, before any compile.
 
 xgrammar turns a schema into a grammar without a tokenizer (`Grammar.from_json_schema`), so a
-schema is checked at `steerc check` time. Three sources of problems:
+schema is checked before any compile. Three sources of problems:
   * the schema is not JSON, or not a valid JSON Schema (jsonschema's meta-schema check);
   * it uses a keyword xgrammar 0.2.8 accepts but silently does not enforce (probed: the grammar
     is identical with and without it; tests/guard re-probe this list), or an external `$ref`;
   * xgrammar rejects it, or warns that it can only approximate it (overlapping `oneOf`).
+The first two are pure Python and run in `steerc check`. The third needs `import xgrammar`,
+which loads torch and transformers (seconds), so `check` reports it only from a cache keyed
+by the schema's content; `compile` always asks xgrammar (and fills the cache).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import tempfile
 from typing import Any, Iterator
 
+from steerc.compiler.hashing import bytes_sha256, cached_text, store_text
 from steerc.diagnostics import Diagnostic, Span
 
 E_BAD_JSON = "E470"       # schema text is not JSON / not a valid JSON Schema
@@ -82,11 +86,16 @@ def _clean(msg: str) -> str:
     return msg.replace("Warning: ", "").strip()
 
 
-def check_schema_supported(schema: str | dict, span: Span | None = None) -> list[Diagnostic]:
+def check_schema_supported(schema: str | dict, span: Span | None = None, *,
+                           compile_grammar: bool = True) -> list[Diagnostic]:
     """Problems that stop the JSON guard from enforcing `schema` exactly (empty: supported).
 
     `schema` is JSON text or an already-parsed dict; `span` points at the spec's
     `enforce json schema` line. Every problem is an error diagnostic with a hint.
+    The keyword checks are pure Python; xgrammar's own verdict (E472, approximations) needs
+    `import xgrammar`, which loads torch and transformers (seconds): it is cached by the
+    schema's content, and `compile_grammar=False` (`steerc check`) reports it only when
+    cached, so `check` stays light and `compile` always asks xgrammar.
     """
     import jsonschema
 
@@ -125,10 +134,36 @@ def check_schema_supported(schema: str | dict, span: Span | None = None) -> list
                 span, "inline the referenced schema under $defs and use '#/$defs/...'"))
     if problems:
         return problems
-    error, warnings = _compile_capturing_warnings(json.dumps(doc))
+    text = json.dumps(doc)
+    key = _verdict_key(text)
+    known = cached_text(key)
+    if known is None and not compile_grammar:
+        return []
+    if known is None:
+        known = json.dumps(_xgrammar_verdict(text))
+        store_text(key, known)
+    return [Diagnostic(code, message, span, hint) for code, message, hint in json.loads(known)]
+
+
+def _xgrammar_verdict(text: str) -> list[tuple[str, str, str]]:
+    """(code, message, hint) of what xgrammar says about the schema `text` (empty: exact)."""
+    error, warnings = _compile_capturing_warnings(text)
     if error:
-        return [Diagnostic(E_REJECTED, f"the JSON guard cannot compile this schema: {_clean(error)}",
-                           span, "simplify the schema; xgrammar 0.2.8 supports the common subset")]
-    return [Diagnostic(E_UNENFORCED, f"the JSON guard can only approximate this schema: {_clean(w)}",
-                       span, "make the branches disjoint (e.g. a 'const' discriminator) or use anyOf")
+        return [(E_REJECTED, f"the JSON guard cannot compile this schema: {_clean(error)}",
+                 "simplify the schema; xgrammar 0.2.8 supports the common subset")]
+    return [(E_UNENFORCED, f"the JSON guard can only approximate this schema: {_clean(w)}",
+             "make the branches disjoint (e.g. a 'const' discriminator) or use anyOf")
             for w in warnings]
+
+
+def _verdict_key(text: str) -> str:
+    """Cache key of xgrammar's verdict: the schema, the xgrammar version and this file."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        xgr_version = version("xgrammar")
+    except PackageNotFoundError:
+        xgr_version = "none"
+    with open(__file__, "rb") as f:
+        here = bytes_sha256(f.read())
+    return "xgrammar-verdict:" + bytes_sha256(f"{xgr_version}\n{here}\n{text}".encode())

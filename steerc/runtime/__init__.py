@@ -2,7 +2,7 @@
 builder, and `apply(model, program, saes)` (the in-process reference semantics)."""
 
 from steerc.runtime.apply import apply
-from steerc.runtime.build import build_hooks, orthonormal_basis
+from steerc.runtime.build_hooks import build_hooks, orthonormal_basis
 from steerc.runtime.modeling_steerc import FeatureGroup, SteercHooks, SteerHook, install
 
 __all__ = ["apply", "build_hooks", "orthonormal_basis", "SteercHooks", "SteerHook",

@@ -4,7 +4,7 @@
         logits = model(ids).logits        # steered
     # here the model is exactly as before (no hook, no buffer, no parameter changed)
 
-This is what every compiled checkpoint is tested against (DESIGN.md §4, ir.py docstring).
+This is what every compiled checkpoint is tested against (docs/semantics.md, ir.py docstring).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from steerc.arch.registry import adapter_for
-from steerc.runtime.build import build_hooks
+from steerc.runtime.build_hooks import build_hooks
 from steerc.runtime.modeling_steerc import install
 
 

@@ -1,7 +1,7 @@
 """The one in-memory SAE shape every format loader produces (SAELens conventions).
 
 Feature i: encoder column `W_enc[:, i]` (W_enc is [d_in, d_sae]), decoder row `W_dec[i]`
-(W_dec is [d_sae, d_in]), `b_enc[i]`, `threshold[i]` (JumpReLU). See ../shared/FORMATS.md.
+(W_dec is [d_sae, d_in]), `b_enc[i]`, `threshold[i]` (JumpReLU). See docs/saes.md.
 
 Encode, for every architecture, with `x_n = normalize(x)` and
 `x' = x_n - b_dec if apply_b_dec_to_input else x_n`:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # plain data here; `steerc check` reads configs without impor
 Architecture = Literal["standard", "jumprelu", "topk", "gated"]
 Normalization = Literal["none", "constant_norm_rescale", "layer_norm"]
 # `expected_average_only_in` and Llama Scope's dataset-wise norm are folded into the
-# weights at load time (FORMATS.md §1, §5), so they never reach the runtime.
+# weights at load time (docs/saes.md), so they never reach the runtime.
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Hook-point names: everything is normalised to TransformerLens style.
 
-Accepted spellings (FORMATS.md §3, §7): TL names as is; old SAELens `hook_point` values;
+Accepted spellings (docs/saes.md): TL names as is; old SAELens `hook_point` values;
 HF/sparsify module paths `layers.N` / `h.N` / `model.layers.N[.output]` (output of the
 block = `blocks.N.hook_resid_post`), `layers.N.mlp` (`hook_mlp_out`), `layers.N.self_attn`
 / `h.N.attn` (`hook_attn_out`), `embed_tokens` / `wte` (`hook_embed`).
@@ -37,7 +37,3 @@ def normalize_hook_name(name: str) -> Optional[str]:
             return f"blocks.{int(m.group(1))}.{hook}"
     return None
 
-
-def is_known_hook(name: str) -> bool:
-    """True for a TL-style hook name steerc understands."""
-    return bool(_TL.match(name))

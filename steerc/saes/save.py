@@ -17,7 +17,7 @@ from .sae import SAE
 if TYPE_CHECKING:  # imported by save_saelens itself, so importing steerc.saes stays torch-free
     import torch
 
-SAE_LENS_VERSION = "6.18.0"  # the config generation we write (FORMATS.md §1)
+SAE_LENS_VERSION = "6.18.0"  # the config generation we write (docs/saes.md)
 
 
 def config_dict(cfg: SAEConfig) -> dict:

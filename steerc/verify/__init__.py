@@ -7,6 +7,9 @@
 Error codes E501-E512 and W501-W502 are listed in docs/verify.md.
 """
 
+import sys
+import types
+
 from steerc.verify.checkpoint import SteeredCheckpoint, load_models, open_steered
 from steerc.verify.plot import write_plot
 from steerc.verify.report import Report, render_text, to_json
@@ -15,3 +18,16 @@ from steerc.verify.trace import trace_text
 
 __all__ = ["Options", "Report", "SteeredCheckpoint", "load_models", "open_steered",
            "render_text", "to_json", "trace_text", "verify_checkpoint", "write_plot"]
+
+
+class _CallableModule(types.ModuleType):
+    """`steerc.verify(out, ...)` runs `steerc.api.verify`: the package keeps its name for
+    `from steerc.verify import Report` and is the library call too."""
+
+    def __call__(self, checkpoint, **kwargs):
+        from steerc.api import verify
+
+        return verify(checkpoint, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -94,7 +94,7 @@ class Bases:
 
     def compile(self, case: str, scenario: str, target: str = "auto"):
         """Compile once per (case, scenario, target); returns (out dir, CompileResult)."""
-        from steerc.compiler.build import compile_program
+        from steerc.compiler.build_checkpoint import compile_program
 
         key = (case, scenario, target)
         if key not in self.compiled:

@@ -80,3 +80,44 @@ def test_enforce_json_needs_code_and_fails_closed(spec_dir, tmp_path, capsys):
     assert m["target"] == "hooks" and "custom_generate/generate.py" in m["code_files"]
     with pytest.raises(ValueError, match="trust_remote_code"):
         tf.AutoModelForCausalLM.from_pretrained(out)
+
+
+SETS = '''suppress features matching "json" limit 6
+steer features tagged "tone:friendly" by 2
+ablate res2[7] everywhere
+'''
+
+
+@pytest.fixture(scope="module")
+def sets_spec(spec_dir):
+    spec = spec_dir / "sets.steer"
+    spec.write_text(f'model "{spec_dir / "model"}"\nsae res2 = "{FIX / "sae_res"}"\n'
+                    f'catalogue "{FIX / "catalogue.json"}"\n\n' + SETS)
+    return spec
+
+
+@pytest.mark.parametrize("target", ["auto", "weights"])
+def test_explain_summarises_each_source_rule(sets_spec, spec_dir, capsys, target):
+    """A rule over a feature set is one block (with its count), not one per feature; under
+    --target weights it is one E410 naming the count (was one E410 per feature)."""
+    code = main(["explain", str(sets_spec), "--target", target])
+    out = capsys.readouterr()
+    assert code == (0 if target == "auto" else 1)
+    _golden(f"explain_sets_{target}.txt", out.out + ("--- stderr\n" + out.err if out.err else ""), spec_dir)
+    if target == "weights":
+        assert out.err.count("error[E410]") == 1 and "(2 features)" in out.err
+
+
+def test_explain_features_and_json_list_every_feature(sets_spec, capsys):
+    from steerc.api import explain
+
+    ex = explain(sets_spec)
+    n = len(ex.program.interventions)
+    assert main(["explain", str(sets_spec), "--features"]) == 0
+    full = capsys.readouterr().out
+    assert full.count("  # ") == 2 * n  # each intervention: once in the program, once in the plan
+    assert main(["explain", str(sets_spec), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["n_features"] for r in doc["rules"]] == [len(r.features) for r in ex.rules]
+    assert sum(len(r["features"]) for r in doc["rules"]) == n
+    assert len(doc["rules"]) == 3 < n

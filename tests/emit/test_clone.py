@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from bench.synth_checkpoint import SHAPES, Shape, write_checkpoint
 from steerc.compiler import filecopy, shardwrite
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.compiler.emit import Entry, open_checkpoint
 from steerc.compiler.shardwrite import ShardWriter, mirrors, run_tasks, safetensors_header
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding

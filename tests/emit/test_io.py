@@ -13,7 +13,7 @@ import torch
 import transformers as tf
 
 from steerc.compiler import edits
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.compiler.hashing import sha256_uncached
 from steerc.compiler.emit import (INDEX, file_shard_digest, open_checkpoint, read_header,
                                   tensor_hash)

@@ -152,3 +152,20 @@ def test_everywhere_ablation_edits_every_expert_and_the_shared_expert(configs):
                 for e in range(c.num_experts)} <= tensors
         assert f"model.layers.{L}.mlp.shared_expert.down_proj.weight" in tensors
     assert not any("gate" in t or "up_proj" in t for t in tensors)  # readers stay as they are
+@pytest.mark.parametrize("n", [1, 2, 6, 40])
+def test_weights_target_refuses_a_feature_set_rule_once(configs, n):
+    """`suppress features matching "x" limit n`: n interventions, one source line -> one E410
+    naming the count (was n identical errors); the plan still marks each feature refused."""
+    c = configs["llama"]
+    span = Span("s.steer", 4, 1, 30)
+    rule = 'suppress features matching "x" limit 6'
+    ivs = [Intervention(Op.SET, FeatureId("r", i), 0.0, (P1,), span=span, origin=rule) for i in range(n)]
+    other = dataclasses.replace(interventions("hooks")[0], span=Span("s.steer", 5, 1, 8))
+    p = plan(_prog(*ivs, other), c, adapter_for(c), "weights", check=False)
+    assert _kinds(p) == ["refused"] * (n + 1)
+    assert [d.span for d in p.diagnostics] == [span, other.span]
+    first = p.diagnostics[0]
+    assert first.code == "E410" and rule in first.message
+    assert (f"({n} features)" in first.message) == (n > 1)
+    again = PASSES[-1](p, _prog(*ivs, other), c, adapter_for(c))  # idempotent: no second E410
+    assert again.diagnostics == p.diagnostics

@@ -14,7 +14,7 @@ import torch
 
 from bench.synth_checkpoint import SHAPES, write_checkpoint
 from steerc.compiler import edits, emit, filecopy, stream_edits
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.compiler.emit import base_tensor_hashes, file_shard_digest, open_checkpoint
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.saes import load_sae

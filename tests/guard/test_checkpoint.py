@@ -11,7 +11,7 @@ import pytest
 from steerc.compiler import ir
 from steerc.guard import GUARD_DIR, REQUIREMENTS, write_guard
 from steerc.guard import checkpoint as ck
-from steerc.guard import custom_generate_template as tpl
+from steerc.guard import shipped_generate as tpl
 from tests.guard.conftest import SCHEMA
 from tests.shipped import top_level_imports
 from tests.tinymodels import save_tiny
@@ -21,8 +21,8 @@ ALLOWED_IMPORTS = {"json", "os", "warnings", "numpy", "torch", "transformers", "
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_template_imports_only_allowed_modules():
-    names = top_level_imports(ck.TEMPLATE)
+def test_shipped_generate_imports_only_allowed_modules():
+    names = top_level_imports(ck.SHIPPED_GENERATE)
     assert names <= ALLOWED_IMPORTS, names - ALLOWED_IMPORTS
     assert tpl.GUARD_FILE == ck.GUARD_FILE
 
@@ -31,7 +31,7 @@ def test_write_guard_files(tmp_path):
     files = write_guard(tmp_path, ir.JsonConstraint("schemas/t.json", SCHEMA))
     d = tmp_path / GUARD_DIR
     assert {f.name for f in files} == {"generate.py", "requirements.txt", "guard.json", "schema.json"}
-    assert (d / "generate.py").read_bytes() == ck.TEMPLATE.read_bytes()
+    assert (d / "generate.py").read_bytes() == ck.SHIPPED_GENERATE.read_bytes()
     assert json.loads((d / "schema.json").read_text()) == json.loads(SCHEMA)
     assert json.loads((d / "guard.json").read_text())["schema_file"] == "schema.json"
     # Rewriting as "any JSON" must drop the old schema.

@@ -169,7 +169,7 @@ def test_a_guard_serves_one_call(model, tok, one_thread):
 def test_any_json_grammar_is_open_and_caps_whitespace(tok):
     import xgrammar as xgr
 
-    from steerc.guard.custom_generate_template import MAX_WHITESPACE
+    from steerc.guard.shipped_generate import MAX_WHITESPACE
 
     grammar = GuardFactory(tok, None, vocab_size=100).grammar
 
@@ -189,7 +189,7 @@ def test_additive_mask_rows_match_xgrammars_bitmask_kernel():
     # wider than the tokenizer's) banned, since no matcher would accept them.
     import xgrammar as xgr
 
-    from steerc.guard.custom_generate_template import MaskRows
+    from steerc.guard.shipped_generate import MaskRows
 
     torch.manual_seed(0)
     vocab, width = 70, 75

@@ -35,7 +35,7 @@ def test_hub_spec_compiles_offline_same_bytes_from_any_cwd(world, tmp_path):
     env = world.env()
     r = steerc(["check", "specs/bot.steer", "--write-lock"], tmp_path / "proj", env)
     assert r.returncode == 0, r.stderr
-    lock = json.loads((proj / "steer.lock").read_text())
+    lock = json.loads((proj / "bot.steer.lock").read_text())
     assert lock["model"]["hub"] == {"repo": "org/tiny", "revision": None, "commit": world.model_commit}
     assert lock["saes"]["res1"]["hub"]["commit"] == world.sae_commit
     assert lock["saes"]["res1"]["path"] == f"hf://{SCOPE_REPO}/{SCOPE_PATH}"
@@ -76,7 +76,7 @@ def test_pinned_revision_reads_that_commit(world, tmp_path):
     (tmp_path / "bot.steer").write_text(SPEC.replace('"org/tiny"', f'"org/tiny@{world.model_commit}"'))
     r = steerc(["check", "bot.steer", "--write-lock"], tmp_path, world.env())
     assert r.returncode == 0, r.stderr
-    hub = json.loads((tmp_path / "steer.lock").read_text())["model"]["hub"]
+    hub = json.loads((tmp_path / "bot.steer.lock").read_text())["model"]["hub"]
     assert hub == {"repo": "org/tiny", "revision": world.model_commit, "commit": world.model_commit}
 
 

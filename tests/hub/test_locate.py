@@ -176,7 +176,7 @@ def test_only_the_files_steerc_reads_are_requested(monkeypatch, tmp_path):
 
 
 def test_bin_only_repo_in_the_cache_keeps_the_local_refusal(offline_cache, tmp_path):
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import DiskEnvironment
     from tests.hubcache import put_repo
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.compiler.load import DiskEnvironment, load
 from steerc.verify.checkpoint import open_steered
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not (DEMO / "tokenizer.json").exists(), reason="
 def accepts(schema: dict, text: str) -> bool:
     from transformers import AutoTokenizer
 
-    from steerc.guard import custom_generate_template as tpl
+    from steerc.guard import shipped_generate as tpl
 
     tok = AutoTokenizer.from_pretrained(DEMO)
     grammar = tpl.compile_grammar(tok, json.dumps(schema), eos_token_ids=[tok.eos_token_id])

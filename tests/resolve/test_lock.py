@@ -1,4 +1,4 @@
-"""steer.lock: build, write/read round trip, schema, drift diff, `steerc check` flags."""
+"""Lock files (`<spec>.lock`): build, write/read round trip, schema, drift diff, `steerc check` flags."""
 
 import json
 
@@ -134,3 +134,36 @@ def test_schema_copies_agree():
     repo = Path(lk.__file__).resolve().parents[2]
     assert (repo / "specs/schemas/lock.schema.json").read_text() == lk.SCHEMA_PATH.read_text()
     jsonschema.Draft202012Validator.check_schema(lock_schema())
+
+
+def test_each_spec_of_a_folder_has_its_own_lock(local, capsys):
+    """Two specs in one folder: each writes and checks `<spec>.lock` (they shared one
+    `steer.lock` before, so `--locked` on the second reported drift against the first)."""
+    spec, _ = local
+    other = spec.with_name("other.steer")
+    other.write_text(spec.read_text().replace(BODY, 'suppress res2["email"]\n'))
+    for s in (spec, other):
+        assert main(["check", str(s), "--write-lock"]) == 0
+    assert default_lock_path(spec).name == "s.steer.lock"
+    assert default_lock_path(other) == other.with_name("other.steer.lock")
+    assert main(["check", str(spec), "--locked"]) == 0
+    assert main(["check", str(other), "--locked"]) == 0
+    assert not (spec.parent / "steer.lock").exists()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("whose", ["this spec", "another spec"])
+def test_old_shared_lock_gets_a_hint(local, capsys, whose):
+    spec, _ = local
+    assert main(["check", str(spec), "--write-lock", "--lock", str(spec.parent / "steer.lock")]) == 0
+    if whose == "another spec":
+        doc = json.loads((spec.parent / "steer.lock").read_text())
+        (spec.parent / "steer.lock").write_text(json.dumps(dict(doc, spec="first.steer")))
+    capsys.readouterr()
+    assert main(["check", str(spec), "--locked"]) == 1
+    err = capsys.readouterr().err
+    assert "error[E223]" in err and "one lock per spec" in err
+    if whose == "this spec":
+        assert "rename it" in err and "s.steer.lock" in err
+    else:
+        assert "it locks first.steer" in err and "--write-lock" in err

@@ -22,7 +22,7 @@ def test_round_trip_of_a_resolved_program(spec):
                           HEADER2))
     d = program_to_dict(p)
     assert program_from_dict(json.loads(json.dumps(d))) == p
-    text = describe_program(p)
+    text = describe_program(p, features=True)
     assert len([ln for ln in text.splitlines() if "#" in ln]) == len(p.interventions)
     assert 'when res2[6] "greeting" > 0.5 at blocks.1.hook_resid_post' in text
     assert summary(p).startswith(f"{len(p.interventions)} interventions on 2 SAEs")

@@ -85,7 +85,7 @@ def test_hook_modules_match_hidden_states(arch, tied):
         close(v("hook_resid_pre"), hs[L])
         if L < n - 1:
             close(v("hook_resid_post"), hs[L + 1])
-        else:  # hidden_states[-1] carries the final norm (FORMATS.md §8)
+        else:  # hidden_states[-1] carries the final norm (docs/saes.md)
             close(norm(v("hook_resid_post")), hs[-1])
         if _parallel(cfg):  # both sublayers read resid_pre; there is no resid_mid
             close(v("hook_resid_post"), v("hook_resid_pre") + v("hook_attn_out") + v("hook_mlp_out"))

@@ -7,7 +7,7 @@ import torch
 
 from steerc.arch.registry import adapter_for
 from steerc.compiler.ir import Op
-from steerc.runtime.build import build_hooks
+from steerc.runtime.build_hooks import build_hooks
 from steerc.runtime.modeling_steerc import POSITIONS
 from tests.runtime.helpers import iv, program, sae_at, stub_config
 from tests.runtime.naive import encode_one, naive_point

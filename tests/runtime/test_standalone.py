@@ -14,7 +14,7 @@ import steerc.runtime.modeling_steerc as ms
 from steerc.arch.registry import adapter_for
 from steerc.compiler.ir import Op
 from steerc.diagnostics import DiagnosticError
-from steerc.runtime.build import build_hooks
+from steerc.runtime.build_hooks import build_hooks
 from tests.shipped import top_level_imports
 from tests.runtime.helpers import iv, program, sae_at, stub_config
 

@@ -1,4 +1,4 @@
-"""Direct SAE math on raw tensors, written from FORMATS.md independently of steerc.saes.
+"""Direct SAE math on raw tensors, written from the formats' reference code independently of steerc.saes.
 
 Each helper takes tensors exactly as a test wrote them to disk (in that format's own
 orientation) and returns activations / reconstructions in float64.

@@ -17,7 +17,7 @@ import transformers as tf
 
 from bench.synth_checkpoint import SHAPES, Shape, tensors, write_checkpoint
 from steerc.compiler.backends.base import ADDED_SHARD
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.compiler.emit import INDEX, open_checkpoint
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.runtime.apply import apply
@@ -98,9 +98,9 @@ import sys, json
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from tests.scale.test_scale import _program
-from steerc.compiler.build import compile_program
+from steerc.compiler.build_checkpoint import compile_program
 from steerc.saes import load_sae
-import steerc.runtime.build, transformers
+import steerc.runtime.build_hooks, transformers
 sae = load_sae({str(sae)!r})
 def vm(key):
     for line in open('/proc/self/status'):

@@ -59,7 +59,7 @@ def compiled(tiny):
     """name -> compiled checkpoint dir (paths relative to `tiny`, as a user compiles)."""
     import os
 
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import load_program
 
     out = {}

@@ -31,7 +31,7 @@ def test_the_five_examples_exist():
 
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.stem)
 def test_example_compiles_and_verifies(spec, tmp_path):
-    from steerc.compiler.build import compile_program
+    from steerc.compiler.build_checkpoint import compile_program
     from steerc.compiler.load import load_program
 
     cwd = os.getcwd()

@@ -73,8 +73,8 @@ class HooksBackend:
     def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
              jobs=None):
         from steerc.compiler.backends.base import write_tensors
-        from steerc.compiler.build import directions_from
-        from steerc.runtime.build import build_hooks
+        from steerc.compiler.build_checkpoint import directions_from
+        from steerc.runtime.build_hooks import build_hooks
 
         we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
         cfg = patched_config(raw_config, config, adapter, we)

@@ -31,7 +31,6 @@ class NewTensor:
     dtype: str
     shape: tuple[int, ...]
     produce: Producer
-    beside: str  # the existing tensor it belongs with (its dtype/shape source)
 
 
 @dataclass
@@ -132,7 +131,7 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
             out.replaced[key] = producer(key)
         else:
             w = key[: -len("bias")] + "weight"
-            out.new[key] = NewTensor(key, _bias_dtype(base, w), (d,), producer(key), beside=w)
+            out.new[key] = NewTensor(key, _bias_dtype(base, w), (d,), producer(key))
         out.records.append({"tensor": key, "ops": ops.get(key, [{"op": "project_out", "rule": "everywhere"}])})
     for key in sorted(zero):
         if base.has(key) or key in out.new:
@@ -140,14 +139,13 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
         w = key[: -len("bias")] + "weight"
         dt = _bias_dtype(base, w)
         shape = (base.info(w).shape[0],) if base.has(w) else (d,)
-        out.new[key] = NewTensor(key, dt, shape, _zeros(shape, dt), beside=w)
+        out.new[key] = NewTensor(key, dt, shape, _zeros(shape, dt))
         out.records.append({"tensor": key, "ops": [{"op": "zero_bias", "rule": "config flag"}]})
     if plan.untie:
         tied = next(e for e in adapter.embeddings(config) if e.tied_to)
         head = tied.tied_to
         info = base.info(tied.weight)
-        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: RawCopy(tied.weight),
-                                  beside=tied.weight)
+        out.new[head] = NewTensor(head, info.dtype, info.shape, lambda: RawCopy(tied.weight))
         out.records.append({"tensor": head, "ops": [{"op": "untie", "rule": f"copy of {tied.weight}"}]})
         out.config_patch["tie_word_embeddings"] = False
     out.config_patch.update(flags)
@@ -208,7 +206,7 @@ class WeightsBackend:
     def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
              jobs=None):
         from steerc.compiler.backends.base import write_tensors
-        from steerc.compiler.build import directions_from
+        from steerc.compiler.build_checkpoint import directions_from
 
         we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
         tensors = write_tensors(base, out, we.replaced, we.new, progress=progress, jobs=jobs)

@@ -1,4 +1,4 @@
-"""Gemma Scope: `params.npz` (FORMATS.md §2).
+"""Gemma Scope: `params.npz` (docs/saes.md).
 
 Path `<repo>/{layer_L|embedding}/width_16k/average_l0_N/params.npz`; keys W_enc [d_in, d_sae],
 W_dec [d_sae, d_in], b_enc, b_dec, threshold (SAELens also accepts lowercase w_enc/w_dec).

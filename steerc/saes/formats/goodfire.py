@@ -1,4 +1,4 @@
-"""Goodfire: a torch-pickled state dict, no config (FORMATS.md §5).
+"""Goodfire: a torch-pickled state dict, no config (docs/saes.md).
 
 Keys: encoder_linear.weight [d_sae, d_in], encoder_linear.bias [d_sae],
 decoder_linear.weight [d_in, d_sae], decoder_linear.bias [d_in]. f = ReLU(x W^T + b), no

@@ -1,4 +1,4 @@
-"""Llama Scope (OpenMOSS lm_saes): hyperparams.json + checkpoints/final.safetensors (FORMATS.md §5).
+"""Llama Scope (OpenMOSS lm_saes): hyperparams.json + checkpoints/final.safetensors (docs/saes.md).
 
 Keys: encoder.weight [d_sae, d_in], encoder.bias [d_sae], decoder.weight [d_in, d_sae],
 decoder.bias [d_in]. Inference follows the lm_saes reference, folded into the weights

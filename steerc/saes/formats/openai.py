@@ -1,4 +1,4 @@
-"""OpenAI sparse_autoencoder (GPT-2 small): a torch-pickled dict (FORMATS.md §4).
+"""OpenAI sparse_autoencoder (GPT-2 small): a torch-pickled dict (docs/saes.md).
 
 Keys: pre_bias [d_in], encoder.weight [n, d_in] (no bias), latent_bias [n],
 decoder.weight [d_in, n], stats buffers, "activation" ("TopK" | "ReLU"),

@@ -1,4 +1,4 @@
-"""SAELens: `cfg.json` + `sae_weights.safetensors` (FORMATS.md §1).
+"""SAELens: `cfg.json` + `sae_weights.safetensors` (docs/saes.md).
 
 Config generations: v6 (`metadata` holds hook/model; `metadata.sae_lens_version` >= 6),
 flat v3-v5 (`hook_name`, `activation_fn_str`, ...), and v0-v2 runner dumps (`hook_point`,

@@ -1,4 +1,4 @@
-"""EleutherAI sparsify (formerly `sae`): one folder per hookpoint (FORMATS.md §3).
+"""EleutherAI sparsify (formerly `sae`): one folder per hookpoint (docs/saes.md).
 
 `<hookpoint>/cfg.json` + `<hookpoint>/sae.safetensors` (or `<hookpoint>/seed<N>/...`), the
 folder named by the module path under `model.base_model`: `layers.10` is the output of
