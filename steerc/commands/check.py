@@ -9,10 +9,13 @@ from steerc.compiler.describe import describe_program, summary
 from steerc.commands import add_allow_pickle_argument
 from steerc.compiler.load import DiskEnvironment, load
 from steerc.compiler.lock import build_lock, check_locked, default_lock_path, write_lock
+from steerc.compiler.validate import validate_program
+from steerc.diagnostics import DiagnosticError
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "check"
-HELP = "parse and resolve a spec against its catalogue and SAEs (fast, no model weights)"
+HELP = ("parse and resolve a spec against its catalogue and SAEs, and validate it against the "
+        "model's config.json and weight headers (fast, no weights, no torch)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
                   env=DiskEnvironment(allow_pickle=args.allow_pickle))
     program = loaded.program
     warnings = list(loaded.diagnostics)
+    try:  # the model-dependent half: what compile would refuse (config and headers, no weights)
+        validate_program(program)
+    except DiagnosticError as e:
+        raise DiagnosticError(warnings + e.diagnostics) from None
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.spec)
     if args.locked or args.write_lock:
         new = build_lock(program, lock_path.parent)

@@ -54,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
     from steerc.compiler.describe import describe_program
     from steerc.compiler.load import DiskEnvironment, load
     from steerc.compiler.plan import plan as make_plan
+    from steerc.compiler.validate import validate_program
     from steerc.diagnostics import render_all
 
     loaded = load(args.spec, catalogue_override=args.catalogue,
                   env=DiskEnvironment(allow_pickle=args.allow_pickle))
     program = loaded.program
-    config, _, adapter = load_base(program.model)
+    info = validate_program(program)  # what check and compile refuse, explain refuses too
+    config, _, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, args.target, check=False)
     print("program:")
     print(describe_program(program))

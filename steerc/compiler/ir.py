@@ -83,6 +83,7 @@ class SaeBinding:
     d_sae: int
     sha256: str
     format: str = "saelens"
+    span: Span | None = None  # the `sae` line's path (where SAE/model mismatches are reported)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Program:
     json: JsonConstraint | None = None
     expects: tuple[ExpectCheck, ...] = ()
     files: tuple[str, ...] = ()  # every spec file read (the root and its `use`s)
+    model_span: Span | None = None  # the `model` line's path (model problems are reported there)
 
     def sae(self, alias: str) -> SaeBinding:
         for b in self.saes:

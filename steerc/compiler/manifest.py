@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import os
 from pathlib import Path
 
 from steerc import __version__
@@ -88,31 +89,41 @@ def lowering_rows(plan) -> list[dict]:
     return rows
 
 
-def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: list[str],
-                   spec_hashes: dict) -> dict:
-    """The manifest dict for a finished output directory `out` (code files already written)."""
+def build_manifest(program, plan, base, saes: dict, art, tmp: Path, *, copied: list[str],
+                   spec_hashes: dict, out: Path | None = None) -> dict:
+    """The manifest dict for a finished temp output directory `tmp` (code files already
+    written) that becomes `out`. Paths are recorded relative to the root spec's directory
+    (`portable`), so the manifest is the same from any working directory; `spec.dir` is that
+    directory seen from `out` (how `steerc verify` finds the inputs again)."""
+    from steerc.compiler.portable import portable, relative_to, spec_dir
     t = art.tensors
     edits = []
     for rec in art.records:
         name = rec["tensor"]
         edits.append({"tensor": name, "ops": rec["ops"], "before_sha256": t.before.get(name),
                       "after_sha256": t.hashes[name]})
-    specs = dict(spec_hashes) or {f: _file_hash(f) for f in (program.files or (program.spec_file,))}
+    root = spec_dir(program)
+    specs = dict(spec_hashes) or {relative_to(f, root): _file_hash(f)
+                                  for f in (program.files or (program.spec_file,))}
+    shown = portable(program)
+    spec = {"file": shown.spec_file, "sha256": specs}
+    if out is not None:
+        spec["dir"] = relative_to(root, os.path.abspath(out))
     return {
         "schema_version": SCHEMA_VERSION,
         "compiler": {"name": "steerc", "version": __version__},
         "target": plan.target,
         "requested_target": plan.requested,
         "family": plan.family,
-        "spec": {"file": program.spec_file, "sha256": specs},
-        "base_model": {"path": program.model,
+        "spec": spec,
+        "base_model": {"path": shown.model,
                        "tensors_sha256": files_fingerprint(base.root, base.files),
                        "config_sha256": _file_hash(str(Path(program.model) / "config.json"))},
-        "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook,
+        "saes": [{"alias": b.alias, "path": s.path, "hook": b.hook,
                   "sha256": saes[b.alias].sha256() if b.alias in saes else b.sha256}
-                 for b in program.saes],
-        "catalogue": {"path": program.catalogue, "sha256": _file_hash(program.catalogue)},
-        "program": program_dict(program),
+                 for b, s in zip(program.saes, shown.saes)],
+        "catalogue": {"path": shown.catalogue, "sha256": _file_hash(program.catalogue)},
+        "program": program_dict(shown),
         "lowering": lowering_rows(plan),
         "edits": edits,
         "hooks": art.hooks,
@@ -121,8 +132,8 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "tensors_sha256": _fingerprint(t.files),
         "hash_scope": HASH_SCOPE,
         "shards": dict(sorted(t.shards.items())),
-        "code_files": {f: sha256_uncached(out / f) for f in art.code_files},
-        "side_files": {f: sha256_uncached(out / f) for f in copied},
-        "config_sha256": sha256_uncached(out / "config.json")
-        if (out / "config.json").is_file() else None,
+        "code_files": {f: sha256_uncached(tmp / f) for f in art.code_files},
+        "side_files": {f: sha256_uncached(tmp / f) for f in copied},
+        "config_sha256": sha256_uncached(tmp / "config.json")
+        if (tmp / "config.json").is_file() else None,
     }

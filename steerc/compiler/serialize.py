@@ -73,7 +73,8 @@ def program_to_dict(p: Program) -> dict[str, Any]:
         "spec_file": p.spec_file,
         "model": p.model,
         "saes": [{"alias": b.alias, "path": b.path, "hook": b.hook, "d_in": b.d_in,
-                  "d_sae": b.d_sae, "sha256": b.sha256, "format": b.format} for b in p.saes],
+                  "d_sae": b.d_sae, "sha256": b.sha256, "format": b.format, "span": _span(b.span)}
+                 for b in p.saes],
         "catalogue": p.catalogue,
         "interventions": [intervention_to_dict(i) for i in p.interventions],
         "json": None if p.json is None else {"schema_path": p.json.schema_path,
@@ -81,6 +82,7 @@ def program_to_dict(p: Program) -> dict[str, Any]:
         "expects": [{"prompt": e.prompt, "kind": e.kind, "arg": e.arg, "span": _span(e.span)}
                     for e in p.expects],
         "files": list(p.files),
+        "model_span": _span(p.model_span),
     }
 
 
@@ -91,11 +93,12 @@ def program_from_dict(d: dict[str, Any]) -> Program:
     j = d.get("json")
     return Program(
         spec_file=d["spec_file"], model=d["model"],
-        saes=tuple(SaeBinding(**b) for b in d["saes"]),
+        saes=tuple(SaeBinding(**{**b, "span": _unspan(b.get("span"))}) for b in d["saes"]),
         catalogue=d["catalogue"],
         interventions=tuple(intervention_from_dict(i) for i in d["interventions"]),
         json=None if j is None else JsonConstraint(j["schema_path"], j["schema"], _unspan(j["span"])),
         expects=tuple(ExpectCheck(e["prompt"], e["kind"], e["arg"], _unspan(e["span"]))
                       for e in d["expects"]),
         files=tuple(d["files"]),
+        model_span=_unspan(d.get("model_span")),
     )

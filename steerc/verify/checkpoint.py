@@ -37,6 +37,7 @@ class SteeredCheckpoint:
     needs_code: bool           # load with trust_remote_code=True
     guard: bool                # ships custom_generate (enforce json)
     warnings: tuple[Diagnostic, ...] = ()
+    inputs: Path | None = None  # the spec's directory, which the manifest's paths are relative to
 
 
 def _fail(code: str, message: str, hint: str | None = None):
@@ -90,11 +91,20 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
               "code to import)", "recompile the checkpoint")
 
 
-def resolve_path(recorded: str, ckpt: Path) -> Path | None:
-    """A path as recorded at compile time: absolute, relative to the working directory, or
-    relative to the checkpoint's parent (compiles usually run from the repository root)."""
+def inputs_dir(ckpt: Path, manifest: dict) -> Path | None:
+    """The spec's directory as the manifest records it (`spec.dir`, relative to the
+    checkpoint), or None for a manifest without it."""
+    d = (manifest.get("spec") or {}).get("dir") if isinstance(manifest.get("spec"), dict) else None
+    return ckpt / d if isinstance(d, str) else None
+
+
+def resolve_path(recorded: str, ckpt: Path, inputs: Path | None = None) -> Path | None:
+    """A path as recorded at compile time: absolute, relative to the spec's directory
+    `inputs` (what steerc records), else (older manifests) relative to the working directory
+    or to the checkpoint's parent."""
     p = Path(recorded)
-    for cand in ([p] if p.is_absolute() else [p, ckpt.parent / p, ckpt / p]):
+    first = [inputs / p] if inputs is not None else []
+    for cand in ([p] if p.is_absolute() else first + [p, ckpt.parent / p, ckpt / p]):
         if cand.exists():
             return cand
     return None
@@ -112,11 +122,13 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
     except (KeyError, TypeError, ValueError) as e:
         _fail("E503", f"the program in {ckpt / MANIFEST} cannot be read ({type(e).__name__}: {e})",
               "recompile the checkpoint with this steerc version")
+    inputs = inputs_dir(ckpt, manifest)
     recorded = base_model or manifest["base_model"].get("path") or program.model
-    base = resolve_path(recorded, ckpt)
+    base = resolve_path(recorded, ckpt, None if base_model else inputs)
     if base is None or not (base / "config.json").is_file():
         _fail("E505", f"base model '{recorded}' (from the manifest) not found",
-              "run verify from the directory you compiled in, or pass --base-model PATH")
+              "the manifest records it relative to the spec's directory; pass --base-model PATH "
+              "if the checkpoint or the model moved")
     warnings = []
     want_cfg = manifest["base_model"].get("config_sha256")
     if want_cfg and sha256_uncached(base / "config.json") != want_cfg:
@@ -125,15 +137,16 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
                                    "base-vs-steered figures compare different models"))
     sae_paths = {}
     for b in program.saes:
-        p = resolve_path(b.path, ckpt)
+        p = resolve_path(b.path, ckpt, inputs)
         if p is None:
             _fail("E506", f"SAE '{b.alias}' not found at '{b.path}' (from the manifest)",
-                  "run verify from the directory you compiled in")
+                  "the manifest records it relative to the spec's directory (spec.dir); "
+                  "keep the checkpoint where it was compiled")
         sae_paths[b.alias] = p
     guard = (ckpt / GUARD_DIR / "generate.py").is_file()
     needs_code = manifest["target"] == "hooks" or bool(manifest.get("code_files")) or guard
     return SteeredCheckpoint(ckpt, manifest, program, base, sae_paths, manifest["target"],
-                             needs_code, guard, tuple(warnings))
+                             needs_code, guard, tuple(warnings), inputs)
 
 
 def load_models(ck: SteeredCheckpoint):

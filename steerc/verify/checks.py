@@ -56,11 +56,12 @@ class ExpectResult:
         return f"expect {json.dumps(e.prompt)} {tail.get(e.kind, e.kind)}"
 
 
-def load_schema(expect: ExpectCheck, ck_dir: Path):
-    """The schema of a `matches schema` expect (path as recorded at compile time); E509."""
+def load_schema(expect: ExpectCheck, ck_dir: Path, inputs: Path | None = None):
+    """The schema of a `matches schema` expect (path as recorded at compile time, relative
+    to the spec's directory `inputs`); E509."""
     from steerc.verify.checkpoint import resolve_path
 
-    p = resolve_path(expect.arg or "", ck_dir)
+    p = resolve_path(expect.arg or "", ck_dir, inputs)
     if p is None or not p.is_file():
         raise DiagnosticError([Diagnostic(
             "E509", f"schema file '{expect.arg}' of `expect ... matches schema` not found",
@@ -107,6 +108,7 @@ def generate(model, tok, prompt: str, max_new_tokens: int, guarded: bool) -> str
 
 
 def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
+                inputs: Path | None = None,
                 max_new_tokens: int = 64) -> list[ExpectResult]:
     """Generate for every expect prompt (each prompt once per model) and judge the checks."""
     cache: dict[tuple[str, str], str] = {}
@@ -120,7 +122,7 @@ def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bo
 
     results = []
     for e in program.expects:
-        schema = load_schema(e, ck_dir) if e.kind == "matches_schema" else None
+        schema = load_schema(e, ck_dir, inputs) if e.kind == "matches_schema" else None
         s, b = gen("steered", e.prompt), gen("base", e.prompt)
         results.append(ExpectResult(e, s, b, judge(e, s, schema), judge(e, b, schema), guard))
     return results

@@ -63,7 +63,7 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     nset = texts.neutral_set(opts.neutral, ck.base_model)
     kl = measure.next_token_kl(base, steered, texts.windows(nset.docs, tok, win, opts.max_windows))
     expects = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
-                                 max_new_tokens=opts.max_new_tokens)
+                                 inputs=ck.inputs, max_new_tokens=opts.max_new_tokens)
     samples = ()
     if not expects:  # still show what the steering does to text
         starts = [d[:60] for d in pset.docs[:3]]

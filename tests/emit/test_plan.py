@@ -104,9 +104,14 @@ def test_passes_are_idempotent(configs, arch, scenario):
         assert pass_(p, prog, c, adapter_for(c)) == p
 
 
-def test_unknown_hook_point_is_a_diagnostic(configs):
-    c = configs["llama"]
-    iv = Intervention(Op.ADD, FeatureId("r", 1), 1.0, ("blocks.7.hook_resid_post",))
-    with pytest.raises(DiagnosticError) as ei:
-        plan(_prog(iv), c, adapter_for(c))
-    assert ei.value.diagnostics[0].code == "E492"
+def test_unknown_hook_point_is_a_diagnostic_of_the_validation_pass(tmp_path):
+    """Hook names are checked before planning (the pass check, explain and compile share),
+    at the rule's span."""
+    from steerc.compiler.modeldesc import ModelInfo
+    from steerc.compiler.validate import validate
+
+    span = Span("s.steer", 3, 1, 5)
+    iv = Intervention(Op.ADD, FeatureId("r", 1), 1.0, ("blocks.7.hook_resid_post",), span=span)
+    info = ModelInfo(tmp_path, "llama", 32, 3, 3)
+    diags = validate(_prog(iv), info)
+    assert [(d.code, d.span) for d in diags] == [("E492", span)]
