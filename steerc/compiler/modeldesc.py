@@ -47,8 +47,8 @@ def locate_model(ref: str) -> Path:
     root = Path(ref)
     if not (root / CONFIG).is_file():
         _fail("E602", f"no config.json in {ref}",
-              "`model` must name a local transformers checkpoint directory "
-              "(relative to the spec file)")
+              "`model` must name a local transformers checkpoint directory (relative to the "
+              "spec file); hub ids are not downloaded by this steerc")
     return root
 
 
