@@ -87,7 +87,6 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     `write_tensors`); the output does not depend on it."""
     from steerc.compiler import manifest as mf
     from steerc.compiler.portable import portable
-
     from steerc.compiler.validate import validate_program
 
     info = validate_program(program)

@@ -83,7 +83,8 @@ def read_config(root: Path) -> dict:
     return cfg
 
 
-def _int_key(cfg: dict, keys: tuple[str, ...]) -> int | None:
+def config_int(cfg: dict, keys: tuple[str, ...]) -> int | None:
+    """The first positive integer under one of `keys`, in the config or its `text_config`."""
     for c in (cfg, cfg.get("text_config")):
         if isinstance(c, dict):
             for k in keys:
@@ -104,7 +105,7 @@ def describe_model(ref: str) -> ModelInfo:
     safetensors headers only. Raises DiagnosticError (codes in the module docstring)."""
     root = locate_model(ref)
     cfg = read_config(root)
-    hidden, layers = _int_key(cfg, HIDDEN_KEYS), _int_key(cfg, LAYER_KEYS)
+    hidden, layers = config_int(cfg, HIDDEN_KEYS), config_int(cfg, LAYER_KEYS)
     if hidden is None or layers is None:
         missing = [what for what, v in (("hidden size", hidden), ("layer count", layers)) if v is None]
         _fail("E240", f"{root / CONFIG} has no {' or '.join(missing)} (a positive integer)",

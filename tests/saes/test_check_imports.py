@@ -177,6 +177,6 @@ def test_validation_pass_refusals_do_not_import_torch():
     golden = ROOT / "tests" / "golden" / "semantic"
     cases = [p for p in sorted(golden.glob("e*.steer"))
              if p.name[:4] in ("e240", "e241", "e303", "e309", "e490", "e491", "e493", "e496",
-                               "e497", "e602")]
+                               "e497", "e602", "e607")]
     assert len(cases) >= 10
     assert_light(run_fresh([["check", str(p)] for p in cases]), want_rc={i: 1 for i in range(len(cases))})
