@@ -157,7 +157,9 @@ class Traced:
 
 def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike | None = None,
           locked: bool = False, write_lock: bool = False, allow_pickle: bool = False) -> Checked:
-    """Parse and resolve `spec` against its catalogue and SAEs (no model weights, no torch).
+    """Parse and resolve `spec` against its catalogue and SAEs, then run the validation pass
+    (`compiler/validate.py`: the model's config.json and safetensors headers, never its
+    weights, no torch), so a spec `check` accepts is not refused by `compile` for its model.
 
     `locked`: raise E222 when the resolution differs from the lock file; `write_lock`: write
     it. The lock file is `lock`, else `<spec>.lock` beside the spec. `catalogue` replaces the
@@ -168,6 +170,7 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
     if locked and write_lock:
         raise ValueError("check: locked and write_lock exclude each other")
     program, warnings = _load(spec, catalogue, allow_pickle)
+    _validate(program, warnings)
     lock_path = _lock_path(spec, lock)
     if locked or write_lock:
         new = build_lock(program, lock_path.parent)
@@ -188,7 +191,8 @@ def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None 
 
     _check_target(target)
     program, warnings = _load(spec, catalogue, allow_pickle)
-    config, _, adapter = load_base(program.model)
+    info = _validate(program, warnings)
+    config, _, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, target, check=False)
     return Explained(str(spec), program, p, target, p.target, _planned_rules(p), tuple(warnings),
                      tuple(p.diagnostics))
@@ -275,6 +279,17 @@ def _load(spec: PathLike, catalogue: PathLike | None, allow_pickle: bool, *,
                   env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=fetch_weights,
                                       progress=progress))
     return loaded.program, list(loaded.diagnostics)
+
+
+def _validate(program: Program, warnings: list[Diagnostic]):
+    """The validation pass (what compile refuses for the model); its errors are raised after
+    the resolve warnings, so a report shows both."""
+    from steerc.compiler.validate import validate_program
+
+    try:
+        return validate_program(program)
+    except DiagnosticError as e:
+        raise DiagnosticError(list(warnings) + list(e.diagnostics)) from None
 
 
 def _lock_path(spec: PathLike, lock: PathLike | None) -> Path:

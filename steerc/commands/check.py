@@ -10,7 +10,8 @@ from steerc.compiler.describe import describe_program
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "check"
-HELP = "parse and resolve a spec against its catalogue and SAEs (fast, no model weights)"
+HELP = ("parse and resolve a spec against its catalogue and SAEs, and validate it against the "
+        "model's config.json and weight headers (fast, no weights, no torch)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

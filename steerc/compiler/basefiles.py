@@ -9,6 +9,7 @@ never a traceback from deep inside the writer.
     E604 a shard named by the index is missing       E608 an edited tensor's dtype is not float
     E605 a safetensors file is corrupt or truncated  E609 an edited tensor's shape does not fit
     E606 the index names a tensor its shard lacks    E610 writing the output failed (disk, perms)
+    E601 no safetensors weights at all (a `.bin` checkpoint is never unpickled)
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from __future__ import annotations
 import json
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
+SINGLE = "model.safetensors"
+INDEX = "model.safetensors.index.json"
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
             "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
@@ -91,6 +95,43 @@ def _check_entry(path: Path, name: str, h, data: int) -> None:
     if b > data:
         fail("E605", f"{path}: tensor '{name}' ends at byte {b} but the data section has {data} bytes",
              "the file is truncated (an interrupted download or copy?)")
+
+
+@dataclass(frozen=True)
+class Headers:
+    """A base checkpoint's weight files as their headers say (no tensor data read)."""
+
+    files: tuple[str, ...]
+    headers: dict           # file -> validated header (`__metadata__` included)
+    starts: dict            # file -> byte offset of its data section
+    sharded: bool
+    meta: dict              # the index's `metadata` ({} for a single file)
+
+    def names(self) -> list[str]:
+        """Every tensor name, sorted."""
+        return sorted(n for h in self.headers.values() for n in h if n != "__metadata__")
+
+
+def read_headers(root: Path) -> Headers:
+    """Index and header of every safetensors file of a checkpoint directory, validated
+    (E601 none, E603 index, E604 missing shard, E605 corrupt header, E606 index vs shard);
+    what `check` reads of the weights and what `compile` streams from."""
+    root = Path(root)
+    if (root / INDEX).is_file():
+        index = read_index(root / INDEX)
+        files, sharded, meta = sorted(set(index["weight_map"].values())), True, index.get("metadata", {})
+    elif (root / SINGLE).is_file():
+        files, sharded, meta = [SINGLE], False, {}
+    else:
+        fail("E601", f"no safetensors weights in {root}",
+             "steerc reads `model.safetensors` or a sharded `model.safetensors.index.json`; "
+             "convert .bin checkpoints with `save_pretrained(..., safe_serialization=True)`")
+    headers, starts = {}, {}
+    for file in files:
+        headers[file], starts[file] = read_header(root / file)
+    if sharded:
+        check_index_matches(root, index["weight_map"], headers)
+    return Headers(tuple(files), headers, starts, sharded, meta)
 
 
 def check_index_matches(root: Path, weight_map: dict, headers: dict[str, dict]) -> None:

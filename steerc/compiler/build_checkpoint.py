@@ -8,7 +8,6 @@ beside `out` and moves it into place only when everything (manifest included) is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,19 +29,17 @@ class CompileResult:
 
 
 def load_base(model_dir: str | Path):
-    """(transformers config, config.json dict, adapter) of a base checkpoint directory."""
+    """(transformers config, config.json dict, adapter) of a base checkpoint directory
+    (found by `modeldesc.model_root`: E602; E607 when transformers cannot read it)."""
     from transformers import AutoConfig
 
     from steerc.arch.registry import adapter_for
+    from steerc.compiler.modeldesc import model_root, read_config
 
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise DiagnosticError([Diagnostic(
-            "E602", f"no config.json in {model_dir}", None,
-            "`model` must name a local transformers checkpoint directory")])
+    model_dir = model_root(str(model_dir))
+    raw = read_config(model_dir)
     try:
         config = AutoConfig.from_pretrained(str(model_dir))
-        raw = json.loads((model_dir / "config.json").read_text())
     except Exception as e:  # transformers raises ValueError, OSError, KeyError... on a bad config
         raise DiagnosticError([Diagnostic(
             "E607", f"transformers cannot read {model_dir / 'config.json'}: {str(e).splitlines()[0][:300]}",
@@ -60,21 +57,6 @@ def load_saes(program: Program, saes: dict | None = None, *, allow_pickle: bool 
         if b.alias not in saes:
             saes[b.alias] = load_sae(b.path, allow_pickle=allow_pickle)
     return saes
-
-
-def check_sae_widths(saes: dict, config) -> None:
-    """E309 for an SAE on a residual-space hook whose d_in is not the model's hidden size
-    (an SAE trained on another model): caught here, not as a shape error mid-write."""
-    from steerc.compiler.resolve import RESIDUAL_SPACE_HOOKS
-    from steerc.saes import check_d_model
-
-    cfg = getattr(config, "text_config", None) or config
-    d_model = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None)
-    if d_model is None:
-        return
-    for sae in saes.values():
-        if sae.hook_name.rsplit(".", 1)[-1] in RESIDUAL_SPACE_HOOKS:
-            check_d_model(sae, d_model)
 
 
 def directions_from(saes: dict):
@@ -96,41 +78,43 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                     allow_pickle: bool = False, jobs: int | None = None) -> CompileResult:
     """Compile `program` against its base model into `out`; returns the plan and manifest.
 
-    Raises DiagnosticError (E410 refusals, E401 existing output without `force`, E6xx model
-    files, E3xx SAE files: E307 a pickle without `allow_pickle`, E309 a d_in mismatch).
+    Runs the validation pass first (`validate.validate_program`: what `check` runs, so a
+    spec check accepts is not refused here for its model). Raises DiagnosticError (E410
+    refusals, E401 existing output without `force`, E6xx model files, E3xx SAE files: E307
+    a pickle without `allow_pickle`; the validation pass's codes).
     On any failure nothing is left at `out` (an existing `out` stays untouched).
     `jobs`: how many tensors are made at once, one thread each (None: `DEFAULT_JOBS`, see
     `write_tensors`); the output does not depend on it."""
     from steerc.compiler import manifest as mf
+    from steerc.compiler.modelcard import model_card
+    from steerc.compiler.portable import portable_program
+    from steerc.compiler.validate import validate_program
 
-    config, raw_config, adapter = load_base(program.model)
+    info = validate_program(program)
+    config, raw_config, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, target)
-    base = emit.open_checkpoint(program.model)
+    base = emit.open_checkpoint(info.root)
     basefiles.check_edit_targets(p, base, config)
     saes = load_saes(program, saes, allow_pickle=allow_pickle)
-    check_sae_widths(saes, config)
     backend = BACKENDS[p.target]
+    shown = portable_program(program, Path(out))  # what the output records: no build paths
     with emit.atomic_dir(out, force=force) as tmp:
         art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
                            jobs=jobs)
         if program.json is not None:
             from steerc.guard.checkpoint import write_guard
 
-            guard = write_guard(tmp, program.json)
+            guard = write_guard(tmp, shown.json)
             art.code_files = tuple(art.code_files) + tuple(
                 str(f.relative_to(tmp)) for f in guard)
-        copied = emit.copy_side_files(Path(program.model), tmp, skip={"config.json", "README.md"})
+        copied = emit.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
         emit.write_json(tmp / "config.json", art.config)
         if lock_text is not None:
             (tmp / "steer.lock").write_text(lock_text, encoding="utf-8")
         manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
                                      spec_hashes=spec_hashes or {}, final_out=Path(out))
         emit.write_json(tmp / mf.MANIFEST, manifest)
-        from steerc.compiler.modelcard import model_card
-        from steerc.compiler.portable import portable_program
-
-        card = model_card(portable_program(program, Path(out)), p, manifest)
-        (tmp / "README.md").write_text(card, encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(shown, p, manifest), encoding="utf-8")
     return CompileResult(Path(out), p, manifest)
 
 

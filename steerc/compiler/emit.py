@@ -30,8 +30,8 @@ from steerc.compiler import basefiles
 from steerc.compiler.filecopy import CHUNK
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
-SINGLE = "model.safetensors"
-INDEX = "model.safetensors.index.json"
+SINGLE = basefiles.SINGLE
+INDEX = basefiles.INDEX
 WEIGHT_FILES = (SINGLE, INDEX, "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
@@ -151,33 +151,18 @@ def read_header(path: Path) -> tuple[dict, int]:
 
 def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
     """Index a base checkpoint directory (single `model.safetensors` or sharded with an
-    index); reads only headers. Raises DiagnosticError E601 when there are no safetensors."""
+    index); reads only headers (`basefiles.read_headers`: E601 when there are no
+    safetensors, E603-E606 when they are unsound)."""
     root = Path(root)
-    if (root / INDEX).is_file():
-        index = basefiles.read_index(root / INDEX)
-        files = sorted(set(index["weight_map"].values()))
-        sharded = True
-    elif (root / SINGLE).is_file():
-        files, sharded = [SINGLE], False
-    else:
-        raise DiagnosticError([Diagnostic(
-            "E601", f"no safetensors weights in {root}",
-            hint="steerc reads `model.safetensors` or a sharded `model.safetensors.index.json`; "
-                 "convert .bin checkpoints with `save_pretrained(..., safe_serialization=True)`")])
+    h = basefiles.read_headers(root)
     tensors: dict[str, TensorInfo] = {}
-    starts: dict[str, int] = {}
-    headers: dict[str, dict] = {}
-    for file in files:
-        header, start = read_header(root / file)
-        starts[file], headers[file] = start, header
-        for name, h in header.items():
+    for file in h.files:
+        for name, e in h.headers[file].items():
             if name == "__metadata__":
                 continue
-            tensors[name] = TensorInfo(name, h["dtype"], tuple(h["shape"]), file,
-                                       tuple(h["data_offsets"]))
-    if sharded:
-        basefiles.check_index_matches(root, index["weight_map"], headers)
-    return Checkpoint(root, files, tensors, sharded, starts)
+            tensors[name] = TensorInfo(name, e["dtype"], tuple(e["shape"]), file,
+                                       tuple(e["data_offsets"]))
+    return Checkpoint(root, list(h.files), tensors, h.sharded, dict(h.starts))
 
 
 def tensor_bytes(t: torch.Tensor) -> memoryview:

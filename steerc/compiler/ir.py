@@ -103,6 +103,7 @@ class SaeBinding:
     sha256: str
     format: str = "saelens"
     source: HubSource | None = None
+    span: Span | None = None  # the `sae` line's path (where SAE/model mismatches are reported)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Program:
     expects: tuple[ExpectCheck, ...] = ()
     files: tuple[str, ...] = ()  # every spec file read (the root and its `use`s)
     model_source: HubSource | None = None  # set when `model` names a Hub repo (model: its cache folder)
+    model_span: Span | None = None  # the `model` line's path (model problems are reported there)
 
     def sae(self, alias: str) -> SaeBinding:
         for b in self.saes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,15 +234,10 @@ class DiskEnvironment:
         return CatalogueAdapter(Catalogue.open(path))
 
     def model_layers(self, path: Path) -> int | None:
-        cfg_path = path / "config.json"
-        if not cfg_path.is_file():
+        """The layer count config.json states (None without a config.json); E607 when it is
+        not a JSON object. The same reader as the validation pass (modeldesc.py)."""
+        from steerc.compiler.modeldesc import CONFIG, LAYER_KEYS, config_int, read_config
+
+        if not (path / CONFIG).is_file():
             return None
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise DiagnosticError([Diagnostic("E207", f"cannot read model config '{cfg_path}': {e}")])
-        for c in (cfg, cfg.get("text_config") or {}):
-            for key in ("num_hidden_layers", "n_layer", "num_layers"):
-                if isinstance(c.get(key), int):
-                    return c[key]
-        return None
+        return config_int(read_config(path), LAYER_KEYS)

@@ -61,7 +61,9 @@ def _rel(path: str, base: Path) -> str:
 
 def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
     """The lock document of a resolved program (hashes computed now; cached by stat)."""
-    base = Path(lock_dir).resolve()
+    # abspath, not resolve(): the paths below are absolutized against the same working
+    # directory, so a symlinked spelling of either end cancels out
+    base = Path(os.path.abspath(lock_dir))
     schemas = set()
     if program.json is not None and program.json.schema_path:
         schemas.add(program.json.schema_path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import os
 from pathlib import Path
 
 from steerc import __version__

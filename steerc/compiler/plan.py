@@ -163,12 +163,10 @@ def _add_embedding(adapter, config):
 # ---------------------------------------------------------------- passes (Plan -> Plan)
 
 def classify(p: Plan, program: Program, config, adapter) -> Plan:
-    """Per intervention, on its own: exact weight edit or hook (with why)."""
+    """Per intervention, on its own: exact weight edit or hook (with why). Hook names are
+    known to the family here: the validation pass refused others (E491/E492)."""
     if p.lowerings:
         return p
-    for iv in program.interventions:  # unknown names / layers out of range: E491 / E492
-        for point in iv.points + ((iv.condition.hook,) if iv.condition else ()):
-            adapter.module(point, config)
     los = tuple(_classify_one(i, iv, config, adapter) for i, iv in enumerate(program.interventions))
     return replace(p, lowerings=los)
 

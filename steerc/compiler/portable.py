@@ -36,8 +36,8 @@ def portable_program(program: Program, out: str | os.PathLike) -> Program:
 
     src = program.model_source
     ivs = tuple(dataclasses.replace(iv, span=span(iv.span)) for iv in program.interventions)
-    saes = tuple(dataclasses.replace(b, path=b.source.uri() if b.source else rel(b.path))
-                 for b in program.saes)
+    saes = tuple(dataclasses.replace(b, path=b.source.uri() if b.source else rel(b.path),
+                                     span=span(b.span)) for b in program.saes)
     json_c = program.json and dataclasses.replace(program.json, schema_path=rel(program.json.schema_path),
                                                   span=span(program.json.span))
     expects = tuple(dataclasses.replace(e, span=span(e.span),
@@ -45,5 +45,5 @@ def portable_program(program: Program, out: str | os.PathLike) -> Program:
                     for e in program.expects)
     return dataclasses.replace(
         program, spec_file=rel(program.spec_file), files=tuple(rel(f) for f in program.files),
-        model=src.uri() if src else rel(program.model), saes=saes, catalogue=rel(program.catalogue),
+        model=src.uri() if src else rel(program.model), model_span=span(program.model_span), saes=saes, catalogue=rel(program.catalogue),
         interventions=ivs, json=json_c, expects=expects)

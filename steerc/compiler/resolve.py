@@ -213,7 +213,7 @@ class Resolver:
                            f"{self.n_layers} layers", d.path.span,
                            "this SAE was trained on a different (deeper) model")
         b = _Binding(d, SaeBinding(d.alias.value, path, info.hook, info.d_in, info.d_sae,
-                                   info.sha256, info.format, loc.hub))
+                                   info.sha256, info.format, loc.hub, d.path.span))
         if self.cat is not None:
             self._match_catalogue(b)
         self.bindings[d.alias.value] = b
@@ -411,5 +411,6 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         spec_file=decls.spec_file, model=model,
         saes=tuple(b.sae for b in r.bindings.values()),
         catalogue=r.cat_path, interventions=tuple(r.out), json=json_c,
-        expects=tuple(expects), files=decls.files, model_source=r.model_source)
+        expects=tuple(expects), files=decls.files, model_source=r.model_source,
+        model_span=decls.model.path.span if decls.model is not None else None)
     return program, list(r.col.diagnostics)

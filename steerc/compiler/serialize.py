@@ -72,7 +72,7 @@ def _source(s: HubSource) -> dict:
 
 def _sae(b: SaeBinding) -> dict:
     out = {"alias": b.alias, "path": b.path, "hook": b.hook, "d_in": b.d_in, "d_sae": b.d_sae,
-           "sha256": b.sha256, "format": b.format}
+           "sha256": b.sha256, "format": b.format, "span": _span(b.span)}
     if b.source is not None:  # only then: a local-only program serializes as it always did
         out["source"] = _source(b.source)
     return out
@@ -81,7 +81,8 @@ def _sae(b: SaeBinding) -> dict:
 def _unsae(d: dict) -> SaeBinding:
     d = dict(d)
     src = d.pop("source", None)
-    return SaeBinding(**d, source=None if src is None else HubSource(**src))
+    span = _unspan(d.pop("span", None))
+    return SaeBinding(**d, source=None if src is None else HubSource(**src), span=span)
 
 
 def program_to_dict(p: Program) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def program_to_dict(p: Program) -> dict[str, Any]:
         "expects": [{"prompt": e.prompt, "kind": e.kind, "arg": e.arg, "span": _span(e.span)}
                     for e in p.expects],
         "files": list(p.files),
+        "model_span": _span(p.model_span),
     }
     if p.model_source is not None:
         out["model_source"] = _source(p.model_source)
@@ -119,4 +121,5 @@ def program_from_dict(d: dict[str, Any]) -> Program:
                       for e in d["expects"]),
         files=tuple(d["files"]),
         model_source=HubSource(**d["model_source"]) if d.get("model_source") else None,
+        model_span=_unspan(d.get("model_span")),
     )

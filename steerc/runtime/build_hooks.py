@@ -14,14 +14,11 @@ import torch
 
 from steerc.arch.hooknames import hook_order
 from steerc.compiler.ir import Intervention, Op, Program
-from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.compiler.validate import hook_problems
+from steerc.diagnostics import DiagnosticError
 from steerc.runtime.modeling_steerc import OP_ADD, OP_SCALE, OP_SET, POSITIONS, SteercHooks
 
 _CODES = {Op.ADD: OP_ADD, Op.SET: OP_SET, Op.SCALE: OP_SCALE}
-
-
-def _fail(code: str, message: str, iv: Intervention | None = None, hint: str | None = None):
-    raise DiagnosticError([Diagnostic(code, message, iv.span if iv else None, hint)])
 
 
 def resolve_saes(program: Program, saes) -> dict:
@@ -82,16 +79,16 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
     """Hook modules applying `interventions` (default: all of the program's) exactly.
 
     `saes`: alias -> SAE (anything with `.cfg.hook_name` and `.select(indices)`), alias ->
-    path, or a loader `f(SaeBinding) -> SAE`. Errors (E493-E497) are DiagnosticErrors.
+    path, or a loader `f(SaeBinding) -> SAE`. Errors (E493-E497, `validate.hook_problems`)
+    are DiagnosticErrors.
     """
     saes = resolve_saes(program, saes)
     ivs = tuple(program.interventions if interventions is None else interventions)
+    problems = hook_problems(ivs, {a: (_hook_of(s), s.cfg.d_in) for a, s in saes.items()})
+    if problems:
+        raise DiagnosticError(problems[:1])
     d = config.hidden_size
     everywhere = [iv for iv in ivs if iv.op == Op.PROJECT_OUT and iv.everywhere]
-    for iv in everywhere:
-        if iv.positions != "all" or iv.condition is not None:
-            _fail("E493", "an 'everywhere' ablation cannot be limited to positions or a condition", iv,
-                  "drop 'everywhere' to ablate at the feature's own hook point")
     points: dict[str, list[Intervention]] = {}
     for iv in ivs:
         if not (iv.op == Op.PROJECT_OUT and iv.everywhere):
@@ -103,10 +100,6 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
         for iv in items:
             c = iv.condition
             if c is not None and c.hook != point:
-                if hook_order(c.hook) >= hook_order(point):
-                    _fail("E495", f"the condition reads '{c.hook}', which the forward pass reaches "
-                          f"after '{point}' where the rule acts", iv,
-                          "a condition must be read at the same or an earlier hook point")
                 key = (c.feature.sae, c.feature.index)
                 if key not in exports.setdefault(c.hook, []):
                     exports[c.hook].append(key)
@@ -150,15 +143,9 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
     needed: dict[str, set[int]] = {}
     for iv in ops:
         if iv.op in (Op.SET, Op.SCALE):
-            if _hook_of(saes[iv.feature.sae]) != point:
-                _fail("E494", f"{iv.feature} is an SAE feature of '{_hook_of(saes[iv.feature.sae])}' "
-                      f"and cannot be read at '{point}'", iv)
             needed.setdefault(iv.feature.sae, set()).add(iv.feature.index)
         if iv.condition is not None:
             cf = iv.condition.feature
-            if iv.condition.hook != _hook_of(saes[cf.sae]):
-                _fail("E495", f"condition on {cf} names '{iv.condition.hook}' but its SAE reads "
-                      f"'{_hook_of(saes[cf.sae])}'", iv)
             if iv.condition.hook == point:
                 needed.setdefault(cf.sae, set()).add(cf.index)
     for alias, idx in export_here:
@@ -192,11 +179,7 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
          "cond_threshold": torch.zeros(n)}
     for r, iv in enumerate(ops):
         key = (iv.feature.sae, iv.feature.index)
-        row = _decoder_row(saes[iv.feature.sae], iv.feature.index)
-        if row.shape[0] != d:
-            _fail("E497", f"{iv.feature} has a {row.shape[0]}-dim decoder row; '{point}' holds "
-                  f"{d}-dim vectors", iv)
-        t["W_dec"][r] = row
+        t["W_dec"][r] = _decoder_row(saes[iv.feature.sae], iv.feature.index)
         t["op_code"][r] = _CODES[iv.op]
         t["op_value"][r] = float(iv.value)
         t["op_src"][r] = column.get(key, 0) if iv.op != Op.ADD else 0
@@ -206,10 +189,7 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
             key = (c.feature.sae, c.feature.index)
             t["cond_src"][r] = column[key] if c.hook == point else foreign[(c.hook,) + key]
             t["cond_threshold"][r] = float(iv.condition.threshold)
-    scopes = {iv.positions for iv in ablations}
-    if len(scopes) > 1 or any(iv.condition is not None for iv in ablations):
-        _fail("E496", f"ablations at '{point}' must share one position scope and have no condition",
-              ablations[0])
+    scopes = {iv.positions for iv in ablations}  # one scope: hook_problems refused others (E496)
     Q = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
                                        for iv in ablations]) if ablations else torch.zeros(0, d))
     t["Q_local"] = Q

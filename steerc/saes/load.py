@@ -44,5 +44,18 @@ def load_sae(path: "str | Path", *, format: Optional[str] = None, allow_pickle: 
     if format not in FORMATS:
         errors.fail(errors.UNKNOWN_FORMAT, p, f"unknown SAE format '{format}'",
                     did_you_mean(format, FORMATS) or f"supported formats: {', '.join(FORMATS)}")
-    return FORMATS[format].load(p, device=device, allow_pickle=allow_pickle, hook_name=hook_name,
-                                norm_scaling_factor=norm_scaling_factor)
+    sae = FORMATS[format].load(p, device=device, allow_pickle=allow_pickle, hook_name=hook_name,
+                               norm_scaling_factor=norm_scaling_factor)
+    check_config(sae)
+    return sae
+
+
+def check_config(sae: SAE) -> None:
+    """E303 for config values no format may hold, whichever loader read them: a TopK `k`
+    that is not a positive integer compiles, then fails on the first forward pass."""
+    c = sae.cfg
+    k = c.k
+    whole = isinstance(k, (int, float)) and not isinstance(k, bool) and float(k).is_integer()
+    if c.architecture == "topk" and not (whole and k >= 1):
+        errors.fail(errors.BAD_CONFIG, sae.path, f"TopK k is {c.k!r}; it must be a positive integer",
+                    "k is how many features fire per token (e.g. 32)")

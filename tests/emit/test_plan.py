@@ -105,12 +105,17 @@ def test_passes_are_idempotent(configs, arch, scenario):
         assert pass_(p, prog, c, adapter_for(c)) == p
 
 
-def test_unknown_hook_point_is_a_diagnostic(configs):
-    c = configs["llama"]
-    iv = Intervention(Op.ADD, FeatureId("r", 1), 1.0, ("blocks.7.hook_resid_post",))
-    with pytest.raises(DiagnosticError) as ei:
-        plan(_prog(iv), c, adapter_for(c))
-    assert ei.value.diagnostics[0].code == "E492"
+def test_unknown_hook_point_is_a_diagnostic_of_the_validation_pass(tmp_path):
+    """Hook names are checked before planning (the pass check, explain and compile share),
+    at the rule's span."""
+    from steerc.compiler.modeldesc import ModelInfo
+    from steerc.compiler.validate import validate
+
+    span = Span("s.steer", 3, 1, 5)
+    iv = Intervention(Op.ADD, FeatureId("r", 1), 1.0, ("blocks.7.hook_resid_post",), span=span)
+    info = ModelInfo(tmp_path, "llama", 32, 3, 3)
+    diags = validate(_prog(iv), info)
+    assert [(d.code, d.span) for d in diags] == [("E492", span)]
 
 
 # What `--target weights` refuses on each newer family, and the reason it gives (the
@@ -152,6 +157,8 @@ def test_everywhere_ablation_edits_every_expert_and_the_shared_expert(configs):
                 for e in range(c.num_experts)} <= tensors
         assert f"model.layers.{L}.mlp.shared_expert.down_proj.weight" in tensors
     assert not any("gate" in t or "up_proj" in t for t in tensors)  # readers stay as they are
+
+
 @pytest.mark.parametrize("n", [1, 2, 6, 40])
 def test_weights_target_refuses_a_feature_set_rule_once(configs, n):
     """`suppress features matching "x" limit n`: n interventions, one source line -> one E410

@@ -115,7 +115,7 @@ CASES = [
     ("tensor shape vs config", False, wrong_shape, "E609", "hidden size 16"),
     (".bin pickle only", False, bin_only, "E601", "no safetensors weights"),
     ("no config.json", False, no_config, "E602", "no config.json"),
-    ("unknown model_type", False, unknown_model_type, "E607", "mamba9"),
+    ("unknown model_type", False, unknown_model_type, "E490", "mamba9"),
     ("truncated shard", False, truncated, "E605", "truncated"),
     ("random bytes", False, random_bytes, "E605", "header claims"),
     ("empty shard", False, empty, "E605", "shorter than 8 bytes"),

@@ -98,15 +98,32 @@ def _formats(tmp: Path) -> dict[str, Path]:
     return saes
 
 
-def _spec(path: Path, sae: Path) -> str:
-    path.write_text(f'model "{FIX / "model"}"\nsae res = "{sae}"\n\nsteer res[1] by 4\n'
+def _spec(path: Path, sae: Path, model: Path = FIX / "model") -> str:
+    path.write_text(f'model "{model}"\nsae res = "{sae}"\n\nsteer res[1] by 4\n'
                     "ablate res[2] everywhere\n", encoding="utf-8")
     return str(path)
 
 
+def _model_for(sae: Path, d: Path) -> Path:
+    """A 3-layer Llama whose hidden size is the SAE's d_in (check validates the pair):
+    config.json and a header-only safetensors file are all check reads."""
+    from steerc.saes import load_sae
+
+    hidden = load_sae(sae).cfg.d_in
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "hidden_size": hidden, "num_hidden_layers": 3}))
+    names = [f"model.layers.{L}.mlp.down_proj.weight" for L in range(3)]
+    header = json.dumps({n: {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}
+                         for i, n in enumerate(names)}).encode()
+    (d / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(12))
+    return d
+
+
 def test_check_reads_every_sae_format_without_torch(tmp_path):
     saes = _formats(tmp_path / "saes")
-    argvs = [["check", _spec(tmp_path / f"{name}.steer", sae), "--write-lock", "--lock",
+    argvs = [["check", _spec(tmp_path / f"{name}.steer", sae, _model_for(sae, tmp_path / f"model_{name}")),
+              "--write-lock", "--lock",
               str(tmp_path / f"{name}.lock")] for name, sae in saes.items()]
     assert_light(run_fresh(argvs))
     for name in saes:  # the lock records each SAE's content hash, computed torch-free
@@ -150,3 +167,14 @@ def test_header_dtypes_and_bytes_match_the_torch_path(tmp_path, dtype):
             assert st.shape(key) == tuple(want.shape), (st.path, key)
             assert "torch." + st.dtype_name(key) == str(want.dtype), (st.path, key)
             assert b"".join(st.raw_chunks(key)) == b"".join(TensorStore.raw_chunks(st, key)), (st.path, key)
+
+
+def test_validation_pass_refusals_do_not_import_torch():
+    """The validation pass reads config.json and safetensors headers as plain JSON/bytes:
+    its refusals (E24x, E309, E49x, E602, TopK k) are as torch-free as a passing check."""
+    golden = ROOT / "tests" / "golden" / "semantic"
+    cases = [p for p in sorted(golden.glob("e*.steer"))
+             if p.name[:4] in ("e240", "e241", "e303", "e309", "e490", "e491", "e493", "e496",
+                               "e497", "e602", "e607")]
+    assert len(cases) >= 10
+    assert_light(run_fresh([["check", str(p)] for p in cases]), want_rc={i: 1 for i in range(len(cases))})

@@ -254,7 +254,9 @@ def test_llama_scope_transcoder_refused_and_bf16_read(tmp_path):
     sae = load_sae(tmp_path / "bf")
     _, score_lm, xhat_lm = lm_saes_reference(X * 10, t, hp)
     close(sae.encode(X * 10), score_lm)
-    close(sae.forward(X * 10), xhat_lm)
+    # x_hat sums O(100)-sized fp32 terms to O(1) values: fp32 rounding there is ~1e-5 absolute
+    # and varies with the SIMD path (seen 2.1e-5 depending on which tests ran first)
+    torch.testing.assert_close(sae.forward(X * 10).double(), xhat_lm.double(), rtol=1e-5, atol=1e-4)
 
 
 def test_llama_scope_decoder_norm_report(tmp_path):
