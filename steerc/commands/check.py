@@ -7,6 +7,7 @@ from pathlib import Path
 
 from steerc.compiler.describe import describe_program, summary
 from steerc.commands import add_allow_pickle_argument
+from steerc.compiler.inputs import program_inputs
 from steerc.compiler.load import DiskEnvironment, load
 from steerc.compiler.lock import build_lock, check_locked, default_lock_path, write_lock
 from steerc.report import add_format_argument, human_stream, warn
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         if args.locked:
             check_locked(new, lock_path, args.spec, warnings)
         else:
-            write_lock(new, lock_path)
+            write_lock(new, lock_path, program_inputs(program))
     warn(args, warnings)
     if args.verbose:
         print(describe_program(program), file=human_stream(args))

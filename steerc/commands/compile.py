@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, positive_int
 from steerc.compiler.plan import TARGETS
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="make N tensors at once, one thread each (default: 2, or 1 on one "
                         "core; the output does not depend on it; see BENCHMARKS.md, Scale)")
     add_allow_pickle_argument(p)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     res = compile_program(program, args.output, target=args.target, force=args.force,
                           progress=not args.no_progress and sys.stderr.isatty(),
                           lock_text=dumps_lock(lock), allow_pickle=args.allow_pickle,
-                          jobs=None if args.jobs is None else max(1, args.jobs))
+                          jobs=args.jobs)
     p = res.plan
     n_w, n_h = len(p.weight_edits), len(p.hooks)
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
