@@ -1,5 +1,5 @@
 """The output directory under hostile conditions: an existing one (refused without --force),
-SIGINT and SIGKILL mid-write, a full disk mid-stream, two compiles racing for one output.
+SIGINT, SIGTERM, SIGHUP and SIGKILL mid-write, a full disk mid-stream, two compiles racing for one output.
 The destination is always absent, the old content, or one complete new checkpoint."""
 
 from __future__ import annotations
@@ -131,15 +131,20 @@ def test_disk_full_mid_stream(base_model, tmp_path, monkeypatch, existing):
         assert not out.exists()
 
 
-def test_sigint_mid_write_leaves_nothing(big_model, tmp_path):
+@pytest.mark.parametrize("sig, rc, says", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),  # what CI runners send on a timeout
+    (signal.SIGHUP, 129, "terminated (SIGHUP)"),    # a closed terminal
+])
+def test_signal_mid_write_leaves_nothing(big_model, tmp_path, sig, rc, says):
     spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
     out = tmp_path / "out"
     proc = _spawn(spec, out)
     _wait_for_write(proc, tmp_path, out)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert proc.returncode == rc, stderr
+    assert says in stderr and "Traceback" not in stderr
     assert not out.exists()
     assert _leftovers(tmp_path) == []
 
