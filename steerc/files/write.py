@@ -190,9 +190,9 @@ def atomic_file(path: str | os.PathLike, inputs: Inputs = (), what: str = "outpu
     suffix (writers that pick a format by it). Missing parent directories are created.
     OSError becomes E425."""
     p = check_output_path(path, inputs, what)
+    mode = replaceable_mode(p, what)  # before creating any missing parent: a refusal leaves nothing
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        mode = replaceable_mode(p, what)
         fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(p.name), suffix=p.suffix[:16], dir=p.parent)
         os.close(fd)
     except OSError as e:

@@ -211,3 +211,12 @@ def test_no_output_path_reaches_an_input(world, tmp_path_factory, case, force):
         text = str(path.parent / "." / "sub" / ".." / path.name)
     refused(world, text, *(["--force"] if force else []), at=at)
     assert not [p for p in world.rglob("*") if ".steerc-" in p.name]
+
+
+def test_the_guard_recognises_the_compilers_manifest():
+    """outdir keeps its own copy of the manifest's name (files/ imports nothing of the
+    compiler): it must be the name the compiler writes."""
+    from steerc.compiler.manifest import MANIFEST
+    from steerc.files import outdir
+
+    assert outdir.MANIFEST == MANIFEST
