@@ -14,7 +14,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
@@ -187,3 +187,31 @@ def test_dumps_json_is_strict(doc, special, data):
         dumps_json(holder, "the manifest")
     d = e.value.diagnostics[0]
     assert d.code == "E426" and "$.x[1].k" in d.message
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dtype=st.sampled_from(list(DTYPES)), op=st.sampled_from(["steer", "clamp", "scale"]),
+       mantissa=st.floats(-9.99, 9.99), exponent=st.integers(-5, 310), twice=st.booleans(),
+       target=st.sampled_from(["auto", "hooks"]))
+def test_any_numeric_literal_compiles_finite_or_is_refused(models, tmp_path_factory, dtype, op,
+                                                          mantissa, exponent, twice, target):
+    """Numeric literals from 1e-5 to 1e310 in any rule, once or twice, on every dtype: the
+    compile writes only finite tensors (and strict JSON), or is refused with a diagnostic;
+    never an internal error, never a non-finite output."""
+    tmp = tmp_path_factory.mktemp("lit")
+    value = f"{mantissa:.3f}e{exponent}"
+    rule = {"steer": f"steer res2[1] by {value}", "clamp": f"clamp res2[1] to {value}",
+            "scale": f"scale res2[1] by {value}"}[op]
+    body = rule + "\n" + (rule.replace("res2[1]", "res2[3]") + "\n" if twice else "")
+    spec = write_spec(tmp / "s.steer", models[dtype], FIX / "sae_res", body)
+    out = tmp / "out"
+    rc, _, err = run_cli(["compile", str(spec), "-o", str(out), "--no-progress", "--target", target])
+    if rc == 0:
+        for f in out.glob("*.safetensors"):
+            for k, t in load_file(f).items():
+                assert not t.is_floating_point() or bool(torch.isfinite(t).all()), (f.name, k)
+        json.loads((out / "steerc-manifest.json").read_text(),
+                   parse_constant=lambda c: pytest.fail(f"{c} in the manifest"))
+    else:
+        assert rc == 1 and "error[E" in err and not out.exists(), err
