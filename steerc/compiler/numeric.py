@@ -4,7 +4,8 @@ Two layers, both before anything reaches the output's final place:
 
 1. `check_program` (before writing): per rule, on its span, what can be known from the rule
    alone: its value and condition threshold are finite (E431: `clamp X to 5x max` of a
-   catalogue `max_activation` of 1.7e308 is inf), its decoder direction has a norm that is
+   catalogue `max_activation` of 1.7e308 is inf; resolve reports that one already, on the
+   `5x max`, so `check` sees it too), its decoder direction has a norm that is
    finite and not negligible (E430: an all-zero row makes `ablate` divide by zero, `steer`
    a silent no-op), and what the rule writes, `value x d_i` for steer/clamp and the value
    itself in the hook tensors, fits the model's dtype (E432: `steer X by 1e300`, or 1e5 on
