@@ -176,8 +176,10 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
         new = build_lock(program, lock_path.parent)
         if locked:
             check_locked(new, lock_path, str(spec), warnings)
-        else:
-            write(new, lock_path)
+        else:  # never over, into or above an input of the spec
+            from steerc.compiler.inputs import program_inputs
+
+            write(new, lock_path, program_inputs(program))
     return Checked(str(spec), program, tuple(warnings), summary(program), _rules(program.interventions),
                    lock_path, locked=locked, lock_written=write_lock)
 

@@ -8,8 +8,10 @@ failed expectations, 2 usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -46,6 +48,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived (a CI timeout, a closed terminal): unwinds like Ctrl-C, so
+    every `finally` and cleanup runs (a half-written output's temp dir is removed)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt():
+    """While a command runs, SIGTERM and SIGHUP raise `Terminated` (Python's default for
+    them is to die at once, leaving temp files); the previous handlers are restored after."""
+    previous = {}
+    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, _terminate)
+        except ValueError:  # not the main thread (main() called from a worker): leave them
+            break
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -56,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rep = reporter(args)  # renders diagnostics in the command's --format (default text)
     try:
-        rc = int(args._run(args) or 0)
+        with _terminate_like_interrupt():
+            rc = int(args._run(args) or 0)
     except DiagnosticError as e:
         rep.fail(e.diagnostics)
         rc = 1
+    except Terminated as e:  # exit status as if killed by the signal (128 + its number)
+        print(f"steerc: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("steerc: interrupted", file=sys.stderr)
         return 130

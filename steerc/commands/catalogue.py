@@ -9,6 +9,7 @@ from pathlib import Path
 
 from steerc.catalogue import Catalogue, FeatureInfo, build_index, import_neuronpedia, validate_catalogue
 from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean, render_all
+from steerc.files.write import dumps_json, write_atomic
 
 NAME = "catalogue"
 HELP = "Build, search and inspect feature catalogues (labels, tags, activation statistics)."
@@ -71,6 +72,7 @@ def _warn(cat: Catalogue) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     progress = not args.no_progress
+    inputs = [("a source", p) for p in [*args.src, *args.features, *args.activations]]
     if args.fmt == "neuronpedia":
         missing = [f"--{n}" for n, v in (("sae", args.sae), ("hook", args.hook), ("d-sae", args.d_sae)) if v is None]
         if missing:
@@ -91,10 +93,10 @@ def _build(args: argparse.Namespace) -> int:
         diags = validate_catalogue(source, name)
         if diags:
             raise DiagnosticError(diags)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(source, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_atomic(args.out, dumps_json(source, "the catalogue", indent=1, ensure_ascii=False) + "\n",
+                     inputs, "catalogue")
     else:
-        build_index(source, args.out, progress=progress, source_name=name)
+        build_index(source, args.out, progress=progress, source_name=name, inputs=inputs)
     with Catalogue.open(args.out) as cat:
         counts = ", ".join(f"{s.id}: {cat.n_features(s.id)}" for s in cat.saes())
         print(f"wrote {args.out} ({counts} features; sha256 {cat.sha256[:12]})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, positive_int
 from steerc.compiler.plan import TARGETS
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: SPEC.lock beside the spec, e.g. no_code.steer.lock)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="make N tensors at once, one thread each (default: 2, or 1 on one "
                         "core; the output does not depend on it; see BENCHMARKS.md, Scale)")
     add_allow_pickle_argument(p)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from steerc.compiler import ast
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
+from steerc.files.write import write_atomic
 from steerc.grammar import format_spec, parse, parse_file, strip_spans
 from steerc.report import add_format_argument, human_stream, reporter
 
@@ -133,7 +134,11 @@ def run(args: argparse.Namespace) -> int:
         if args.check or args.diff:
             print(f"would reformat {path}", file=sys.stderr)
         else:
-            Path(path).write_text(f.after, encoding="utf-8")
+            try:  # replaced whole, keeping its permission bits; never through a symlink
+                write_atomic(path, f.after, what="spec")
+            except DiagnosticError as e:
+                diags += e.diagnostics
+                continue
             print(f"reformatted {path}", file=sys.stderr)
     if changed or unchanged:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"

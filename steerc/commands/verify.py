@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from steerc.commands import add_allow_pickle_argument
+from steerc.files.write import atomic_file, check_output_file, dumps_json, write_atomic
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "verify"
@@ -34,16 +34,30 @@ def run(args: argparse.Namespace) -> int:
     from steerc.api import verify
     from steerc.verify import render_text, to_json, write_plot
 
+    inputs = _inputs(args)
+    for path, what in ((args.json, "--json report"), (args.plot, "--plot image")):
+        if path is not None:  # before the work: a bad path fails in a second, not after it
+            check_output_file(path, inputs, what)
     report = verify(args.checkpoint, prompts=args.prompts, neutral=args.neutral,
                     base_model=args.base_model, max_windows=args.max_windows,
                     max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
     print(render_text(report), file=human_stream(args))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(to_json(report), f, indent=1, ensure_ascii=False)
-            f.write("\n")
-    if args.plot:
-        w = write_plot(report, args.plot)
+    inputs.append(("the base model", report.base_model))
+    if args.json is not None:
+        write_atomic(args.json, dumps_json(to_json(report), "the verify report", indent=1,
+                                           ensure_ascii=False) + "\n", inputs, "--json report")
+    if args.plot is not None:
+        with atomic_file(args.plot, inputs, "--plot image") as tmp:
+            w = write_plot(report, tmp)
+            if w:
+                tmp.unlink()  # nothing to plot: no file
         if w:
             warn(args, [w])
     return 0 if report.ok else 1
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """What verify reads: no report or plot may be written over, into or above it."""
+    named = (("the checkpoint", args.checkpoint), ("the base model", args.base_model),
+             ("the --prompts file", args.prompts), ("the --neutral file", args.neutral))
+    return [(what, p) for what, p in named if p]

@@ -159,11 +159,3 @@ def check_edit_targets(plan, base, config) -> None:
             if d_model and d_model not in info.shape:
                 fail("E609", f"tensor '{name}' of {base.root} has shape {list(info.shape)}, with no axis "
                              f"of the model's hidden size {d_model}", "config.json and weights disagree")
-
-
-def write_failed(out: Path, e: OSError) -> DiagnosticError:
-    """E610 for an OSError while writing the output (disk full, permissions, ...)."""
-    why = e.strerror or str(e)
-    return DiagnosticError([Diagnostic("E610", f"cannot write {out}: {why}", None,
-                                       "nothing was written there; free space or fix permissions "
-                                       "and compile again")])

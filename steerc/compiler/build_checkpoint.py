@@ -13,12 +13,16 @@ from pathlib import Path
 
 import torch
 
-from steerc.compiler import basefiles, emit
+from steerc.compiler import basefiles, emit, numeric
 from steerc.compiler.backends import BACKENDS
 from steerc.compiler.backends.base import TensorOutput
+from steerc.compiler.backends.hooks import model_dtype
+from steerc.compiler.inputs import program_inputs
 from steerc.compiler.ir import FeatureId, Program
 from steerc.compiler.plan import Plan, plan as make_plan
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files.outdir import atomic_dir
+from steerc.files.write import write_new
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,11 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
 
     Runs the validation pass first (`validate.validate_program`: what `check` runs, so a
     spec check accepts is not refused here for its model). Raises DiagnosticError (E410
-    refusals, E401 existing output without `force`, E6xx model files, E3xx SAE files: E307
-    a pickle without `allow_pickle`; the validation pass's codes).
-    On any failure nothing is left at `out` (an existing `out` stays untouched).
+    refusals, E401 existing output without `force`, E420-E423 an output that is an input,
+    the cwd... or, with `force`, not a checkpoint steerc wrote, E430-E433 a zero direction
+    or a non-finite value, E6xx model files, E3xx SAE files: E307 a pickle without
+    `allow_pickle`; the validation pass's codes). On any failure nothing is left at `out`
+    (an existing `out` stays untouched).
     `jobs`: how many tensors are made at once, one thread each (None: `DEFAULT_JOBS`, see
     `write_tensors`); the output does not depend on it."""
     from steerc.compiler import manifest as mf
@@ -96,25 +102,30 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     base = emit.open_checkpoint(info.root)
     basefiles.check_edit_targets(p, base, config)
     saes = load_saes(program, saes, allow_pickle=allow_pickle)
+    numeric.check_program([lo.intervention for lo in p.weight_edits + p.hooks],
+                          saes, model_dtype(base))
     backend = BACKENDS[p.target]
     shown = portable_program(program, Path(out))  # what the output records: no build paths
-    with emit.atomic_dir(out, force=force) as tmp:
-        art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
-                           jobs=jobs)
-        if program.json is not None:
-            from steerc.guard.checkpoint import write_guard
+    try:
+        with atomic_dir(out, force=force, inputs=program_inputs(program)) as tmp:
+            art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
+                               jobs=jobs)
+            if program.json is not None:
+                from steerc.guard.checkpoint import write_guard
 
-            guard = write_guard(tmp, shown.json)
-            art.code_files = tuple(art.code_files) + tuple(
-                str(f.relative_to(tmp)) for f in guard)
-        copied = emit.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
-        emit.write_json(tmp / "config.json", art.config)
-        if lock_text is not None:
-            (tmp / "steer.lock").write_text(lock_text, encoding="utf-8")
-        manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
-                                     spec_hashes=spec_hashes or {}, final_out=Path(out))
-        emit.write_json(tmp / mf.MANIFEST, manifest)
-        (tmp / "README.md").write_text(model_card(shown, p, manifest), encoding="utf-8")
+                guard = write_guard(tmp, shown.json)
+                art.code_files = tuple(art.code_files) + tuple(
+                    str(f.relative_to(tmp)) for f in guard)
+            copied = emit.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
+            emit.write_json(tmp / "config.json", art.config)
+            if lock_text is not None:
+                write_new(tmp / "steer.lock", lock_text)
+            manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
+                                         spec_hashes=spec_hashes or {}, final_out=Path(out))
+            emit.write_json(tmp / mf.MANIFEST, manifest)
+            write_new(tmp / "README.md", model_card(shown, p, manifest))
+    except numeric.NonFiniteOutput as e:  # the temp dir is gone already (atomic_dir)
+        raise numeric.non_finite_diagnostic(e, p) from None
     return CompileResult(Path(out), p, manifest)
 
 

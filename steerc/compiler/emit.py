@@ -5,20 +5,17 @@ shards are hard-linked (copied where links fail); shards holding an edited tenso
 rewritten by `shardwrite.ShardWriter`, which hashes what it writes with `tensor_hasher` and
 records each file by `shard_digest` (header + per-tensor hashes; the base's come from
 `base_tensor_hashes`, cached by stat). The output directory is built beside its final place
-and moved there with `os.replace` only when complete (`atomic_dir`).
+and moved there with `os.replace` only when complete (`steerc.files.outdir.atomic_dir`).
+Every block a producer computes is checked for NaN/inf as it streams (`entry_chunks`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import glob
 import hashlib
 import json
 import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -28,7 +25,9 @@ from safetensors import safe_open
 
 from steerc.compiler import basefiles
 from steerc.compiler.filecopy import CHUNK
+from steerc.compiler.numeric import require_finite
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files.write import copy_new, dumps_json, write_new
 
 SINGLE = basefiles.SINGLE
 INDEX = basefiles.INDEX
@@ -210,7 +209,9 @@ def tensor_hasher(name: str, dtype: str, shape: tuple[int, ...], nbytes: int):
 
 
 def entry_chunks(e: Entry, produced) -> Iterator[memoryview | bytes]:
-    """Raw byte chunks of one produced entry (a tensor or an iterable of blocks/bytes)."""
+    """Raw byte chunks of one produced entry (a tensor or an iterable of blocks/bytes). Each
+    tensor block is checked for NaN/inf here, in its stored dtype, while it is in cache
+    (`numeric.require_finite`: raises NonFiniteOutput); raw byte chunks are base bytes."""
     parts = [produced] if isinstance(produced, torch.Tensor) else produced
     for t in parts:
         if isinstance(t, torch.Tensor):
@@ -218,6 +219,7 @@ def entry_chunks(e: Entry, produced) -> Iterator[memoryview | bytes]:
                 raise AssertionError(f"{e.name}: produced {t.dtype}, header says {e.dtype}")
             if isinstance(produced, torch.Tensor) and tuple(t.shape) != e.shape:
                 raise AssertionError(f"{e.name}: produced {tuple(t.shape)}, header says {e.shape}")
+            require_finite(e.name, t)
             t = tensor_bytes(t)
         yield t
 
@@ -288,99 +290,19 @@ def hash_file_tensors(path: Path) -> dict[str, str]:
     return out
 
 
-def link_or_copy(src: Path, dst: Path) -> str:
-    """Hard-link src to dst (same bytes, no space); copy where linking fails. Returns how.
-
-    A symlinked src (every file of a Hugging Face cache snapshot points into `blobs/`) is
-    linked through to its target: Linux's link(2) would copy the symlink itself, which
-    dangles once inside the output."""
-    try:
-        os.link(os.path.realpath(src), dst)
-        return "link"
-    except OSError:
-        shutil.copyfile(src, dst)
-        return "copy"
-
-
-def write_json(path: Path, obj) -> None:
-    """Deterministic JSON: sorted keys, 2-space indent, trailing newline."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+def write_json(path: Path, obj, what: str | None = None) -> None:
+    """Deterministic strict JSON as a new file: sorted keys, 2-space indent, trailing
+    newline; a NaN or an infinity is E426 (`files.write.dumps_json`)."""
+    write_new(path, dumps_json(obj, what or path.name, indent=2, sort_keys=True) + "\n")
 
 
 def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
-    """Copy the base's regular top-level non-weight files (tokenizer, generation config...)."""
+    """Copy the base's regular top-level non-weight files (tokenizer, generation config...);
+    a symlinked one is copied as the file it names (the output holds no links)."""
     copied = []
     for p in sorted(base.iterdir()):
         if not p.is_file() or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
             continue
-        shutil.copyfile(p, out / p.name)
+        copy_new(p, out / p.name)
         copied.append(p.name)
     return copied
-
-
-@contextlib.contextmanager
-def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield an empty temp dir beside `out`; on success move it to `out` (replacing an
-    existing `out` only with `force`), on any failure remove it so nothing is left behind.
-
-    Temp dirs are `.{name}.steerc-tmp-{pid}-*`: ones left by a killed compile (dead pid) are
-    removed by the next compile to the same output. An OSError (disk full...) is E610."""
-    out = Path(out).absolute()
-    if out.exists() and not force:
-        raise DiagnosticError([Diagnostic(
-            "E401", f"output directory {out} already exists", hint="pass --force to replace it")])
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.steerc-tmp-{os.getpid()}-", dir=out.parent))
-    except OSError as e:
-        raise basefiles.write_failed(out, e) from None
-    try:
-        yield tmp
-        _move_into_place(tmp, out, force)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise basefiles.write_failed(out, e) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
-    """rename(tmp, out), moving an existing `out` aside first; retried when a concurrent
-    compile puts its own `out` in place between the two renames (last one wins, whole)."""
-    for _ in range(20):
-        old = None
-        if out.exists():
-            if not force:
-                raise DiagnosticError([Diagnostic(
-                    "E401", f"output directory {out} appeared while compiling (another compile?)",
-                    hint="pass --force to replace it")])
-            old = out.parent / f".{out.name}.steerc-old-{os.getpid()}-{os.urandom(4).hex()}"
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            continue
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        return
-    raise OSError(errno.EBUSY, "output directory kept changing under concurrent compiles")
-
-
-def _remove_stale(out: Path) -> None:
-    """Remove temp/old dirs beside `out` whose compile process is gone (SIGKILL, power loss)."""
-    for p in out.parent.glob(f"{glob.escape('.' + out.name)}.steerc-*-*"):
-        pid = p.name[len(f".{out.name}.steerc-"):].split("-")[1]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass  # alive, owned by someone else

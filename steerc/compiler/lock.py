@@ -23,6 +23,7 @@ from steerc import __version__
 from steerc.compiler.hashing import file_sha256, model_fingerprint
 from steerc.compiler.ir import HubSource, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files.write import Inputs, dumps_json, write_atomic
 
 LOCK_VERSION = 1
 LOCK_SUFFIX = ".lock"  # `no_code.steer` -> `no_code.steer.lock`, beside it
@@ -123,17 +124,16 @@ def _sae_entry(b, base: Path) -> dict[str, Any]:
 
 
 def dumps_lock(lock: dict) -> str:
-    """Canonical text: sorted keys, 2-space indent, trailing newline (byte-stable)."""
-    return json.dumps(lock, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Canonical text: sorted keys, 2-space indent, trailing newline (byte-stable); strict
+    JSON (a non-finite rule value is E426)."""
+    return dumps_json(lock, "the lock", sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_lock(lock: dict, path: str | os.PathLike) -> Path:
-    """Write the lock atomically (temp file + rename); returns the path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps_lock(lock), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def write_lock(lock: dict, path: str | os.PathLike, inputs: Inputs = ()) -> Path:
+    """Write the lock through `files.write.write_atomic` (temp file, fsync, rename; never
+    over an input in `inputs`, a symlink or a special file); returns the path."""
+    write_atomic(path, dumps_lock(lock), inputs, "lock file")
+    return Path(path)
 
 
 def lock_schema() -> dict:

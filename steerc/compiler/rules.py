@@ -7,6 +7,7 @@ resolver's `out` list and collector; never raises.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -141,6 +142,14 @@ def lower_rule(r: "Resolver", rule: ast.Rule, cond: Condition | None, origin: st
             missing_max.append(f)
             continue
         op, value = pv
+        if not math.isfinite(value):  # `5x max` of a max_activation near float's limit
+            if "E431" not in said:
+                said.add("E431")
+                r.col.error("E431", f"{f.id}: the value resolves to {value} (not finite): "
+                            f"{num(float(rule.value.value))} x the catalogue's max_activation "
+                            f"{num(float(f.info.max_activation))}", rule.value.span,
+                            "write an absolute value, or fix the catalogue's statistic")
+            continue
         where = _points(r, rule, b.sae.hook, cond, said)
         if where is None:
             continue

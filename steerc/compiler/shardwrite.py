@@ -25,6 +25,7 @@ from typing import Callable
 from steerc.compiler.emit import (Checkpoint, Entry, RawCopy, entry_chunks, info_dtype_shape,
                                   shard_digest, tensor_hasher)
 from steerc.compiler.filecopy import clone_file, copy_range_at, pwrite_all, read_range
+from steerc.files.write import open_new
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class ShardWriter:
             self._on_bytes(n)
 
     def __enter__(self) -> "ShardWriter":
-        self._f = open(self.path, "wb", buffering=0)
+        self._f = open_new(self.path)
         self._src = _BaseFiles(self.base)
         try:
             self._start()

@@ -6,11 +6,11 @@ the checkpoint is loaded with `trust_remote_code=True`; `requirements.txt` is ch
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from steerc.compiler import ir
 from steerc.diagnostics import DiagnosticError
+from steerc.files.write import dumps_json, write_atomic
 from steerc.guard.schema import check_schema_supported
 
 GUARD_DIR = "custom_generate"
@@ -36,15 +36,15 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
     d = Path(out_dir) / GUARD_DIR
     d.mkdir(parents=True, exist_ok=True)
     written = [d / "generate.py", d / "requirements.txt", d / GUARD_FILE]
-    written[0].write_bytes(SHIPPED_GENERATE.read_bytes())
-    written[1].write_text(REQUIREMENTS, encoding="utf-8")
+    write_atomic(written[0], SHIPPED_GENERATE.read_bytes())
+    write_atomic(written[1], REQUIREMENTS)
     schema_file = d / SCHEMA_FILE
     if constraint.schema is not None:
-        schema_file.write_text(constraint.schema, encoding="utf-8")
+        write_atomic(schema_file, constraint.schema)
         written.append(schema_file)
     elif schema_file.exists():
         schema_file.unlink()  # a stale schema would mislead vLLM/llama.cpp users
     cfg = {"schema_file": SCHEMA_FILE if constraint.schema is not None else None,
            "source": constraint.schema_path}
-    written[2].write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    write_atomic(written[2], dumps_json(cfg, GUARD_FILE, indent=2) + "\n")
     return written

@@ -7,9 +7,10 @@ written config says `normalize_activations` none for folded normalisations.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
+
+from steerc.files.write import atomic_file, dumps_json, write_atomic
 
 from .base import SAEConfig
 from .sae import SAE
@@ -68,6 +69,7 @@ def save_saelens(sae_or_tensors: "Union[SAE, Mapping[str, torch.Tensor]]", cfg: 
     out.mkdir(parents=True, exist_ok=True)
     dtype = getattr(torch, cfg.dtype)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in t.items() if v is not None}
-    save_file(tensors, str(out / "sae_weights.safetensors"), metadata={"format": "pt"})
-    (out / "cfg.json").write_text(json.dumps(config_dict(cfg), indent=2) + "\n", encoding="utf-8")
+    with atomic_file(out / "sae_weights.safetensors", what="SAE weights") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_atomic(out / "cfg.json", dumps_json(config_dict(cfg), "cfg.json", indent=2) + "\n")
     return out

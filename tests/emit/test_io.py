@@ -99,8 +99,13 @@ def test_existing_output_needs_force(bases, tmp_path):
         compile_program(prog, out, saes={"r": bases.sae})
     assert ei.value.diagnostics[0].code == "E401" and "--force" in ei.value.diagnostics[0].hint
     assert (out / "keep.txt").exists()
+    with pytest.raises(DiagnosticError) as ei:  # not a checkpoint steerc wrote: kept even so
+        compile_program(prog, out, force=True, saes={"r": bases.sae})
+    assert ei.value.diagnostics[0].code == "E423" and (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
     compile_program(prog, out, force=True, saes={"r": bases.sae})
-    assert not (out / "keep.txt").exists() and (out / "steerc-manifest.json").exists()
+    compile_program(prog, out, force=True, saes={"r": bases.sae})  # over its own checkpoint
+    assert (out / "steerc-manifest.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -121,11 +126,13 @@ def test_failure_mid_compile_leaves_nothing(bases, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "x").write_text("old")
+    (tmp_path / "old" / "steerc-manifest.json").write_text('{"schema_version": 1, "compiler": {"name": "steerc"}}')
     calls["n"] = 0
     with pytest.raises(RuntimeError):
         compile_program(prog, tmp_path / "old", force=True, saes={"r": bases.sae})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
     assert (tmp_path / "old" / "x").read_text() == "old"
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["steerc-manifest.json", "x"]
 
 
 @pytest.mark.parametrize("scenario", ["add_ablate", "hooks"])

@@ -1,5 +1,5 @@
 """The output directory under hostile conditions: an existing one (refused without --force),
-SIGINT and SIGKILL mid-write, a full disk mid-stream, two compiles racing for one output.
+SIGINT, SIGTERM, SIGHUP and SIGKILL mid-write, a full disk mid-stream, two compiles racing for one output.
 The destination is always absent, the old content, or one complete new checkpoint."""
 
 from __future__ import annotations
@@ -83,8 +83,14 @@ def test_existing_output_is_refused_without_force(base_model, tmp_path):
     rc, _, err = run_cli(["compile", str(spec), "-o", str(out)])
     assert rc == 1 and "[E401]" in err and "--force" in err
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
-    assert run_cli(["compile", str(spec), "-o", str(out), "--force"])[0] == 0
-    assert not (out / "mine.txt").exists()
+    # --force replaces only a checkpoint steerc wrote: not a directory of the user's
+    rc, _, err = run_cli(["compile", str(spec), "-o", str(out), "--force"])
+    assert rc == 1 and "[E423]" in err and "steerc-manifest.json" in err
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    (out / "mine.txt").unlink()
+    assert run_cli(["compile", str(spec), "-o", str(out), "--force"])[0] == 0  # empty: replaced
+    _complete(out)
+    assert run_cli(["compile", str(spec), "-o", str(out), "--force"])[0] == 0  # a checkpoint
     _complete(out)
     assert _leftovers(tmp_path) == []
 
@@ -125,15 +131,20 @@ def test_disk_full_mid_stream(base_model, tmp_path, monkeypatch, existing):
         assert not out.exists()
 
 
-def test_sigint_mid_write_leaves_nothing(big_model, tmp_path):
+@pytest.mark.parametrize("sig, rc, says", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),  # what CI runners send on a timeout
+    (signal.SIGHUP, 129, "terminated (SIGHUP)"),    # a closed terminal
+])
+def test_signal_mid_write_leaves_nothing(big_model, tmp_path, sig, rc, says):
     spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
     out = tmp_path / "out"
     proc = _spawn(spec, out)
     _wait_for_write(proc, tmp_path, out)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert proc.returncode == rc, stderr
+    assert says in stderr and "Traceback" not in stderr
     assert not out.exists()
     assert _leftovers(tmp_path) == []
 
@@ -142,12 +153,13 @@ def test_sigkill_mid_write_keeps_old_output_and_next_compile_cleans_up(big_model
     spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
     out = tmp_path / "out"
     out.mkdir()
+    (out / "steerc-manifest.json").write_text('{"schema_version": 1, "compiler": {"name": "steerc"}}')
     (out / "old.txt").write_text("old")
     proc = _spawn(spec, out, "--force")
     _wait_for_write(proc, tmp_path, out)
     proc.kill()
     proc.communicate(timeout=60)
-    assert [p.name for p in out.iterdir()] == ["old.txt"]  # the old content, untouched
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt", "steerc-manifest.json"]  # untouched
     stale = _leftovers(tmp_path)
     assert stale and all(f"-tmp-{proc.pid}-" in s for s in stale)  # the killed compile's temp
     proc = _spawn(spec, out, "--force")
@@ -174,7 +186,7 @@ def test_two_compiles_racing_for_one_output(big_model, tmp_path):
 def test_output_appearing_during_compile_is_not_replaced_without_force(tmp_path):
     """Another compile (or the user) creates the output while this one writes: without
     --force this one fails E401 at the end, its temp dir removed, their output untouched."""
-    from steerc.compiler.emit import atomic_dir
+    from steerc.files.outdir import atomic_dir
     from steerc.diagnostics import DiagnosticError
 
     out = tmp_path / "out"

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import (INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes,
-                                  link_or_copy, write_json)
+from steerc.compiler.emit import INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes, write_json
 from steerc.compiler.shardwrite import ShardWriter, run_tasks
 from steerc.compiler.hashing import file_sha256
+from steerc.files.write import link_or_copy
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
 # Two tensors at once keep two cores busy (one thread's reads, math and hashing leave the

@@ -19,6 +19,7 @@ import torch
 import steerc.runtime as runtime_pkg
 from steerc.compiler.backends.weights import Artifacts, patched_config, plan_weight_edits
 from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Entry
+from steerc.files.write import write_new
 
 STEERING_SHARD = "steering.safetensors"
 CONFIG_FILE = "configuration_steerc.py"
@@ -39,13 +40,13 @@ def render_configuration(base_type: str) -> str:
 def write_code(out: Path, base_type: str) -> tuple[str, ...]:
     """Write the three flat code files into `out`; returns their names."""
     src = Path(runtime_pkg.__file__).parent
-    (out / CONFIG_FILE).write_text(render_configuration(base_type), encoding="utf-8")
+    write_new(out / CONFIG_FILE, render_configuration(base_type))
     for name in (MODELING_FILE, WRAPPER_FILE):
-        (out / name).write_bytes((src / name).read_bytes())  # verbatim
+        write_new(out / name, (src / name).read_bytes())  # verbatim
     return CODE_FILES
 
 
-def _model_dtype(base) -> torch.dtype:
+def model_dtype(base) -> torch.dtype:
     """The stored dtype of the base's floating tensors (the first one in name order)."""
     for name in sorted(base.tensors):
         dt = ST_DTYPES[base.tensors[name].dtype]
@@ -80,7 +81,7 @@ class HooksBackend:
         cfg = patched_config(raw_config, config, adapter, we)
         ivs = [lo.intervention for lo in plan.hooks]
         hooks = build_hooks(program, saes, config, adapter, interventions=ivs)
-        extra = {STEERING_SHARD: steering_entries(hooks, _model_dtype(base))} if ivs else {}
+        extra = {STEERING_SHARD: steering_entries(hooks, model_dtype(base))} if ivs else {}
         tensors = write_tensors(base, out, we.replaced, we.new, extra, progress=progress,
                                 jobs=jobs)
         if not ivs and program.json is None:  # every rule was exact: a plain checkpoint

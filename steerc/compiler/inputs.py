@@ -1,0 +1,29 @@
+"""What a resolved program reads: the paths no output of steerc may replace, enter or contain.
+
+    atomic_dir(out, force, inputs=program_inputs(program))
+    write_lock(lock, path, inputs=program_inputs(program))
+
+Each input is `(what, path)`, `what` saying in a diagnostic which input it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+from steerc.compiler.ir import Program
+
+
+def program_inputs(program: Program, extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+    """The spec, every spec it uses, the base model folder (when local), each SAE, the
+    catalogue and every JSON schema, plus `extra` (e.g. a lock file that is read)."""
+    out = [("the spec", program.spec_file)]
+    out += [("a spec it uses", f) for f in program.files if f != program.spec_file]
+    if program.model and os.path.exists(program.model):
+        out.append(("the spec's base model", program.model))
+    out += [(f"SAE '{b.alias}'", b.path) for b in program.saes]
+    if program.catalogue:
+        out.append(("the catalogue", program.catalogue))
+    if program.json is not None and program.json.schema_path:
+        out.append(("a JSON schema", program.json.schema_path))
+    out += [("a JSON schema", e.arg) for e in program.expects if e.kind == "matches_schema" and e.arg]
+    return out + list(extra)
