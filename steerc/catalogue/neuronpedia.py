@@ -26,7 +26,8 @@ from typing import Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from steerc.catalogue.types import normalize_name
-from steerc.catalogue.validate import CATALOGUE_VERSION, read_bytes
+from steerc.catalogue.validate import CATALOGUE_VERSION
+from steerc.files import read
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
 
 TYPE_PREFERENCE = ("np_max-act-logits", "oai_token-act-pair", "np_acts-logits-general", "oai_attention-head")
@@ -60,7 +61,7 @@ def expand_export_dir(path: str | os.PathLike) -> dict[str, list[Path]]:
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line, row) for each row of a JSONL, JSONL.gz, JSON-array or JSON-array.gz file."""
-    raw = read_bytes(path, "Neuronpedia export")
+    raw = read.read_bytes(path, read.NEURONPEDIA)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from steerc.compiler.describe import describe_program, summary
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
 from steerc.compiler.load import DiskEnvironment, load
 from steerc.compiler.lock import build_lock, check_locked, default_lock_path, write_lock
 from steerc.report import add_format_argument, human_stream, warn
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
             write_lock(new, lock_path)
     warn(args, warnings)
     if args.verbose:
-        print(describe_program(program), file=human_stream(args))
+        show(describe_program(program), file=human_stream(args))
     tail = f", {len(warnings)} warning{'s' * (len(warnings) != 1)}" if warnings else ""
     locked = f"; wrote {lock_path}" if args.write_lock else ("; lock up to date" if args.locked else "")
-    print(f"ok: {summary(program)}{tail}{locked}", file=human_stream(args))
+    show(f"ok: {summary(program)}{tail}{locked}", file=human_stream(args))
     return 0

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
+from steerc.commands.args import JOBS
 from steerc.compiler.plan import TARGETS
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: steer.lock next to the spec)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=JOBS, default=None, metavar="N",
                    help="make N tensors at once, one thread each (default: 2, or 1 on one "
                         "core; the output does not depend on it; see BENCHMARKS.md, Scale)")
     add_allow_pickle_argument(p)
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     n_w, n_h = len(p.weight_edits), len(p.hooks)
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
            if p.target == "hooks" and (n_h or p.json_guard) else "loads as a plain checkpoint")
-    print(f"wrote {res.out} (target {p.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
+    show(f"wrote {res.out} (target {p.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
           f"{n_h} hook{'s' * (n_h != 1)}, {len(res.manifest['edits'])} tensors rewritten); {how}",
           file=human_stream(args))
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
 from steerc.compiler.plan import TARGETS, Plan
 
 NAME = "explain"
@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     program = loaded.program
     config, _, adapter = load_base(program.model)
     p = make_plan(program, config, adapter, args.target, check=False)
-    print("program:")
-    print(describe_program(program))
-    print(render_plan(p))
+    show("program:")
+    show(describe_program(program))
+    show(render_plan(p))
     if p.diagnostics:
-        print(render_all(list(p.diagnostics)), file=sys.stderr)
+        show(render_all(list(p.diagnostics)), file=sys.stderr)
         return 1
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
+from steerc.commands.args import COUNT
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "verify"
@@ -22,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-model", metavar="DIR", help="base model directory (default: the manifest's)")
     p.add_argument("--json", metavar="OUT", help="also write the report as JSON (docs/verify.md)")
     p.add_argument("--plot", metavar="OUT.png", help="bar plot of feature activations before/after")
-    p.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per expect")
-    p.add_argument("--max-windows", type=int, default=32,
+    p.add_argument("--max-new-tokens", type=COUNT, default=48, help="generation budget per expect")
+    p.add_argument("--max-windows", type=COUNT, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
     add_allow_pickle_argument(p)
     add_format_argument(p)
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                    max_windows=args.max_windows, max_new_tokens=args.max_new_tokens,
                    allow_pickle=args.allow_pickle)
     report = verify_checkpoint(args.checkpoint, opts)
-    print(render_text(report), file=human_stream(args))
+    show(render_text(report), file=human_stream(args))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(to_json(report), f, indent=1, ensure_ascii=False)

@@ -8,7 +8,6 @@ beside `out` and moves it into place only when everything (manifest included) is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from steerc.compiler.backends.base import TensorOutput
 from steerc.compiler.ir import FeatureId, Program
 from steerc.compiler.plan import Plan, plan as make_plan
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ def load_base(model_dir: str | Path):
         raise DiagnosticError([Diagnostic(
             "E602", f"no config.json in {model_dir}", None,
             "`model` must name a local transformers checkpoint directory")])
+    raw = read.read_json(model_dir / "config.json", read.MODEL_CONFIG)  # E607: not an object, ...
     try:
         config = AutoConfig.from_pretrained(str(model_dir))
-        raw = json.loads((model_dir / "config.json").read_text())
     except Exception as e:  # transformers raises ValueError, OSError, KeyError... on a bad config
         raise DiagnosticError([Diagnostic(
             "E607", f"transformers cannot read {model_dir / 'config.json'}: {str(e).splitlines()[0][:300]}",

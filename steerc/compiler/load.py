@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from steerc.compiler import ast
@@ -25,6 +24,7 @@ from steerc.compiler.ir import Program
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+from steerc.files import read
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ def _parse(path: str) -> ast.Spec:
     return parse_file(path)
 
 
+# How deep `use` may chain (a file using a file using a file ...). Real specs use one or
+# two levels; the limit keeps the depth-first walk far from Python's recursion limit.
+MAX_USE_DEPTH = 64
+
+
 @dataclass
 class _Gather:
     col: Collector
@@ -54,7 +59,7 @@ class _Gather:
     first_use: dict[str, Span | None]     # realpath -> where it was first used (None: root)
 
     def file(self, display: str, out: list[ast.Statement]) -> None:
-        real = os.path.realpath(display)
+        real = _realpath(display)
         self.stack.append((real, display))
         try:
             spec = _parse(display)
@@ -73,7 +78,14 @@ class _Gather:
     def use(self, u: ast.Use, out: list[ast.Statement]) -> None:
         target = spec_relative(u.path.span, u.path.value)
         if not os.path.isfile(target):
-            missing_file(self.col, u.path, "used spec", target)
+            if os.path.lexists(target):  # a directory, FIFO or device: never read
+                self.col.error("E207", f"used spec '{target}' is not a regular file", u.path.span)
+            else:
+                missing_file(self.col, u.path, "used spec", target)
+            return
+        if len(self.stack) >= MAX_USE_DEPTH:
+            self.col.error("E030", f"`use` nested more than {MAX_USE_DEPTH} files deep", u.path.span,
+                           "flatten the chain: let one base file `use` the others")
             return
         real = os.path.realpath(target)
         on_stack = [r for r, _ in self.stack]
@@ -96,12 +108,12 @@ def gather(spec_path: str | os.PathLike, col: Collector) -> tuple[list[ast.Spec]
     """Parse the root spec and its `use`s (depth first); return the specs and the statements
     in order, with each `use` replaced by the used file's statements."""
     root = _display(spec_path)
-    g = _Gather(col, [], [], {os.path.realpath(root): None})
-    out: list[ast.Statement] = []
-    if not os.path.isfile(root):
+    if not os.path.lexists(root):
         col.error("E207", f"spec file not found: '{root}'")
         return [], []
-    g.file(root, out)
+    g = _Gather(col, [], [], {_realpath(root): None})
+    out: list[ast.Statement] = []
+    g.file(root, out)  # anything but a regular file is refused by the read (E019)
     return g.specs, out
 
 
@@ -242,14 +254,12 @@ class DiskEnvironment:
 
     def model_layers(self, path: Path) -> int | None:
         cfg_path = path / "config.json"
-        if not cfg_path.is_file():
+        if not os.path.lexists(cfg_path):
             return None
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise DiagnosticError([Diagnostic("E207", f"cannot read model config '{cfg_path}': {e}")])
-        for c in (cfg, cfg.get("text_config") or {}):
+        cfg = read.read_json(cfg_path, replace(read.MODEL_CONFIG, code="E207", decode_code="E207"))
+        text = cfg.get("text_config")
+        for c in (cfg, text if isinstance(text, dict) else {}):
             for key in ("num_hidden_layers", "n_layer", "num_layers"):
-                if isinstance(c.get(key), int):
+                if isinstance(c.get(key), int) and not isinstance(c.get(key), bool):
                     return c[key]
         return None

@@ -11,7 +11,6 @@ to what the manifest recorded, no unrecorded `.py` file may sit in it, and confi
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from steerc.compiler.hashing import sha256_uncached
 from steerc.compiler.ir import Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 MANIFEST = "steerc-manifest.json"
 GUARD_DIR = "custom_generate"
@@ -52,10 +52,7 @@ def read_manifest(ckpt: Path) -> dict:
     if not mpath.is_file():
         _fail("E502", f"'{ckpt}' is not a steerc checkpoint: it has no {MANIFEST}",
               "verify works on directories written by `steerc compile`")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail("E503", f"{mpath} is not valid JSON: {e}", "recompile the checkpoint")
+    manifest = read.read_json(mpath, read.MANIFEST)  # E503: not JSON, not an object, too large
     required = ("target", "program", "base_model", "code_files", "saes")
     missing = [k for k in required if not isinstance(manifest, dict) or k not in manifest]
     if missing:

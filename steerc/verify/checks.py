@@ -24,6 +24,7 @@ import torch
 
 from steerc.compiler.ir import ExpectCheck, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,7 @@ def load_schema(expect: ExpectCheck, ck_dir: Path):
         raise DiagnosticError([Diagnostic(
             "E509", f"schema file '{expect.arg}' of `expect ... matches schema` not found",
             expect.span, "run verify from the directory you compiled in")])
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DiagnosticError([Diagnostic("E509", f"schema file '{p}' is not JSON: {e}",
-                                          expect.span, "fix the schema and recompile")]) from None
+    return read.read_json(p, read.EXPECT_SCHEMA, want=None, span=expect.span)
 
 
 def judge(expect: ExpectCheck, text: str, schema=None) -> Judgement:

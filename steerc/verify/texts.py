@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 DOC_SEP = re.compile(r"^<\|doc\|>\s*$", re.M)
 BUILTIN = Path(__file__).with_name("default_texts.json")
@@ -43,11 +44,7 @@ def split_docs(text: str) -> list[str]:
 def read_file(path: str | Path, what: str) -> TextSet:
     """E508 when the file is missing, unreadable or holds no text."""
     p = Path(path)
-    try:
-        docs = split_docs(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DiagnosticError([Diagnostic("E508", f"cannot read {what} file '{p}': {e}", None,
-                                          "pass a UTF-8 text file")]) from None
+    docs = split_docs(read.read_text(p, replace(read.TEXTS, what=f"{what} file")))
     if not docs:
         raise DiagnosticError([Diagnostic("E508", f"{what} file '{p}' holds no text", None,
                                           "documents are separated by blank lines or <|doc|>")])

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from .. import errors
 from ...diagnostics import did_you_mean
+from ...files import read
 from ..hooks import normalize_hook_name
 
 # config dtype string -> torch dtype name (names, not torch dtypes: configs are read torch-free)
@@ -21,10 +22,11 @@ def read_json(path: Path) -> dict:
     """A JSON object from `path`; E300 when missing, E303 when unreadable."""
     if not path.is_file():
         errors.fail(errors.MISSING_FILE, path, "file not found")
+    text = read.read_text(path, read.SAE_CONFIG)  # E303: not a regular file, too large, not UTF-8
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        errors.fail(errors.BAD_CONFIG, path, f"not valid JSON ({e})")
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        errors.fail(errors.BAD_CONFIG, path, f"not valid JSON ({str(e)[:200] or 'nested too deeply'})")
     if not isinstance(data, dict):
         errors.fail(errors.BAD_CONFIG, path, "expected a JSON object")
     return data

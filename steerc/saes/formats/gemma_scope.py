@@ -50,7 +50,7 @@ def hook_from_path(f: Path) -> Optional[str]:
             site = m.group(1)
     if "embedding" in parts:
         return "hook_embed"
-    layer = next((int(m.group(1)) for p in parts if (m := re.fullmatch(r"layer_(\d+)", p))), None)
+    layer = next((int(m.group(1)) for p in parts if (m := re.fullmatch(r"layer_([0-9]+)", p))), None)
     if layer is None or site is None:
         return None
     return f"blocks.{layer}.{SITES[site]}"

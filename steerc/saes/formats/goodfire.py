@@ -41,7 +41,7 @@ def sniff(path: Path) -> bool:
 
 def hook_from_name(path: Path) -> Optional[str]:
     """`Llama-3.1-8B-Instruct-SAE-l19.pth` -> blocks.19.hook_resid_post."""
-    m = re.search(r"-l(\d+)(?:\.|$)", path.name) or re.search(r"-l(\d+)", path.parent.name)
+    m = re.search(r"-l([0-9]+)(?:\.|$)", path.name) or re.search(r"-l([0-9]+)", path.parent.name)
     return f"blocks.{int(m.group(1))}.hook_resid_post" if m else None
 
 

@@ -39,7 +39,7 @@ def sniff(path: Path) -> bool:
 def hook_from_folder(folder: Path) -> Optional[str]:
     """`.../layers.10` or `.../layers.10/seed1` -> blocks.10.hook_resid_post."""
     name = folder.name
-    if re.fullmatch(r"seed\d+", name):
+    if re.fullmatch(r"seed[0-9]+", name):
         name = folder.parent.name
     return normalize_hook_name(name)
 

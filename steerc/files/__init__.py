@@ -1,0 +1,1 @@
+"""Guarded file I/O: every path steerc reads or writes goes through here."""
