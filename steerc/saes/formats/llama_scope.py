@@ -22,7 +22,7 @@ from ..base import SAEConfig
 from ..layout import Layout
 from ..sae import SAE
 from ..store import SafetensorsStore
-from .common import dtype_name, explicit_hook, hook_or_fail, read_json, require
+from .common import dtype_name, explicit_hook, hook_or_fail, positive_number, read_json, require
 
 NAME = "llama_scope"
 CFG = "hyperparams.json"
@@ -64,6 +64,8 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     if act == "jumprelu":
         arch = "jumprelu"
         threshold = float(require(hp, "jump_relu_threshold", cfg_path, (int, float)))
+        if not math.isfinite(threshold):
+            errors.fail(errors.BAD_CONFIG, cfg_path, "config key 'jump_relu_threshold' should be finite")
     elif act == "relu":
         arch = "standard"
     elif act == "topk":
@@ -77,8 +79,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     if norm == "dataset-wise":
         norms = require(hp, "dataset_average_activation_norm", cfg_path, dict)
         for side in ("in", "out"):
-            if not isinstance(norms.get(side), (int, float)) or norms[side] <= 0:
-                errors.fail(errors.BAD_CONFIG, cfg_path, f"missing config key 'dataset_average_activation_norm.{side}'")
+            positive_number(norms.get(side), cfg_path, f"dataset_average_activation_norm.{side}")
         s_in, s_out = math.sqrt(d_in) / norms["in"], math.sqrt(d_in) / norms["out"]
     elif norm != "inference":
         errors.fail(errors.UNSUPPORTED, cfg_path, f"norm_activation '{norm}' is not supported "

@@ -52,8 +52,8 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
         errors.fail(errors.MISSING_FILE, w_path, "file not found")
     cfg = read_json(cfg_path)
     d_in = require(cfg, "d_in", cfg_path, int)
-    n = cfg.get("num_latents") or 0
-    d_sae = int(n) if n else d_in * require(cfg, "expansion_factor", cfg_path, int)
+    d_sae = (require(cfg, "num_latents", cfg_path, int) if cfg.get("num_latents")
+             else d_in * require(cfg, "expansion_factor", cfg_path, int))
     activation = str(cfg.get("activation", "topk"))
     if activation == "groupmax":
         errors.fail(errors.UNSUPPORTED, cfg_path, "activation 'groupmax' is not supported (config key 'activation')")
