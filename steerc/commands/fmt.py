@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +102,12 @@ def expand(paths: list[str]) -> list[str]:
     """Files as given, directories replaced by their `*.steer` files (sorted, recursive)."""
     out: list[str] = []
     for p in paths:
-        if p != "-" and Path(p).is_dir():
-            out += sorted(str(f) for f in Path(p).rglob("*.steer") if f.is_file())
+        if p != "-" and os.path.isdir(p):
+            # os.walk, not rglob: folders that vanish or refuse listing (/proc) are skipped;
+            # symlinked folders are not followed (no loops)
+            found = [os.path.join(d, f) for d, _, files in os.walk(p, onerror=lambda e: None)
+                     for f in files if f.endswith(".steer")]
+            out += sorted(f for f in found if os.path.isfile(f))
         else:
             out.append(p)
     return out

@@ -92,15 +92,13 @@ def open_regular(path: str | os.PathLike, kind: Kind, span: Span | None = None) 
         raise _fail(kind, path, reason, span) from None
     except ValueError:  # a NUL in the path, or a lone surrogate that is no file-system byte
         raise _fail(kind, path, "the path contains a NUL or an unencodable character", span) from None
-    f = os.fdopen(fd, "rb", buffering=0)
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        f.close()
-        raise _fail(kind, path, f"not a regular file ({file_type(st.st_mode)})", span)
-    if st.st_size > kind.max_bytes:
-        f.close()
+    st = os.fstat(fd)  # of what was opened: the path may have been swapped since
+    if not stat.S_ISREG(st.st_mode) or st.st_size > kind.max_bytes:
+        os.close(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _fail(kind, path, f"not a regular file ({file_type(st.st_mode)})", span)
         raise _too_large(kind, path, span)
-    return f
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 def read_bytes(path: str | os.PathLike, kind: Kind, span: Span | None = None) -> bytes:
