@@ -53,6 +53,13 @@ def _snapshot() -> set[str]:
     return seen
 
 
+class World(dict):
+    """The fixture's paths; a short repr, since hypothesis prints it with every failure."""
+
+    def __repr__(self) -> str:
+        return "<world>"
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, base_model):
     """The path zoo, a valid spec, a catalogue and a compiled checkpoint."""
@@ -80,8 +87,8 @@ def world(tmp_path_factory, base_model):
     ckpt = d / "ckpt"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["compile", str(spec), "-o", str(ckpt), "--no-progress"]) == 0
-    return {"paths": paths, "spec": str(spec), "ckpt": str(ckpt), "catalogue": str(FIX / "catalogue.json"),
-            "model": str(base_model), "sae": str(FIX / "sae_res"), "tmp": d}
+    return World(paths=paths, spec=str(spec), ckpt=str(ckpt), catalogue=str(FIX / "catalogue.json"),
+                 model=str(base_model), sae=str(FIX / "sae_res"), tmp=d)
 
 
 def run_bounded(argv: list[str], cwd: Path) -> tuple[int, str]:
