@@ -123,7 +123,7 @@ class Catalogue:
         digest = hashlib.sha256(raw).hexdigest()
         use_cache = len(raw) > IN_MEMORY_MAX_BYTES if cache is None else cache
         cached = cache_dir() / f"{digest}-i{INDEX_VERSION}.sqlite"
-        if use_cache and cached.is_file():
+        if use_cache and os.path.isfile(cached):
             try:
                 return cls._open_index(cached, display=path)
             except DiagnosticError:

@@ -8,6 +8,7 @@ beside `out` and moves it into place only when everything (manifest included) is
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def load_base(model_dir: str | Path):
     from steerc.arch.registry import adapter_for
 
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
+    if not os.path.isfile(model_dir / "config.json"):
         raise DiagnosticError([Diagnostic(
             "E602", f"no config.json in {model_dir}", None,
             "`model` must name a local transformers checkpoint directory")])

@@ -154,11 +154,11 @@ def open_checkpoint(root: str | os.PathLike) -> Checkpoint:
     """Index a base checkpoint directory (single `model.safetensors` or sharded with an
     index); reads only headers. Raises DiagnosticError E601 when there are no safetensors."""
     root = Path(root)
-    if (root / INDEX).is_file():
+    if os.path.isfile(root / INDEX):
         index = basefiles.read_index(root / INDEX)
         files = sorted(set(index["weight_map"].values()))
         sharded, meta = True, index.get("metadata", {})
-    elif (root / SINGLE).is_file():
+    elif os.path.isfile(root / SINGLE):
         files, sharded, meta = [SINGLE], False, {}
     else:
         raise DiagnosticError([Diagnostic(
@@ -331,7 +331,7 @@ def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
     """Copy the base's regular top-level non-weight files (tokenizer, generation config...)."""
     copied = []
     for p in sorted(base.iterdir()):
-        if not p.is_file() or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
+        if not os.path.isfile(p) or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
             continue
         shutil.copyfile(p, out / p.name)
         copied.append(p.name)
@@ -346,7 +346,7 @@ def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     Temp dirs are `.{name}.steerc-tmp-{pid}-*`: ones left by a killed compile (dead pid) are
     removed by the next compile to the same output. An OSError (disk full...) is E610."""
     out = Path(out).absolute()
-    if out.exists() and not force:
+    if os.path.exists(out) and not force:
         raise DiagnosticError([Diagnostic(
             "E401", f"output directory {out} already exists", hint="pass --force to replace it")])
     try:
@@ -371,7 +371,7 @@ def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
     compile puts its own `out` in place between the two renames (last one wins, whole)."""
     for _ in range(20):
         old = None
-        if out.exists():
+        if os.path.exists(out):
             if not force:
                 raise DiagnosticError([Diagnostic(
                     "E401", f"output directory {out} appeared while compiling (another compile?)",

@@ -97,7 +97,7 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     (tokenizer files are left out: they do not change what steerc edits)."""
     root = Path(model_dir)
     names = [p.name for p in root.iterdir()
-             if p.is_file() and (p.name == "config.json" or p.name.endswith(".safetensors"))]
+             if os.path.isfile(p) and (p.name == "config.json" or p.name.endswith(".safetensors"))]
     return files_fingerprint(root, names)
 
 
@@ -105,9 +105,9 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     """Fingerprint of every regular file directly in `folder` (an SAE folder, say); a plain
     file is hashed as itself."""
     root = Path(folder)
-    if root.is_file():
+    if os.path.isfile(root):
         return file_sha256(root)
-    names = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    names = [p.name for p in root.iterdir() if os.path.isfile(p) and not p.name.startswith(".")]
     return files_fingerprint(root, names)
 
 

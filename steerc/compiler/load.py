@@ -240,7 +240,7 @@ class DiskEnvironment:
         from steerc.saes import load_sae
 
         sae = load_sae(path, allow_pickle=self.allow_pickle)
-        files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+        files = [path] if os.path.isfile(path) else [p for p in path.iterdir() if os.path.isfile(p)]
         # keyed by the SAE package's code too, so a change to how SAEs are read or hashed
         # (sae.py, layout.py, formats/*.py) never serves a stale value
         kind = "sae-sha256:" + saes_code_sha256()

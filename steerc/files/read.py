@@ -187,10 +187,3 @@ def read_json(path: str | os.PathLike, kind: Kind, want: type | None = dict, spa
     """`read_text` then `parse_json` (a BOM is allowed)."""
     return parse_json(read_text(path, kind, span, "utf-8-sig"), path, kind, want, span)
 
-
-def is_regular_file(path: str | os.PathLike) -> bool:
-    """`Path.is_file`, but False (not an exception) for names no file can have (a NUL)."""
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):
-        return False

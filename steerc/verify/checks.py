@@ -16,6 +16,7 @@ A checkpoint with an `enforce json` guard generates through its own shipped
 
 from __future__ import annotations
 
+import os
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ def load_schema(expect: ExpectCheck, ck_dir: Path):
     from steerc.verify.checkpoint import resolve_path
 
     p = resolve_path(expect.arg or "", ck_dir)
-    if p is None or not p.is_file():
+    if p is None or not os.path.isfile(p):
         raise DiagnosticError([Diagnostic(
             "E509", f"schema file '{expect.arg}' of `expect ... matches schema` not found",
             expect.span, "run verify from the directory you compiled in")])

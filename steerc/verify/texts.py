@@ -11,6 +11,7 @@ demo ships `demo/heldout/{prose,code,json,neutral}.txt` beside `demo/model`); th
 
 from __future__ import annotations
 
+import os
 import json
 import re
 from dataclasses import dataclass, replace
@@ -63,7 +64,7 @@ def prompt_set(path: str | None, base_model: Path) -> TextSet:
     if path:
         return read_file(path, "prompts")
     held = base_model.parent / "heldout"
-    files = [held / f for f in PROMPT_FILES if (held / f).is_file()]
+    files = [held / f for f in PROMPT_FILES if os.path.isfile(held / f)]
     if files:
         docs = _interleave([read_file(f, "prompts").docs for f in files])
         return TextSet(", ".join(str(f) for f in files), tuple(docs))
@@ -75,7 +76,7 @@ def neutral_set(path: str | None, base_model: Path) -> TextSet:
     if path:
         return read_file(path, "neutral text")
     f = base_model.parent / "heldout" / NEUTRAL_FILE
-    if f.is_file():
+    if os.path.isfile(f):
         return read_file(f, "neutral text")
     return TextSet("built-in neutral prose", tuple(json.loads(BUILTIN.read_text())["neutral"]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import math
 from pathlib import Path
@@ -21,7 +22,7 @@ DTYPES = {
 
 def read_json(path: Path) -> dict:
     """A JSON object from `path`; E300 when missing, E303 when unreadable."""
-    if not path.is_file():
+    if not os.path.isfile(path):
         errors.fail(errors.MISSING_FILE, path, "file not found")
     text = read.read_text(path, read.SAE_CONFIG)  # E303: not a regular file, too large, not UTF-8
     try:

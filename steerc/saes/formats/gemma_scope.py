@@ -11,6 +11,7 @@ scaled by sqrt(d_model), so W_enc /= sqrt(d_in) and W_dec, b_dec *= sqrt(d_in).
 
 from __future__ import annotations
 
+import os
 import math
 import re
 from pathlib import Path
@@ -29,13 +30,13 @@ SITES = {"res": "hook_resid_post", "mlp": "hook_mlp_out", "att": "attn.hook_z"}
 
 
 def _file(path: Path) -> Path:
-    return path / FILE if path.is_dir() else path
+    return path / FILE if os.path.isdir(path) else path
 
 
 def sniff(path: Path) -> bool:
     """A params.npz (or a folder holding one)."""
     f = _file(Path(path))
-    return f.is_file() and f.suffix == ".npz"
+    return os.path.isfile(f) and f.suffix == ".npz"
 
 
 def hook_from_path(f: Path) -> Optional[str]:
@@ -59,7 +60,7 @@ def hook_from_path(f: Path) -> Optional[str]:
 def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **_: object) -> SAE:
     """Load a Gemma Scope params.npz."""
     f = _file(Path(path))
-    if not f.is_file():
+    if not os.path.isfile(f):
         errors.fail(errors.MISSING_FILE, f, "file not found")
     store = NpzStore(f)
     hook = explicit_hook(hook_name, f) or hook_from_path(f)

@@ -10,6 +10,7 @@ expected_average_only_in.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -32,13 +33,13 @@ NEWER_NORMALISATIONS = ("covariance_whitening",)  # later SAELens releases; not 
 
 
 def _folder(path: Path) -> Path:
-    return path.parent if path.is_file() else path
+    return path.parent if os.path.isfile(path) else path
 
 
 def sniff(path: Path) -> bool:
     """A folder (or a file in one) holding cfg.json and sae_weights.safetensors."""
     d = _folder(Path(path))
-    return (d / CFG).is_file() and (d / WEIGHTS).is_file()
+    return os.path.isfile(d / CFG) and os.path.isfile(d / WEIGHTS)
 
 
 def _version(cfg: dict, path: Path) -> tuple[int, ...]:
@@ -96,7 +97,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None,
     also honoured."""
     folder = _folder(Path(path))
     cfg_path, w_path = folder / CFG, folder / WEIGHTS
-    if not w_path.is_file():
+    if not os.path.isfile(w_path):
         errors.fail(errors.MISSING_FILE, w_path, "file not found", "a SAELens SAE folder holds cfg.json and sae_weights.safetensors")
     cfg = normalise_config(read_json(cfg_path), cfg_path)
 
