@@ -20,7 +20,6 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span

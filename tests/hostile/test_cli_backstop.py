@@ -38,5 +38,5 @@ def test_traceback_on_request(monkeypatch):
 def test_usage_errors_still_exit_2():
     err = io.StringIO()
     with redirect_stderr(err):
-        assert main(["check", "--no-such-flag"]) == 2
+        assert main(["check", "x.steer", "--no-such-flag"]) == 2
     assert "unrecognized arguments: --no-such-flag" in err.getvalue()
