@@ -68,10 +68,9 @@ def file_type(mode: int) -> str:
     return next((name for test, name in _TYPES if test(mode)), "not a regular file")
 
 
-def _fail(kind: Kind, path: Any, reason: str, span: Span | None, code: str | None = None,
-          hint: str | None = None) -> DiagnosticError:
-    return DiagnosticError([Diagnostic(code or kind.code, f"cannot read {kind.what} '{path}': {reason}",
-                                       span, hint or kind.hint)])
+def _fail(kind: Kind, path: Any, reason: str, span: Span | None, hint: str | None = None) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(kind.code, f"cannot read {kind.what} '{path}': {reason}", span,
+                                       hint or kind.hint)])
 
 
 def open_regular(path: str | os.PathLike, kind: Kind, span: Span | None = None) -> BinaryIO:

@@ -25,6 +25,7 @@ AREAS = (
     (400, 499, "lowering"),
     (500, 599, "verify"),
     (600, 699, "checkpoint"),
+    (700, 719, "command line"),
 )
 
 
