@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import os
 import signal
 import sys
 import traceback
 
-from steerc.diagnostics import DiagnosticError
-from steerc.report import reporter
+from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.report import FORMATS, emit, reporter
 
 # The order here is the order of `steerc --help`.
 COMMANDS = (
@@ -35,8 +36,49 @@ def _load_commands():
     return [importlib.import_module(f"steerc.commands.{name}") for name in COMMANDS]
 
 
+class UsageError(SystemExit):
+    """A bad command line, raised by `_Parser.error` where argparse would print and exit;
+    `main` reports it. Exit status 2, like argparse's, for callers of the parser itself."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(2)
+        self.parser, self.message = parser, message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so `main` can report a usage
+    error in the `--format` the command line asked for (subparsers inherit the class)."""
+
+    def error(self, message: str):
+        raise UsageError(self, message)
+
+
+def requested_format(argv: list[str]) -> str:
+    """The `--format` value on a command line argparse could not parse ("text" if none):
+    `--format json`, `--format=json`, or an unambiguous prefix such as `--form json`."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        name, eq, value = a.partition("=")
+        if len(name) >= len("--form") and "--format".startswith(name):
+            value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            if value in FORMATS:
+                return value
+    return "text"
+
+
+def _usage_error(e: UsageError, fmt: str) -> int:
+    """Exit 2: argparse's usage and message (text), or one E700 diagnostic in `fmt`."""
+    if fmt == "text":
+        e.parser.print_usage(sys.stderr)
+        print(f"{e.parser.prog}: error: {e.message}", file=sys.stderr)
+    else:
+        emit([Diagnostic("E700", f"usage: {e.message}", None, f"see `{e.parser.prog} --help`")], fmt, sys.stdout)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steerc", description="Declarative steering compiler for language models.")
+    parser = _Parser(prog="steerc", description="Declarative steering compiler for language models.")
     from steerc import __version__
 
     parser.add_argument("--version", action="version", version=f"steerc {__version__}")
@@ -83,8 +125,17 @@ def _terminate_like_interrupt():
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 arrives with surrogate escapes: written as `\udcff`
+        # (in a JSON string, the same escape) instead of failing the whole report
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        return _usage_error(e, requested_format(argv))
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

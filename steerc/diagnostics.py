@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Sequence
 
 
@@ -85,12 +84,51 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 1) -> str | None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe to show on a terminal or in a CI log: every character Python does not
+    call printable (controls such as ESC, bidi overrides such as U+202E, zero-width and
+    unusual spaces, lone surrogates from undecodable file names) becomes its escape
+    (`\\x1b`, `\\u202e`), except those in `keep` (e.g. "\\n" for multi-line text).
+    Only human-readable output goes through this; JSON outputs keep the exact strings."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    return "\\0" if c == "\0" else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+# Source lines longer than this are shown as a window around the column (a 200 KB
+# minified line would otherwise be echoed whole, once per diagnostic).
+SOURCE_WINDOW = 120
+
+
+def excerpt(line: str, col: int, length: int) -> tuple[str, int, int]:
+    """(shown text, 1-based caret column, caret length) for the source line of a diagnostic:
+    at most SOURCE_WINDOW characters around `col` (cut ends marked `...`), escaped by
+    `printable`, the caret moved to where column `col` ends up."""
+    line = line.replace("\t", " ")
+    start = min(max(col - 1, 0), len(line))
+    lo, hi = 0, len(line)
+    if len(line) > SOURCE_WINDOW:
+        lo = max(0, min(start - SOURCE_WINDOW // 3, len(line) - SOURCE_WINDOW))
+        hi = lo + SOURCE_WINDOW
+    end = min(start + max(length, 1), hi)
+    head = ("..." if lo > 0 else "") + printable(line[lo:start])
+    marked = printable(line[start:end])
+    shown = head + marked + printable(line[end:hi]) + ("..." if hi < len(line) else "")
+    return shown, len(head) + 1, max(1, len(marked))
+
+
 def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
     text = (sources or {}).get(span.file)
     if text is None:
+        from steerc.files import read  # steerc.files imports this module
+
         try:
-            text = Path(span.file).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = read.read_bytes(span.file, read.SPEC).decode("utf-8", errors="replace")
+        except DiagnosticError:
             return None
     lines = text.splitlines()
     if 1 <= span.line <= len(lines):
@@ -100,19 +138,18 @@ def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
 
 def render(diag: Diagnostic, sources: dict[str, str] | None = None) -> str:
     """Render one diagnostic with its source line and caret (when the source is readable)."""
-    where = f"{diag.span}: " if diag.span and diag.span.line > 0 else ""
-    out = [f"{where}{diag.severity}[{diag.code}]: {diag.message}"]
+    where = f"{printable(str(diag.span))}: " if diag.span and diag.span.line > 0 else ""
+    out = [f"{where}{diag.severity}[{diag.code}]: {printable(diag.message)}"]
     if diag.span and diag.span.line > 0:
         line = _source_line(diag.span, sources)
         if line is not None:
             gutter = str(diag.span.line)
             pad = " " * len(gutter)
-            shown = line.replace("\t", " ").replace("\x00", "\\0")
+            shown, caret_col, caret_len = excerpt(line, diag.span.col, diag.span.length)
             out.append(f"{gutter} | {shown}")
-            caret_len = max(1, min(diag.span.length, max(1, len(shown) - diag.span.col + 1)))
-            out.append(f"{pad} | {' ' * (diag.span.col - 1)}{'^' * caret_len}")
+            out.append(f"{pad} | {' ' * (caret_col - 1)}{'^' * caret_len}")
     if diag.hint:
-        out.append(f"  = hint: {diag.hint}")
+        out.append(f"  = hint: {printable(diag.hint)}")
     return "\n".join(out)
 
 

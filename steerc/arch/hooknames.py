@@ -14,7 +14,7 @@ from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 GLOBAL_HOOKS = ("hook_embed", "hook_pos_embed")
 BLOCK_KINDS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out",
                "hook_mlp_out", "attn.hook_z", "ln2.hook_normalized")
-_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
+_BLOCK = re.compile(r"^blocks\.([0-9]+)\.(.+)$")
 
 
 def parse_hook(hook: str, n_layers: int) -> tuple[int | None, str]:

@@ -26,7 +26,8 @@ from typing import Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from steerc.catalogue.types import normalize_name
-from steerc.catalogue.validate import CATALOGUE_VERSION, read_bytes
+from steerc.catalogue.validate import CATALOGUE_VERSION
+from steerc.files import read
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
 
 TYPE_PREFERENCE = ("np_max-act-logits", "oai_token-act-pair", "np_acts-logits-general", "oai_attention-head")
@@ -45,8 +46,8 @@ _SUFFIXES = (".jsonl.gz", ".json.gz", ".jsonl", ".json")
 def _files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(_SUFFIXES)))
+        if os.path.isdir(p):
+            out.extend(sorted(f for f in p.iterdir() if os.path.isfile(f) and f.name.endswith(_SUFFIXES)))
         else:
             out.append(p)
     return out
@@ -55,12 +56,12 @@ def _files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 def expand_export_dir(path: str | os.PathLike) -> dict[str, list[Path]]:
     """The S3 layout `{dir}/{explanations,features,activations}/batch-N.jsonl.gz` as lists of files."""
     root = Path(path)
-    return {kind: _files([root / kind]) if (root / kind).is_dir() else [] for kind in ("explanations", "features", "activations")}
+    return {kind: _files([root / kind]) if os.path.isdir(root / kind) else [] for kind in ("explanations", "features", "activations")}
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line, row) for each row of a JSONL, JSONL.gz, JSON-array or JSON-array.gz file."""
-    raw = read_bytes(path, "Neuronpedia export")
+    raw = read.read_bytes(path, read.NEURONPEDIA)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -146,7 +147,7 @@ def import_neuronpedia(paths: Iterable[str | os.PathLike], sae_id: str, hook: st
     """
     expl_files, feat_files, act_files = [], _files(feature_paths), _files(activation_paths)
     for p in map(Path, paths):
-        parts = expand_export_dir(p) if p.is_dir() else None
+        parts = expand_export_dir(p) if os.path.isdir(p) else None
         if parts and parts["explanations"]:
             expl_files += parts["explanations"]
             feat_files += [] if feature_paths else parts["features"]

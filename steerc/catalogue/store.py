@@ -22,7 +22,8 @@ from pathlib import Path
 from steerc.catalogue.build_index import build_index
 from steerc.catalogue.index import FORMAT, INDEX_VERSION, fts5_available, write_index
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name
-from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes, read_bytes
+from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes
+from steerc.files import read
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 IN_MEMORY_MAX_BYTES = 4 << 20
@@ -91,11 +92,7 @@ class Catalogue:
         True/False force it on/off. Raises DiagnosticError on any problem.
         """
         path = Path(path)
-        try:
-            head = _head(path)
-        except OSError:
-            read_bytes(path)  # raises E100 naming the file and the reason
-            raise
+        head = _head(path)  # E100 for a missing path or anything but a regular file
         if head == SQLITE_MAGIC:
             return cls._open_index(path)
         return cls._open_json(path, cache)
@@ -122,11 +119,11 @@ class Catalogue:
 
     @classmethod
     def _open_json(cls, path: Path, cache: bool | None) -> "Catalogue":
-        raw = read_bytes(path)
+        raw = read.read_bytes(path, read.CATALOGUE)
         digest = hashlib.sha256(raw).hexdigest()
         use_cache = len(raw) > IN_MEMORY_MAX_BYTES if cache is None else cache
         cached = cache_dir() / f"{digest}-i{INDEX_VERSION}.sqlite"
-        if use_cache and cached.is_file():
+        if use_cache and os.path.isfile(cached):
             try:
                 return cls._open_index(cached, display=path)
             except DiagnosticError:
@@ -321,5 +318,5 @@ def _index_problem(path: Path, meta: dict[str, str]) -> Diagnostic | None:
 
 
 def _head(path: Path) -> bytes:
-    with open(path, "rb") as fh:
+    with read.open_regular(path, read.CATALOGUE) as fh:
         return fh.read(16)

@@ -23,11 +23,12 @@ import jsonschema
 
 from steerc.catalogue.types import normalize_name
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span, did_you_mean
+from steerc.files import read
 
 CATALOGUE_VERSION = 1
 MAX_DIAGNOSTICS = 50  # past this many, one summary line: a broken 1M-line file must not print 1M errors
 
-E_MISSING = "E100"  # file missing or unreadable
+E_MISSING = "E100"  # file missing or unreadable (steerc/files/read.py CATALOGUE)
 E_JSON = "E101"  # not valid JSON
 E_SCHEMA = "E102"  # JSON Schema violation
 E_VERSION = "E103"  # unsupported catalogue version
@@ -250,13 +251,10 @@ def _bounded_int(text: str) -> int:
 
 def parse_catalogue_bytes(raw: bytes, fname: str) -> dict:
     """Parse and validate a JSON catalogue's bytes; raises DiagnosticError (E101-E109)."""
+    text = read.decode(raw, fname, read.CATALOGUE, encoding="utf-8-sig")
     try:
-        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant,
-                         parse_float=_finite_float, parse_int=_bounded_int)
-    except UnicodeDecodeError as e:
-        raise DiagnosticError([Diagnostic(E_JSON, f"{fname}: not UTF-8 text ({e.reason} at byte {e.start})",
-                                          hint="a catalogue is a JSON file or a .sqlite index built by "
-                                               "`steerc catalogue build`")]) from None
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                         parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         raise DiagnosticError([Diagnostic(E_JSON, f"invalid JSON: {e.msg}", Span(fname, e.lineno, e.colno))]) from None
     except ValueError as e:
@@ -270,21 +268,9 @@ def parse_catalogue_bytes(raw: bytes, fname: str) -> dict:
     return doc
 
 
-def read_bytes(path: Path, what: str = "catalogue") -> bytes:
-    """A file's bytes, or DiagnosticError E100 naming the file. Only regular files: a spec
-    naming /dev/zero or a FIFO must not read forever."""
-    if path.exists() and not path.is_file():
-        raise DiagnosticError([Diagnostic(E_MISSING, f"cannot read {what} {path}: not a regular file")])
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        hint = None if path.exists() else "check the path (relative paths are from the current directory)"
-        raise DiagnosticError([Diagnostic(E_MISSING, f"cannot read {what} {path}: {e.strerror or e}", None, hint)]) from None
-
-
 def read_catalogue_json(path: Path) -> tuple[dict, str]:
     """Parse and validate a JSON catalogue file; returns (document, sha256 of its bytes)."""
-    raw = read_bytes(path)
+    raw = read.read_bytes(path, read.CATALOGUE)
     return parse_catalogue_bytes(raw, str(path)), hashlib.sha256(raw).hexdigest()
 
 

@@ -8,15 +8,12 @@ def add_allow_pickle_argument(p) -> None:
                         "run code, so only for files you trust (read with torch.load(weights_only=True))")
 
 
-def positive_int(text: str) -> int:
-    """argparse `type=` for counts that must be at least 1 (`--jobs`): a usage error (exit 2)
-    otherwise, not a silent clamp."""
-    import argparse
+def show(text: str = "", file=None) -> None:
+    """print() for human-readable output: control and bidi characters that came from an
+    input (a catalogue label, a file name, model output) are shown escaped, never sent to
+    the terminal raw (see `steerc.diagnostics.printable`). JSON output uses print()."""
+    import sys
 
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+    from steerc.diagnostics import printable
+
+    print(printable(text, keep="\n\t"), file=file if file is not None else sys.stdout)

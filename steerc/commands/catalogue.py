@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from steerc.commands import show
 from steerc.catalogue import Catalogue, FeatureInfo, build_index, import_neuronpedia, validate_catalogue
+from steerc.commands.args import COUNT, WIDTH
 from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean, render_all
 from steerc.files.write import dumps_json, write_atomic
 
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--from", dest="fmt", choices=("json", "neuronpedia"), default="json", help="source format")
     b.add_argument("--sae", help="SAE id for an imported catalogue (neuronpedia)")
     b.add_argument("--hook", help="hook point of the SAE, e.g. blocks.6.hook_resid_pre (neuronpedia)")
-    b.add_argument("--d-sae", type=int, help="number of SAE features (neuronpedia)")
+    b.add_argument("--d-sae", type=WIDTH, help="number of SAE features (neuronpedia)")
     b.add_argument("--model", help="model id recorded for the SAE (neuronpedia; default: the export's modelId)")
     b.add_argument("--source", help="Neuronpedia source id to keep, e.g. 6-res-jb (when the export holds several)")
     b.add_argument("--features", nargs="+", type=Path, default=[], help="Neuronpedia feature-row files (max act, density)")
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("query")
     s.add_argument("--catalogue", "-c", required=True, type=Path)
     s.add_argument("--sae", help="only features of this SAE")
-    s.add_argument("--limit", "-n", type=int, default=10)
+    s.add_argument("--limit", "-n", type=COUNT, default=10)
     s.add_argument("--json", action="store_true", help="JSON lines output")
 
     w = sub.add_parser("show", help="Show one feature: SAE id and index, or SAE id and label.")
@@ -67,7 +69,7 @@ def _one_line(f: FeatureInfo) -> str:
 
 def _warn(cat: Catalogue) -> None:
     if cat.warnings:
-        print(render_all(cat.warnings), file=sys.stderr)
+        show(render_all(cat.warnings), file=sys.stderr)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -99,7 +101,7 @@ def _build(args: argparse.Namespace) -> int:
         build_index(source, args.out, progress=progress, source_name=name, inputs=inputs)
     with Catalogue.open(args.out) as cat:
         counts = ", ".join(f"{s.id}: {cat.n_features(s.id)}" for s in cat.saes())
-        print(f"wrote {args.out} ({counts} features; sha256 {cat.sha256[:12]})")
+        show(f"wrote {args.out} ({counts} features; sha256 {cat.sha256[:12]})")
         _warn(cat)
     return 0
 
@@ -109,9 +111,12 @@ def _search(args: argparse.Namespace) -> int:
         _warn(cat)
         found = cat.search(args.query, sae_id=args.sae, limit=args.limit)
         for f in found:
-            print(json.dumps(_as_json(f), ensure_ascii=False) if args.json else _one_line(f))
+            if args.json:
+                print(json.dumps(_as_json(f), ensure_ascii=False))
+            else:
+                show(_one_line(f))
         if not found and not args.json:
-            print(f"no feature matches {args.query!r}", file=sys.stderr)
+            show(f"no feature matches {args.query!r}", file=sys.stderr)
     return 0
 
 
@@ -121,26 +126,28 @@ def _show(args: argparse.Namespace) -> int:
         if args.sae not in {s.id for s in cat.saes()}:
             raise DiagnosticError([Diagnostic("E126", f"{args.catalogue}: no SAE '{args.sae}' in the catalogue",
                                               hint=did_you_mean(args.sae, [s.id for s in cat.saes()]))])
-        if args.index.isdigit():
-            found = [f] if (f := cat.get(args.sae, int(args.index))) else []
+        by_index = args.index.isascii() and args.index.isdigit()  # `٣` is a label, not 3
+        if by_index:
+            # past 2**63 no feature can exist (and SQLite's integers would overflow)
+            found = [f] if len(args.index) <= 18 and (f := cat.get(args.sae, int(args.index))) else []
         else:
             found = cat.by_label(args.sae, args.index)
         if not found:
-            close = cat.suggest(args.sae, args.index) if not args.index.isdigit() else []
+            close = cat.suggest(args.sae, args.index) if not by_index else []
             hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else None
             raise DiagnosticError([Diagnostic("E127", f"{args.catalogue}: no feature {args.sae}[{args.index!r}]", hint=hint)])
         for f in found:
             if args.json:
                 print(json.dumps(_as_json(f), ensure_ascii=False, indent=1))
                 continue
-            print(f"{f.ref}  {f.label}")
+            show(f"{f.ref}  {f.label}")
             for key, value in (("aliases", ", ".join(f.aliases)), ("description", f.description),
                                ("tags", ", ".join(f.tags)), ("max_activation", f.max_activation),
                                ("density", f.density)):
                 if value not in ("", None):
-                    print(f"  {key}: {value}")
+                    show(f"  {key}: {value}")
             for text, act in f.top_contexts:
-                print(f"  context ({act:.3g}): {text!r}")
+                show(f"  context ({act:.3g}): {text!r}")
     return 0
 
 
@@ -148,7 +155,7 @@ def _tags(args: argparse.Namespace) -> int:
     with Catalogue.open(args.catalogue) as cat:
         _warn(cat)
         for tag, count in cat.tags(args.sae):
-            print(f"{count:>9}  {tag}")
+            show(f"{count:>9}  {tag}")
     return 0
 
 
@@ -156,8 +163,8 @@ def _check(args: argparse.Namespace) -> int:
     with Catalogue.open(args.catalogue) as cat:
         _warn(cat)
         for s in cat.saes():
-            print(f"{s.id}: {cat.n_features(s.id)} of {s.d_sae} features catalogued ({s.hook})")
-        print(f"ok: {args.catalogue} (sha256 {cat.sha256})")
+            show(f"{s.id}: {cat.n_features(s.id)} of {s.d_sae} features catalogued ({s.hook})")
+        show(f"ok: {args.catalogue} (sha256 {cat.sha256})")
     return 0
 
 

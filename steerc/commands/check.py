@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from steerc.api import check
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
 from steerc.compiler.describe import describe_program
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
                 write_lock=args.write_lock, allow_pickle=args.allow_pickle)
     warn(args, res.warnings)
     if args.verbose:
-        print(describe_program(res.program, features=True), file=human_stream(args))
+        show(describe_program(res.program, features=True), file=human_stream(args))
     n = len(res.warnings)
     tail = f", {n} warning{'s' * (n != 1)}" if n else ""
     locked = f"; wrote {res.lock_path}" if res.lock_written else ("; lock up to date" if res.locked else "")
-    print(f"ok: {res.summary}{tail}{locked}", file=human_stream(args))
+    show(f"ok: {res.summary}{tail}{locked}", file=human_stream(args))
     return 0

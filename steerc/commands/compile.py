@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from steerc.commands import add_allow_pickle_argument, positive_int
+from steerc.commands import add_allow_pickle_argument, show
+from steerc.commands.args import JOBS
 from steerc.compiler.plan import TARGETS
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock", metavar="PATH", help="lock file (default: SPEC.lock beside the spec, e.g. no_code.steer.lock)")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=JOBS, default=None, metavar="N",
                    help="make N tensors at once, one thread each (default: 2, or 1 on one "
                         "core; the output does not depend on it; see BENCHMARKS.md, Scale)")
     add_allow_pickle_argument(p)
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     n_w, n_h = res.weight_edits, res.hooks
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
            if res.trust_remote_code else "loads as a plain checkpoint")
-    print(f"wrote {res.out} (target {res.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
+    show(f"wrote {res.out} (target {res.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
           f"{n_h} hook{'s' * (n_h != 1)}, {res.tensors_rewritten} tensors rewritten); {how}",
           file=human_stream(args))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
 from steerc.compiler.plan import TARGETS
 
 NAME = "explain"
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res.to_json(), indent=1, ensure_ascii=False))
     else:
-        print(res.render(features=args.features))
+        show(res.render(features=args.features))
     if res.refusals:
-        print(render_all(list(res.refusals)), file=sys.stderr)
+        show(render_all(list(res.refusals)), file=sys.stderr)
     return 0 if res.ok else 1

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
+import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+from steerc.commands import show
 from steerc.compiler import ast
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
+from steerc.files import read
 from steerc.files.write import write_atomic
-from steerc.grammar import format_spec, parse, parse_file, strip_spans
+from steerc.grammar import format_spec, parse, strip_spans
+from steerc.grammar.parser import decode_spec
 from steerc.report import add_format_argument, human_stream, reporter
 
 NAME = "fmt"
@@ -83,10 +87,11 @@ def _checked(spec: ast.Spec, file: str) -> str:
 def format_file(path: str) -> Formatted:
     """Format one file in memory (nothing is written)."""
     try:
-        spec = parse_file(path)
+        raw = read.read_bytes(path, read.SPEC, Span(path, 0, 0))
+        spec = parse(decode_spec(raw, path), path)
     except DiagnosticError as e:
         return Formatted(path, "", None, tuple(e.diagnostics))
-    before = Path(path).read_bytes().decode("utf-8")
+    before = raw.decode("utf-8")
     try:
         return Formatted(path, before, _checked(spec, path))
     except DiagnosticError as e:
@@ -97,8 +102,12 @@ def expand(paths: list[str]) -> list[str]:
     """Files as given, directories replaced by their `*.steer` files (sorted, recursive)."""
     out: list[str] = []
     for p in paths:
-        if p != "-" and Path(p).is_dir():
-            out += sorted(str(f) for f in Path(p).rglob("*.steer") if f.is_file())
+        if p != "-" and os.path.isdir(p):
+            # os.walk, not rglob: folders that vanish or refuse listing (/proc) are skipped;
+            # symlinked folders are not followed (no loops)
+            found = [os.path.join(d, f) for d, _, files in os.walk(p, onerror=lambda e: None)
+                     for f in files if f.endswith(".steer")]
+            out += sorted(f for f in found if os.path.isfile(f))
         else:
             out.append(p)
     return out
@@ -109,6 +118,18 @@ def _diff(f: Formatted) -> str:
                                         fromfile=f"{f.path} (original)", tofile=f"{f.path} (formatted)"))
 
 
+def _stdin_text() -> str:
+    """stdin, read like a spec file: bounded (`fmt - < /dev/zero` stops at the limit), E018
+    for invalid UTF-8 or a NUL. A text stream without bytes (tests) gets the same limit."""
+    buf = getattr(sys.stdin, "buffer", None)
+    if buf is not None:
+        return decode_spec(read.read_stream(buf, read.SPEC), "<stdin>")
+    text = sys.stdin.read(read.SPEC.max_bytes + 1)
+    if len(text) > read.SPEC.max_bytes:
+        read.read_stream(io.BytesIO(text.encode("utf-8", "surrogatepass")), read.SPEC)  # raises: too large
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     """0 when every file is (now) formatted; 1 on syntax errors or, with --check, when a
     file would change. The diff goes to stdout (stderr when stdout holds a json/sarif report)."""
@@ -116,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     diags: list[Diagnostic] = []
     if "-" in args.files:
         try:
-            sys.stdout.write(format_text(sys.stdin.read(), "<stdin>"))
+            sys.stdout.write(format_text(_stdin_text(), "<stdin>"))
         except DiagnosticError as e:
             diags += e.diagnostics
     changed = unchanged = 0
@@ -132,17 +153,17 @@ def run(args: argparse.Namespace) -> int:
         if args.diff:
             human.write(_diff(f))
         if args.check or args.diff:
-            print(f"would reformat {path}", file=sys.stderr)
+            show(f"would reformat {path}", file=sys.stderr)
         else:
             try:  # replaced whole, keeping its permission bits; never through a symlink
                 write_atomic(path, f.after, what="spec")
             except DiagnosticError as e:
                 diags += e.diagnostics
                 continue
-            print(f"reformatted {path}", file=sys.stderr)
+            show(f"reformatted {path}", file=sys.stderr)
     if changed or unchanged:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"
-        print(f"{changed} file{'s' * (changed != 1)} {verb}, {unchanged} unchanged", file=sys.stderr)
+        show(f"{changed} file{'s' * (changed != 1)} {verb}, {unchanged} unchanged", file=sys.stderr)
     if diags:
         reporter(args).fail(diags)
         return 1

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
+from steerc.commands.args import COUNT
 
 NAME = "trace"
 HELP = "show which SAE features fire on each token of a text (to find features for a spec)"
@@ -19,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sae", metavar="[ALIAS=]DIR", action="append", default=[],
                    help="an SAE folder (repeatable); ALIAS defaults to sae0, sae1, ...")
     p.add_argument("--catalogue", metavar="PATH", help="feature catalogue (labels)")
-    p.add_argument("--top", type=int, default=10, help="features shown per token and SAE (default 10)")
+    p.add_argument("--top", type=COUNT, default=10, help="features shown per token and SAE (default 10)")
     # dest differs from `format`: the CLI's reporter reads args.format for diagnostics
     p.add_argument("--format", choices=("text", "json"), default="text", dest="output_format",
                    help="text table (default) or one JSON document on stdout")
@@ -45,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps(res.to_json(), indent=1))
     else:
-        print(res.table())
+        show(res.table())
     return 0

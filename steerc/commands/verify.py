@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from steerc.commands import add_allow_pickle_argument
+from steerc.commands import add_allow_pickle_argument, show
+from steerc.commands.args import COUNT
 from steerc.files.write import atomic_file, check_output_file, dumps_json, write_atomic
 from steerc.report import add_format_argument, human_stream, warn
 
@@ -22,8 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-model", metavar="DIR", help="base model directory (default: the manifest's)")
     p.add_argument("--json", metavar="OUT", help="also write the report as JSON (docs/verify.md)")
     p.add_argument("--plot", metavar="OUT.png", help="bar plot of feature activations before/after")
-    p.add_argument("--max-new-tokens", type=int, default=48, help="generation budget per expect")
-    p.add_argument("--max-windows", type=int, default=32,
+    p.add_argument("--max-new-tokens", type=COUNT, default=48, help="generation budget per expect")
+    p.add_argument("--max-windows", type=COUNT, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
     add_allow_pickle_argument(p)
     add_format_argument(p)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     report = verify(args.checkpoint, prompts=args.prompts, neutral=args.neutral,
                     base_model=args.base_model, max_windows=args.max_windows,
                     max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
-    print(render_text(report), file=human_stream(args))
+    show(render_text(report), file=human_stream(args))
     inputs.append(("the base model", report.base_model))
     if args.json is not None:
         write_atomic(args.json, dumps_json(to_json(report), "the verify report", indent=1,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 SINGLE = "model.safetensors"
 INDEX = "model.safetensors.index.json"
@@ -36,12 +37,8 @@ def fail(code: str, message: str, hint: str | None = None):
 
 def read_index(path: Path) -> dict:
     """The index's JSON with a `weight_map` of str -> str; E603 otherwise."""
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        fail("E603", f"{path}: cannot read the shard index ({str(e).splitlines()[0][:200]})",
-             "re-save the model with save_pretrained")
-    wm = index.get("weight_map") if isinstance(index, dict) else None
+    index = read.read_json(path, read.SHARD_INDEX)
+    wm = index.get("weight_map")
     if not isinstance(wm, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in wm.items()):
         fail("E603", f"{path}: no `weight_map` of tensor name -> shard file")
     bad = sorted({v for v in wm.values() if os.path.basename(v) != v})

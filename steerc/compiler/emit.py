@@ -26,7 +26,6 @@ from safetensors import safe_open
 from steerc.compiler import basefiles
 from steerc.compiler.filecopy import CHUNK
 from steerc.compiler.numeric import require_finite
-from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files.write import copy_new, dumps_json, write_new
 
 SINGLE = basefiles.SINGLE
@@ -301,7 +300,7 @@ def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
     a symlinked one is copied as the file it names (the output holds no links)."""
     copied = []
     for p in sorted(base.iterdir()):
-        if not p.is_file() or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
+        if not os.path.isfile(p) or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
             continue
         copy_new(p, out / p.name)
         copied.append(p.name)

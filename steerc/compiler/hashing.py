@@ -97,7 +97,7 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     (tokenizer files are left out: they do not change what steerc edits)."""
     root = Path(model_dir)
     names = [p.name for p in root.iterdir()
-             if p.is_file() and (p.name == "config.json" or p.name.endswith(".safetensors"))]
+             if os.path.isfile(p) and (p.name == "config.json" or p.name.endswith(".safetensors"))]
     return files_fingerprint(root, names)
 
 

@@ -46,6 +46,11 @@ def _parse(path: str) -> ast.Spec:
     return parse_file(path)
 
 
+# How deep `use` may chain (a file using a file using a file ...). Real specs use one or
+# two levels; the limit keeps the depth-first walk far from Python's recursion limit.
+MAX_USE_DEPTH = 64
+
+
 @dataclass
 class _Gather:
     col: Collector
@@ -54,7 +59,7 @@ class _Gather:
     first_use: dict[str, Span | None]     # realpath -> where it was first used (None: root)
 
     def file(self, display: str, out: list[ast.Statement]) -> None:
-        real = os.path.realpath(display)
+        real = _realpath(display)
         self.stack.append((real, display))
         try:
             spec = _parse(display)
@@ -73,9 +78,16 @@ class _Gather:
     def use(self, u: ast.Use, out: list[ast.Statement]) -> None:
         target = spec_relative(u.path.span, u.path.value)
         if not os.path.isfile(target):
-            missing_file(self.col, u.path, "used spec", target)
+            if os.path.lexists(target):  # a directory, FIFO or device: never read
+                self.col.error("E207", f"used spec '{target}' is not a regular file", u.path.span)
+            else:
+                missing_file(self.col, u.path, "used spec", target)
             return
-        real = os.path.realpath(target)
+        if len(self.stack) >= MAX_USE_DEPTH:
+            self.col.error("E030", f"`use` nested more than {MAX_USE_DEPTH} files deep", u.path.span,
+                           "flatten the chain: let one base file `use` the others")
+            return
+        real = _realpath(target)
         on_stack = [r for r, _ in self.stack]
         if real in on_stack:
             cycle = [d for _, d in self.stack[on_stack.index(real):]] + [target]
@@ -96,13 +108,22 @@ def gather(spec_path: str | os.PathLike, col: Collector) -> tuple[list[ast.Spec]
     """Parse the root spec and its `use`s (depth first); return the specs and the statements
     in order, with each `use` replaced by the used file's statements."""
     root = _display(spec_path)
-    g = _Gather(col, [], [], {os.path.realpath(root): None})
-    out: list[ast.Statement] = []
-    if not os.path.isfile(root):
+    if not os.path.lexists(root):
         col.error("E207", f"spec file not found: '{root}'")
         return [], []
-    g.file(root, out)
+    g = _Gather(col, [], [], {_realpath(root): None})
+    out: list[ast.Statement] = []
+    g.file(root, out)  # anything but a regular file is refused by the read (E019)
     return g.specs, out
+
+
+def _realpath(path: str) -> str:
+    """os.path.realpath, or `path` itself when it cannot be a path (a NUL from a "\u0000"
+    escape: realpath raises ValueError; the missing file is reported where it is opened)."""
+    try:
+        return os.path.realpath(path)
+    except ValueError:
+        return path
 
 
 def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
@@ -221,7 +242,7 @@ class DiskEnvironment:
         from steerc.saes import load_sae
 
         sae = load_sae(path, allow_pickle=self.allow_pickle)
-        files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]
+        files = [path] if os.path.isfile(path) else [p for p in path.iterdir() if os.path.isfile(p)]
         # keyed by the SAE package's code too, so a change to how SAEs are read or hashed
         # (sae.py, layout.py, formats/*.py) never serves a stale value
         kind = "sae-sha256:" + saes_code_sha256()
@@ -238,6 +259,6 @@ class DiskEnvironment:
         not a JSON object. The same reader as the validation pass (modeldesc.py)."""
         from steerc.compiler.modeldesc import CONFIG, LAYER_KEYS, config_int, read_config
 
-        if not (path / CONFIG).is_file():
+        if not os.path.lexists(path / CONFIG):
             return None
         return config_int(read_config(path), LAYER_KEYS)

@@ -23,6 +23,7 @@ from steerc import __version__
 from steerc.compiler.hashing import file_sha256, model_fingerprint
 from steerc.compiler.ir import HubSource, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 from steerc.files.write import Inputs, dumps_json, write_atomic
 
 LOCK_VERSION = 1
@@ -144,14 +145,10 @@ def lock_schema() -> dict:
 def read_lock(path: str | os.PathLike) -> dict:
     """Read and validate a lock file; E223 (DiagnosticError) if missing or malformed."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise DiagnosticError([Diagnostic("E223", f"lock file not found: '{path}'", None,
-                                          _missing_lock_hint(path))]) from None
-    except (OSError, ValueError) as e:
-        raise DiagnosticError([Diagnostic("E223", f"cannot read lock file '{path}': {e}", None,
-                                          "regenerate it with `steerc check SPEC --write-lock`")]) from None
+                                          _missing_lock_hint(path))])
+    doc = read.read_json(path, read.LOCK, want=None)  # the schema below names a wrong top level
     err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(lock_schema()).iter_errors(doc))
     if err is not None:
         raise DiagnosticError([Diagnostic("E223", f"malformed lock file '{path}' at {err.json_path}: "

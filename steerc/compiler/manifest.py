@@ -53,7 +53,7 @@ def program_dict(program) -> dict:
 def _file_hash(path: str | None) -> str | None:
     """An input's sha256 (spec, config, catalogue): the lock hashed it already, so this is
     the stat-cached hash, not a second read of a possibly large catalogue."""
-    if path and Path(path).is_file():
+    if path and os.path.isfile(Path(path)):
         return file_sha256(path)
     return None
 
@@ -143,5 +143,5 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "code_files": {f: sha256_uncached(out / f) for f in art.code_files},
         "side_files": {f: sha256_uncached(out / f) for f in copied},
         "config_sha256": sha256_uncached(out / "config.json")
-        if (out / "config.json").is_file() else None,
+        if os.path.isfile(out / "config.json") else None,
     }

@@ -18,7 +18,6 @@ loads anything, so both commands refuse the same inputs with the same codes.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,10 @@ from steerc.compiler import basefiles
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 CONFIG = "config.json"
-MAX_CONFIG_BYTES = 16 << 20  # a config.json is kilobytes; anything past this is not one
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
 # `model.layers.3.`, `transformer.h.3.`, `gpt_neox.layers.3.`: the block index of a tensor
-_BLOCK = re.compile(r"(?:^|\.)(?:layers|h|blocks)\.(\d+)\.")
+_BLOCK = re.compile(r"(?:^|\.)(?:layers|h|blocks)\.([0-9]+)\.")
 
 
 def _fail(code: str, message: str, hint: str | None = None):
@@ -65,21 +63,11 @@ class ModelInfo:
 
 
 def read_config(root: Path) -> dict:
-    """config.json as a dict (E607 when it is not a JSON object)."""
-    path = root / CONFIG
-    try:
-        with open(path, "rb") as f:
-            blob = f.read(MAX_CONFIG_BYTES + 1)
-        if len(blob) > MAX_CONFIG_BYTES:
-            raise ValueError(f"larger than {MAX_CONFIG_BYTES >> 20} MiB")
-        cfg = json.loads(blob.decode("utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        _fail("E607", f"cannot read {path}: {str(e).splitlines()[0][:200]}",
-              "check the JSON syntax of config.json")
-    if not isinstance(cfg, dict):
-        _fail("E607", f"{path} is not a JSON object", "config.json holds the model's settings "
-              "as an object ({\"model_type\": ..., ...})")
-    return cfg
+    """config.json as a dict, through the guarded reader (a regular file of bounded size;
+    E607 when it is not UTF-8 JSON or not a JSON object)."""
+    from steerc.files import read
+
+    return read.read_json(root / CONFIG, read.MODEL_CONFIG)
 
 
 def config_int(cfg: dict, keys: tuple[str, ...]) -> int | None:

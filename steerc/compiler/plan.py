@@ -35,7 +35,7 @@ from steerc.diagnostics import Diagnostic, DiagnosticError
 Kind = Literal["weights", "hook", "refused"]
 TARGETS = ("auto", "weights", "hooks")
 
-_POINT = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
+_POINT = re.compile(r"^blocks\.([0-9]+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
 
 
 @dataclass(frozen=True)

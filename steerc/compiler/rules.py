@@ -6,7 +6,6 @@ resolver's `out` list and collector; never raises.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import TYPE_CHECKING
@@ -15,6 +14,8 @@ import jsonschema
 
 from steerc.compiler import ast
 from steerc.compiler.ir import Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op
+from steerc.diagnostics import DiagnosticError
+from steerc.files import read
 from steerc.grammar.printer import format_rule as rule_origin
 from steerc.grammar.printer import format_statement as enforce_origin
 from steerc.grammar.printer import format_when_head as when_origin
@@ -217,26 +218,14 @@ def load_schema(r: "Resolver", s: ast.Str) -> tuple[str, str] | None:
     from steerc.compiler.resolve import missing_file, spec_relative
 
     path = spec_relative(s.span, s.value)
-    if os.path.exists(path) and not os.path.isfile(path):  # /dev/zero, a FIFO: never read
-        r.col.error("E207", f"schema file '{path}' is not a regular file", s.span)
+    if "\0" not in path and not os.path.lexists(path):
+        missing_file(r.col, s, "schema file", path)  # with its did-you-mean hint
         return None
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        missing_file(r.col, s, "schema file", path)
-        return None
-    except OSError as e:
-        r.col.error("E207", f"cannot read schema file '{path}': {e.strerror}", s.span)
-        return None
-    except ValueError:  # open() refuses a NUL in the path (a "\u0000" escape in the spec)
-        r.col.error("E207", f"schema path {s.value!r} contains a NUL character", s.span)
-        return None
-    try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as e:
-        r.col.error("E219", f"schema file '{path}' is not JSON: {e.msg} at line {e.lineno} "
-                    f"column {e.colno}", s.span)
+        text = read.read_text(path, read.JSON_SCHEMA, s.span)
+        schema = read.parse_json(text, path, read.JSON_SCHEMA, want=None, span=s.span)
+    except DiagnosticError as e:  # not a regular file, too large, not UTF-8, not JSON
+        r.col.diagnostics.extend(e.diagnostics)
         return None
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)

@@ -7,6 +7,9 @@ docs/language.md). Codes are stable: tests/golden/syntax pins their rendering.
 
 from __future__ import annotations
 
+import itertools
+import unicodedata
+
 from lark import Token
 
 from steerc.diagnostics import Diagnostic, Span, did_you_mean
@@ -65,6 +68,8 @@ def classify_lex(p: LexProblem, expected: set[str], file: str) -> Diagnostic:
         return Diagnostic("E002", "unterminated string", span,
                           'add the closing `"` on the same line (strings cannot span lines; write \\n)')
     ch = p.text[0]
+    if ch.isdecimal():  # not ASCII: those lex as NUMBER
+        return _non_ascii_digits(p, span)
     shown = "\\0" if ch == "\0" else ch
     msg = f"unexpected character '{shown}'" + (f" (U+{ord(ch):04X})" if not ch.isprintable() else "")
     if "MORETHAN" in expected and ch in "<=!":
@@ -83,6 +88,17 @@ def classify_lex(p: LexProblem, expected: set[str], file: str) -> Diagnostic:
     else:
         hint = "delete it; comments start with '#'"
     return Diagnostic("E001", msg, span, hint)
+
+
+def _non_ascii_digits(p: LexProblem, span: Span) -> Diagnostic:
+    """E029: `１２` (fullwidth) or `٣` (Arabic-Indic) where a number goes; Python's int()
+    would read them, the language does not: a number is ASCII digits only."""
+    digits = "".join(itertools.takewhile(str.isdecimal, p.text))
+    ascii_form = "".join(str(unicodedata.decimal(c)) for c in digits)
+    name = unicodedata.name(digits[0], f"U+{ord(digits[0]):04X}")
+    return Diagnostic("E029", f"non-ASCII digit '{digits[0]}' (U+{ord(digits[0]):04X} {name}): numbers "
+                      "are written with the digits 0-9", Span(span.file, span.line, span.col, len(digits)),
+                      f"write {ascii_form}")
 
 
 def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:

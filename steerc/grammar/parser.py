@@ -19,6 +19,7 @@ from lark.parsers.lalr_analysis import Shift
 
 from steerc.compiler import ast
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+from steerc.files import read
 from steerc.grammar.errors import classify, classify_lex
 from steerc.grammar.lexer import LexProblem, make_lexer, tokenize
 from steerc.grammar.transform import Builder
@@ -68,12 +69,18 @@ def parse(text: str, file: str = "<string>") -> ast.Spec:
 def parse_file(path: str | Path) -> ast.Spec:
     """Read and parse a `.steer` file (spans carry `path` as given). Unreadable files,
     NUL bytes and invalid UTF-8 are DiagnosticErrors (E018, E019), not exceptions."""
+    return parse(read_spec(path), str(path))
+
+
+def read_spec(path: str | Path) -> str:
+    """A `.steer` file's text, BOM removed: E019 when it cannot be read (missing, not a
+    regular file, over the size limit), E018 for invalid UTF-8 or a NUL byte."""
     file = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise DiagnosticError([Diagnostic("E019", f"cannot read {file}: {e.strerror or e}",
-                                          Span(file, 0, 0), "check the path")]) from None
+    return decode_spec(read.read_bytes(path, read.SPEC, Span(file, 0, 0)), file)
+
+
+def decode_spec(data: bytes, file: str) -> str:
+    """A spec file's bytes as text, BOM removed; E018 for invalid UTF-8 or a NUL byte."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -84,7 +91,7 @@ def parse_file(path: str | Path) -> ast.Spec:
         line, col = _line_col(text[:text.index("\0")])
         raise DiagnosticError([Diagnostic("E018", "the file contains a NUL byte", Span(file, line, col),
                                           "is this a binary file? steer specs are UTF-8 text")])
-    return parse(text.removeprefix("\ufeff"), file)
+    return text.removeprefix("\ufeff")
 
 
 def _line_col(before: str) -> tuple[int, int]:
@@ -196,7 +203,9 @@ class _Recovering:
         """Handle a lexing problem, a refused token, or a token skipped while recovering.
         Returns (go on?, recovering?)."""
         if isinstance(item, LexProblem):
-            ok = self.report(classify_lex(item, self.expected(), self.file))
+            # `expected()` costs ~1 ms (a trial parse per terminal): only for a line with no
+            # error yet, which is the only one `report` keeps (a 200 KB line of junk took minutes)
+            ok = item.line in self.error_lines or self.report(classify_lex(item, self.expected(), self.file))
             return ok, recovering or item.kind == "string"
         if recovering:
             if item.type == "LBRACE":
@@ -214,7 +223,7 @@ class _Recovering:
             self.ps.feed_token(item)
             return True, False
         except UnexpectedToken:
-            if not self.report(classify(item, self.expected(), self.file)):
+            if item.line not in self.error_lines and not self.report(classify(item, self.expected(), self.file)):
                 return False, False
             if item.type == "_SEP" or item.type == "RBRACE" and self.open_braces():
                 self.feed_sync(item)

@@ -6,6 +6,7 @@ the checkpoint is loaded with `trust_remote_code=True`; `requirements.txt` is ch
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from steerc.compiler import ir
@@ -42,7 +43,7 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
     if constraint.schema is not None:
         write_atomic(schema_file, constraint.schema)
         written.append(schema_file)
-    elif schema_file.exists():
+    elif os.path.exists(schema_file):
         schema_file.unlink()  # a stale schema would mislead vLLM/llama.cpp users
     cfg = {"schema_file": SCHEMA_FILE if constraint.schema is not None else None,
            "source": constraint.schema_path}

@@ -8,6 +8,7 @@ argument that names an existing file, or everything before `--` when one is give
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def split(argv: list[str]) -> tuple[str, list[str], list[str]]:
     if "--" in rest:
         i = rest.index("--")
         return command, rest[:i], rest[i + 1:]
-    i = next((k for k, a in enumerate(rest) if not a.startswith("-") and Path(a).is_file()), len(rest))
+    i = next((k for k, a in enumerate(rest) if not a.startswith("-") and os.path.isfile(Path(a))), len(rest))
     return command, rest[:i], rest[i:]
 
 

@@ -9,7 +9,7 @@ import json
 from typing import Sequence
 
 from steerc import __version__
-from steerc.diagnostics import Diagnostic, render_all
+from steerc.diagnostics import Diagnostic, printable, render_all
 from steerc.report.records import counts, to_records
 
 JSON_SCHEMA_VERSION = 1  # bump on any change that is not a pure addition (specs/schemas/diagnostics.schema.json)
@@ -62,7 +62,10 @@ def render_github(diags: Sequence[Diagnostic], cwd: str | None = None) -> str:
             props += [f"line={r.line}", f"col={r.col}"]
         props.append(f"title={escape_property(r.code)}")
         message = r.message + (f"\nhint: {r.hint}" if r.hint else "")
-        lines.append(f"::{r.severity} {','.join(props)}::{escape_data(message)}")
+        # a CI log is a terminal too: no ESC or bidi override from an input reaches it
+        # (CR and LF are safe: escape_data encodes them as the protocol requires)
+        message = escape_data(printable(message, keep="\r\n"))
+        lines.append(f"::{r.severity} {','.join(props)}::{message}")
     c = counts(records)
     lines.append(f"{c['errors']} error{'s' * (c['errors'] != 1)}, {c['warnings']} warning{'s' * (c['warnings'] != 1)}")
     return "\n".join(lines) + "\n"

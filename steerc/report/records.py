@@ -25,6 +25,7 @@ AREAS = (
     (400, 499, "lowering"),
     (500, 599, "verify"),
     (600, 699, "checkpoint"),
+    (700, 719, "command line"),
 )
 
 
@@ -55,10 +56,10 @@ def rel_path(file: str, cwd: str | None = None) -> str:
     """`file` relative to `cwd` (default: the working directory) when inside it, with `/`."""
     p = Path(file)
     if p.is_absolute():
-        base = Path(cwd or os.getcwd()).resolve()
-        try:
-            p = p.resolve().relative_to(base)
-        except ValueError:
+        base = Path(os.path.realpath(cwd or os.getcwd()))
+        try:  # realpath, not resolve(): a symlink loop or a NUL in a reported path is no error
+            p = Path(os.path.realpath(p)).relative_to(base)
+        except (ValueError, OSError):
             pass
     return PurePath(p).as_posix()
 

@@ -12,14 +12,14 @@ import re
 from typing import Optional
 
 _TL = re.compile(
-    r"^(hook_embed|hook_pos_embed|blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|"
+    r"^(hook_embed|hook_pos_embed|blocks\.[0-9]+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|"
     r"hook_attn_out|hook_mlp_out|attn\.hook_z|attn\.hook_q|attn\.hook_k|attn\.hook_v|"
     r"mlp\.hook_post|mlp\.hook_pre|ln1\.hook_normalized|ln2\.hook_normalized))$"
 )
 _MODULE = [
-    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.(\d+)(?:\.output)?$"), "hook_resid_post"),
-    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.(\d+)\.mlp(?:\.output)?$"), "hook_mlp_out"),
-    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.(\d+)\.(?:self_attn|attn|attention)(?:\.output)?$"), "hook_attn_out"),
+    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.([0-9]+)(?:\.output)?$"), "hook_resid_post"),
+    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.([0-9]+)\.mlp(?:\.output)?$"), "hook_mlp_out"),
+    (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.([0-9]+)\.(?:self_attn|attn|attention)(?:\.output)?$"), "hook_attn_out"),
 ]
 _EMBED = {"embed_tokens", "model.embed_tokens", "wte", "transformer.wte", "embed_in", "embedding"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -33,12 +34,12 @@ def load_sae(path: "str | Path", *, format: Optional[str] = None, allow_pickle: 
     Raises DiagnosticError (E3xx) naming the file and key on any problem.
     """
     p = Path(path)
-    if not p.exists():
+    if not os.path.exists(p):
         errors.fail(errors.MISSING_FILE, p, "no such file or folder")
     if format is None:
         format = detect_format(p)
         if format is None:
-            listing = sorted(x.name for x in p.iterdir())[:12] if p.is_dir() else [p.name]
+            listing = sorted(x.name for x in p.iterdir())[:12] if os.path.isdir(p) else [p.name]
             errors.fail(errors.UNKNOWN_FORMAT, p, f"not a recognised SAE layout (found {listing})",
                         f"supported formats: {', '.join(FORMATS)}; pass format= to choose one")
     if format not in FORMATS:

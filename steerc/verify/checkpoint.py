@@ -11,7 +11,6 @@ to what the manifest recorded, no unrecorded `.py` file may sit in it, and confi
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from steerc.compiler.hashing import sha256_uncached
 from steerc.compiler.ir import Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 MANIFEST = "steerc-manifest.json"
 GUARD_DIR = "custom_generate"
@@ -45,17 +45,14 @@ def _fail(code: str, message: str, hint: str | None = None):
 
 def read_manifest(ckpt: Path) -> dict:
     """The parsed manifest; E501 (no directory), E502 (no manifest), E503 (unreadable)."""
-    if not ckpt.is_dir():
+    if not os.path.isdir(ckpt):
         _fail("E501", f"checkpoint directory not found: '{ckpt}'",
               "pass the output directory of `steerc compile SPEC -o OUT`")
     mpath = ckpt / MANIFEST
-    if not mpath.is_file():
+    if not os.path.isfile(mpath):
         _fail("E502", f"'{ckpt}' is not a steerc checkpoint: it has no {MANIFEST}",
               "verify works on directories written by `steerc compile`")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail("E503", f"{mpath} is not valid JSON: {e}", "recompile the checkpoint")
+    manifest = read.read_json(mpath, read.MANIFEST)  # E503: not JSON, not an object, too large
     required = ("target", "program", "base_model", "code_files", "saes")
     missing = [k for k in required if not isinstance(manifest, dict) or k not in manifest]
     if missing:
@@ -70,7 +67,7 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
     recorded = manifest.get("code_files") or {}
     for rel, want in sorted(recorded.items()):
         f = ckpt / rel
-        if not f.is_file():
+        if not os.path.isfile(f):
             _fail("E504", f"code file '{rel}' recorded in the manifest is missing from {ckpt}",
                   "the checkpoint is incomplete; recompile it")
         got = sha256_uncached(f)
@@ -85,7 +82,7 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
                   "remove the file or recompile the checkpoint")
     want = manifest.get("config_sha256")
     cfg = ckpt / "config.json"
-    if want and (not cfg.is_file() or sha256_uncached(cfg) != want):
+    if want and (not os.path.isfile(cfg) or sha256_uncached(cfg) != want):
         _fail("E504", f"config.json of {ckpt} differs from the manifest (it names the model "
               "code to import)", "recompile the checkpoint")
 
@@ -96,7 +93,7 @@ def resolve_path(recorded: str, ckpt: Path) -> Path | None:
     that recorded paths relative to the compile's working directory, tried next."""
     p = Path(recorded)
     for cand in ([p] if p.is_absolute() else [ckpt / p, p, ckpt.parent / p]):
-        if cand.exists():
+        if os.path.exists(cand):
             return cand
     return None
 
@@ -133,7 +130,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
     recorded = base_model or manifest["base_model"].get("path") or program.model
     hub = None if base_model else manifest["base_model"].get("hub")
     base = _from_hub(hub, "base model", weights=True) if hub else resolve_path(recorded, ckpt)
-    if base is None or not (base / "config.json").is_file():
+    if base is None or not os.path.isfile(base / "config.json"):
         _fail("E505", f"base model '{recorded}' (from the manifest) not found",
               "the manifest records it relative to the checkpoint: was the checkpoint moved? "
               "Pass --base-model PATH")
@@ -150,7 +147,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
             _fail("E506", f"SAE '{b.alias}' not found at '{b.path}' (from the manifest)",
                   "the manifest records it relative to the checkpoint: was the checkpoint moved?")
         sae_paths[b.alias] = p
-    guard = (ckpt / GUARD_DIR / "generate.py").is_file()
+    guard = os.path.isfile(ckpt / GUARD_DIR / "generate.py")
     needs_code = manifest["target"] == "hooks" or bool(manifest.get("code_files")) or guard
     return SteeredCheckpoint(ckpt, manifest, program, base, sae_paths, manifest["target"],
                              needs_code, guard, tuple(warnings))
@@ -174,7 +171,7 @@ def load_models(ck: SteeredCheckpoint):
 
     base = load(ck.base_model)
     steered = load(ck.path, trust_remote_code=True) if ck.needs_code else load(ck.path)
-    tok_dir = ck.path if (ck.path / "tokenizer_config.json").is_file() else ck.base_model
+    tok_dir = ck.path if os.path.isfile(ck.path / "tokenizer_config.json") else ck.base_model
     try:
         tok = AutoTokenizer.from_pretrained(str(tok_dir), trust_remote_code=ck.needs_code)
     except Exception as e:

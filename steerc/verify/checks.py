@@ -16,6 +16,7 @@ A checkpoint with an `enforce json` guard generates through its own shipped
 
 from __future__ import annotations
 
+import os
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 
 from steerc.compiler.ir import ExpectCheck, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,11 @@ def load_schema(expect: ExpectCheck, ck_dir: Path):
     from steerc.verify.checkpoint import resolve_path
 
     p = resolve_path(expect.arg or "", ck_dir)
-    if p is None or not p.is_file():
+    if p is None or not os.path.isfile(p):
         raise DiagnosticError([Diagnostic(
             "E509", f"schema file '{expect.arg}' of `expect ... matches schema` not found",
             expect.span, "run verify from the directory you compiled in")])
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DiagnosticError([Diagnostic("E509", f"schema file '{p}' is not JSON: {e}",
-                                          expect.span, "fix the schema and recompile")]) from None
+    return read.read_json(p, read.EXPECT_SCHEMA, want=None, span=expect.span)
 
 
 def judge(expect: ExpectCheck, text: str, schema=None) -> Judgement:

@@ -44,6 +44,9 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
 
     torch.manual_seed(0)
     ck = open_steered(ckpt, base_model=opts.base_model)
+    # the text files first: a bad --prompts/--neutral is reported before any model loads
+    pset = texts.prompt_set(opts.prompts, ck.base_model)
+    nset = texts.neutral_set(opts.neutral, ck.base_model)
     base, steered, tok = load_models(ck)
     program = ck.program
     saes = {alias: load_sae(p, allow_pickle=opts.allow_pickle) for alias, p in ck.sae_paths.items()}
@@ -55,12 +58,10 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
                             "compiled against (content hash); activations use the file on disk")
     win = _window(base, opts.window)
 
-    pset = texts.prompt_set(opts.prompts, ck.base_model)
     pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
     mask = content_mask(pwin, tok)
     feats = measure.feature_activations(base, steered, saes, measure.targeted_features(program),
                                         pwin, mask)
-    nset = texts.neutral_set(opts.neutral, ck.base_model)
     kl = measure.next_token_kl(base, steered, texts.windows(nset.docs, tok, win, opts.max_windows))
     expects = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
                                  max_new_tokens=opts.max_new_tokens)

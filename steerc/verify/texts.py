@@ -11,14 +11,16 @@ demo ships `demo/heldout/{prose,code,json,neutral}.txt` beside `demo/model`); th
 
 from __future__ import annotations
 
+import os
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 DOC_SEP = re.compile(r"^<\|doc\|>\s*$", re.M)
 BUILTIN = Path(__file__).with_name("default_texts.json")
@@ -43,11 +45,7 @@ def split_docs(text: str) -> list[str]:
 def read_file(path: str | Path, what: str) -> TextSet:
     """E508 when the file is missing, unreadable or holds no text."""
     p = Path(path)
-    try:
-        docs = split_docs(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DiagnosticError([Diagnostic("E508", f"cannot read {what} file '{p}': {e}", None,
-                                          "pass a UTF-8 text file")]) from None
+    docs = split_docs(read.read_text(p, replace(read.TEXTS, what=f"{what} file")))
     if not docs:
         raise DiagnosticError([Diagnostic("E508", f"{what} file '{p}' holds no text", None,
                                           "documents are separated by blank lines or <|doc|>")])
@@ -66,7 +64,7 @@ def prompt_set(path: str | None, base_model: Path) -> TextSet:
     if path:
         return read_file(path, "prompts")
     held = base_model.parent / "heldout"
-    files = [held / f for f in PROMPT_FILES if (held / f).is_file()]
+    files = [held / f for f in PROMPT_FILES if os.path.isfile(held / f)]
     if files:
         docs = _interleave([read_file(f, "prompts").docs for f in files])
         return TextSet(", ".join(str(f) for f in files), tuple(docs))
@@ -78,7 +76,7 @@ def neutral_set(path: str | None, base_model: Path) -> TextSet:
     if path:
         return read_file(path, "neutral text")
     f = base_model.parent / "heldout" / NEUTRAL_FILE
-    if f.is_file():
+    if os.path.isfile(f):
         return read_file(f, "neutral text")
     return TextSet("built-in neutral prose", tuple(json.loads(BUILTIN.read_text())["neutral"]))
 

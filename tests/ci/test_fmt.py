@@ -88,7 +88,7 @@ def test_parse_errors_are_diagnostics_with_exit_1(tmp_path, run_cli):
     (tmp_path / "ok.steer").write_text(MESSY)
     rc, out, err = run_cli(["fmt", "bad.steer", "ok.steer", "missing.steer"], cwd=tmp_path)
     assert rc == 1
-    assert "bad.steer:1:7: error[E024]" in err and "error[E019]: cannot read missing.steer" in err
+    assert "bad.steer:1:7: error[E024]" in err and "error[E019]: cannot read spec 'missing.steer'" in err
     assert "2 errors, 0 warnings" in err
     assert (tmp_path / "bad.steer").read_text() == "model m\n"
     assert (tmp_path / "ok.steer").read_text() == format_text(MESSY)  # the others still formatted

@@ -109,7 +109,7 @@ CASES = [
     ("missing shard", True, missing_shard, "E604", "shard file missing"),
     ("index names an absent tensor", True, index_names_absent_tensor, "E606", "does not hold it"),
     ("index points to the wrong shard", True, index_points_to_wrong_shard, "E606", "does not hold it"),
-    ("index not JSON", True, index_not_json, "E603", "cannot read the shard index"),
+    ("index not JSON", True, index_not_json, "E603", "shard index"),
     ("index escapes the folder", True, index_escapes_the_folder, "E603", "plain file names"),
     ("int8 weights", False, int8_weights, "E608", "needs a float tensor"),
     ("tensor shape vs config", False, wrong_shape, "E609", "hidden size 16"),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
 from .. import errors
 from ...diagnostics import did_you_mean
+from ...files import read
 from ..hooks import normalize_hook_name
 
 # config dtype string -> torch dtype name (names, not torch dtypes: configs are read torch-free)
@@ -19,12 +22,13 @@ DTYPES = {
 
 def read_json(path: Path) -> dict:
     """A JSON object from `path`; E300 when missing, E303 when unreadable."""
-    if not path.is_file():
+    if not os.path.isfile(path):
         errors.fail(errors.MISSING_FILE, path, "file not found")
+    text = read.read_text(path, read.SAE_CONFIG)  # E303: not a regular file, too large, not UTF-8
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        errors.fail(errors.BAD_CONFIG, path, f"not valid JSON ({e})")
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        errors.fail(errors.BAD_CONFIG, path, f"not valid JSON ({str(e)[:200] or 'nested too deeply'})")
     if not isinstance(data, dict):
         errors.fail(errors.BAD_CONFIG, path, "expected a JSON object")
     return data
@@ -36,12 +40,35 @@ def require(cfg: dict, key: str, path: Path, kind: "type | tuple[type, ...]" = o
         errors.fail(errors.BAD_CONFIG, path, f"missing config key '{key}'",
                     did_you_mean(key, cfg.keys()))
     value = cfg[key]
-    if kind is int and not isinstance(value, bool) and isinstance(value, (int, float)) and int(value) == value:
+    if kind is int and not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and int(value) == value:
+        if value < 1:  # d_in, d_sae, k, expansion factors: a width of 0 or -3 is no SAE
+            errors.fail(errors.BAD_CONFIG, path, f"config key '{key}' should be a positive whole number, got {value}")
         return int(value)
     if kind is not object and not isinstance(value, kind):
         errors.fail(errors.BAD_CONFIG, path,
                     f"config key '{key}' should be {_kind_name(kind)}, got {type(value).__name__}")
     return value
+
+
+def section(cfg: dict, key: str, path: Path) -> dict:
+    """cfg[key] when it is a JSON object, {} when it is absent or null; E303 for any other
+    type (a `metadata` that is a list used to end in an AttributeError)."""
+    value = cfg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.fail(errors.BAD_CONFIG, path, f"config key '{key}' should be an object, got {type(value).__name__}")
+    return value
+
+
+def positive_number(value: Any, path: Path, key: str) -> float:
+    """A finite number > 0 (a scale steerc divides by); E303 otherwise (0 used to end in
+    ZeroDivisionError, a string in ValueError)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        errors.fail(errors.BAD_CONFIG, path, f"config key '{key}' should be a finite number > 0, got {value!r:.40}")
+    return float(value)
 
 
 def _kind_name(kind: "type | tuple[type, ...]") -> str:

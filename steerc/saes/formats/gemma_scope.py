@@ -30,13 +30,13 @@ SITES = {"res": "hook_resid_post", "mlp": "hook_mlp_out", "att": "attn.hook_z"}
 
 
 def _file(path: Path) -> Path:
-    return path / FILE if path.is_dir() else path
+    return path / FILE if os.path.isdir(path) else path
 
 
 def sniff(path: Path) -> bool:
     """A params.npz (or a folder holding one)."""
     f = _file(Path(path))
-    return f.is_file() and f.suffix == ".npz"
+    return os.path.isfile(f) and f.suffix == ".npz"
 
 
 def hook_from_path(f: Path) -> Optional[str]:
@@ -58,7 +58,7 @@ def _hook_from_parts(parts: tuple[str, ...]) -> Optional[str]:
             site = m.group(1)
     if "embedding" in parts:
         return "hook_embed"
-    layer = next((int(m.group(1)) for p in parts if (m := re.fullmatch(r"layer_(\d+)", p))), None)
+    layer = next((int(m.group(1)) for p in parts if (m := re.fullmatch(r"layer_([0-9]+)", p))), None)
     if layer is None or site is None:
         return None
     return f"blocks.{layer}.{SITES[site]}"
@@ -67,7 +67,7 @@ def _hook_from_parts(parts: tuple[str, ...]) -> Optional[str]:
 def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **_: object) -> SAE:
     """Load a Gemma Scope params.npz."""
     f = _file(Path(path))
-    if not f.is_file():
+    if not os.path.isfile(f):
         errors.fail(errors.MISSING_FILE, f, "file not found")
     store = NpzStore(f)
     hook = explicit_hook(hook_name, f) or hook_from_path(f)

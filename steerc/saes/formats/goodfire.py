@@ -8,6 +8,7 @@ the file name (`...-SAE-l19.pth`), or given as hook_name.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -25,9 +26,9 @@ KEYS = ("encoder_linear.weight", "encoder_linear.bias", "decoder_linear.weight",
 
 
 def _file(path: Path) -> Optional[Path]:
-    if path.is_file():
+    if os.path.isfile(path):
         return path
-    if path.is_dir():
+    if os.path.isdir(path):
         found = [p for p in sorted(path.iterdir()) if p.suffix in SUFFIXES and mentions(p, "encoder_linear")]
         return found[0] if len(found) == 1 else None
     return None
@@ -41,7 +42,7 @@ def sniff(path: Path) -> bool:
 
 def hook_from_name(path: Path) -> Optional[str]:
     """`Llama-3.1-8B-Instruct-SAE-l19.pth` -> blocks.19.hook_resid_post."""
-    m = re.search(r"-l(\d+)(?:\.|$)", path.name) or re.search(r"-l(\d+)", path.parent.name)
+    m = re.search(r"-l([0-9]+)(?:\.|$)", path.name) or re.search(r"-l([0-9]+)", path.parent.name)
     return f"blocks.{int(m.group(1))}.hook_resid_post" if m else None
 
 

@@ -13,6 +13,7 @@ ignores n_i; see docs/saes.md and `decoder_norm_report`.
 
 from __future__ import annotations
 
+import os
 import math
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ from ..base import SAEConfig
 from ..layout import Layout
 from ..sae import SAE
 from ..store import SafetensorsStore
-from .common import dtype_name, explicit_hook, hook_or_fail, read_json, require
+from .common import dtype_name, explicit_hook, hook_or_fail, positive_number, read_json, require
 
 NAME = "llama_scope"
 CFG = "hyperparams.json"
@@ -30,7 +31,7 @@ WEIGHTS_CANDIDATES = ("checkpoints/final.safetensors", "final.safetensors", "sae
 
 
 def _folder(path: Path) -> Path:
-    if path.is_file():
+    if os.path.isfile(path):
         return path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return path
 
@@ -38,14 +39,14 @@ def _folder(path: Path) -> Path:
 def sniff(path: Path) -> bool:
     """A folder with hyperparams.json and checkpoints/final.safetensors."""
     d = _folder(Path(path))
-    return (d / CFG).is_file() and any((d / w).is_file() for w in WEIGHTS_CANDIDATES)
+    return os.path.isfile(d / CFG) and any(os.path.isfile(d / w) for w in WEIGHTS_CANDIDATES)
 
 
 def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **_: object) -> SAE:
     """Load a Llama Scope SAE folder, folding the dataset-wise norm and decoder norms."""
     folder = _folder(Path(path))
     cfg_path = folder / CFG
-    w_path = next((folder / w for w in WEIGHTS_CANDIDATES if (folder / w).is_file()), None)
+    w_path = next((folder / w for w in WEIGHTS_CANDIDATES if os.path.isfile(folder / w)), None)
     if w_path is None:
         errors.fail(errors.MISSING_FILE, folder / WEIGHTS_CANDIDATES[0], "file not found")
     hp = read_json(cfg_path)
@@ -64,6 +65,8 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     if act == "jumprelu":
         arch = "jumprelu"
         threshold = float(require(hp, "jump_relu_threshold", cfg_path, (int, float)))
+        if not math.isfinite(threshold):
+            errors.fail(errors.BAD_CONFIG, cfg_path, "config key 'jump_relu_threshold' should be finite")
     elif act == "relu":
         arch = "standard"
     elif act == "topk":
@@ -77,8 +80,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     if norm == "dataset-wise":
         norms = require(hp, "dataset_average_activation_norm", cfg_path, dict)
         for side in ("in", "out"):
-            if not isinstance(norms.get(side), (int, float)) or norms[side] <= 0:
-                errors.fail(errors.BAD_CONFIG, cfg_path, f"missing config key 'dataset_average_activation_norm.{side}'")
+            positive_number(norms.get(side), cfg_path, f"dataset_average_activation_norm.{side}")
         s_in, s_out = math.sqrt(d_in) / norms["in"], math.sqrt(d_in) / norms["out"]
     elif norm != "inference":
         errors.fail(errors.UNSUPPORTED, cfg_path, f"norm_activation '{norm}' is not supported "

@@ -41,7 +41,7 @@ def hook_from_path(path: Path) -> Optional[str]:
     if not path.stem.isdigit():
         return None
     for part in reversed(path.parts[:-1]):
-        m = re.match(r"^(" + "|".join(LOCATIONS) + r")(_v\d+.*)?$", part)
+        m = re.match(r"^(" + "|".join(LOCATIONS) + r")(_v[0-9]+.*)?$", part)
         if m:
             return f"blocks.{int(path.stem)}.{LOCATIONS[m.group(1)]}"
     return None

@@ -8,6 +8,7 @@ unpickles: it looks for key names in the raw bytes of the archive's `data.pkl`.
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -40,7 +41,7 @@ def pickle_bytes(path: Path, limit: int = 1 << 22) -> bytes:
 
 def mentions(path: Path, *needles: str) -> bool:
     """True if `path` is a torch pickle whose key names include every needle (no unpickling)."""
-    if not (path.is_file() and path.suffix in SUFFIXES):
+    if not (os.path.isfile(path) and path.suffix in SUFFIXES):
         return False
     data = pickle_bytes(path)
     return all(n.encode() in data for n in needles)
@@ -48,7 +49,7 @@ def mentions(path: Path, *needles: str) -> bool:
 
 def load_state_dict(path: Path, allow_pickle: bool) -> dict:
     """torch.load(weights_only=True, mmap when possible) after the allow_pickle check."""
-    if not path.is_file():
+    if not os.path.isfile(path):
         errors.fail(errors.MISSING_FILE, path, "file not found")
     if not allow_pickle:
         errors.fail(errors.PICKLE_REFUSED, path,

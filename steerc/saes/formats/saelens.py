@@ -10,6 +10,7 @@ expected_average_only_in.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +21,7 @@ from ..layout import Layout
 from ..sae import SAE
 from ..store import SafetensorsStore
 from ...diagnostics import did_you_mean
-from .common import dtype_name, explicit_hook, hook_or_fail, parse_dtype, read_json, require
+from .common import dtype_name, explicit_hook, hook_or_fail, parse_dtype, positive_number, read_json, require, section
 
 NAME = "saelens"
 CFG = "cfg.json"
@@ -32,17 +33,17 @@ NEWER_NORMALISATIONS = ("covariance_whitening",)  # later SAELens releases; not 
 
 
 def _folder(path: Path) -> Path:
-    return path.parent if path.is_file() else path
+    return path.parent if os.path.isfile(path) else path
 
 
 def sniff(path: Path) -> bool:
     """A folder (or a file in one) holding cfg.json and sae_weights.safetensors."""
     d = _folder(Path(path))
-    return (d / CFG).is_file() and (d / WEIGHTS).is_file()
+    return os.path.isfile(d / CFG) and os.path.isfile(d / WEIGHTS)
 
 
-def _version(cfg: dict) -> tuple[int, ...]:
-    v = cfg.get("sae_lens_version") or (cfg.get("metadata") or {}).get("sae_lens_version")
+def _version(cfg: dict, path: Path) -> tuple[int, ...]:
+    v = cfg.get("sae_lens_version") or section(cfg, "metadata", path).get("sae_lens_version")
     if not v:
         return (0,)
     head = str(v).split("-")[0].split("+")[0]
@@ -55,8 +56,9 @@ def _version(cfg: dict) -> tuple[int, ...]:
 def normalise_config(raw: dict, path: Path) -> dict:
     """Any SAELens cfg.json generation -> one flat v6-style dict (hook_name at top level)."""
     cfg = dict(raw)
-    meta = cfg.pop("metadata", None) or {}
-    if _version(raw) >= (6,):
+    meta = section(cfg, "metadata", path)
+    cfg.pop("metadata", None)
+    if _version(raw, path) >= (6,):
         cfg = {**meta, **cfg}
         # SAELens 6 SAEConfig / TopKSAEConfig dataclass defaults
         cfg.setdefault("architecture", "standard")
@@ -74,7 +76,7 @@ def normalise_config(raw: dict, path: Path) -> dict:
         cfg.setdefault("architecture", "standard")
         if str(cfg.get("activation_fn") or "").lower() == "topk":
             cfg["architecture"] = "topk"
-            kw = cfg.get("activation_fn_kwargs") or {}
+            kw = section(cfg, "activation_fn_kwargs", path)
             if "k" not in kw and "k" not in cfg:
                 errors.fail(errors.BAD_CONFIG, path, "topk activation without 'activation_fn_kwargs.k'")
             cfg.setdefault("k", kw.get("k"))
@@ -95,7 +97,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None,
     also honoured."""
     folder = _folder(Path(path))
     cfg_path, w_path = folder / CFG, folder / WEIGHTS
-    if not w_path.is_file():
+    if not os.path.isfile(w_path):
         errors.fail(errors.MISSING_FILE, w_path, "file not found", "a SAELens SAE folder holds cfg.json and sae_weights.safetensors")
     cfg = normalise_config(read_json(cfg_path), cfg_path)
 
@@ -133,7 +135,7 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None,
             errors.fail(errors.BAD_CONFIG, cfg_path,
                         "normalize_activations is 'expected_average_only_in' but no norm_scaling_factor is given",
                         "pass norm_scaling_factor= (the SAELens registry value) to load_sae, or add it to cfg.json")
-        scale = float(factor)
+        scale = positive_number(factor, cfg_path, "norm_scaling_factor")
         norm = "none"  # folded: W_enc *= s, W_dec /= s, b_dec /= s (SAELens fold_activation_norm_scaling_factor)
 
     store = SafetensorsStore(w_path)

@@ -9,6 +9,7 @@ SAELens 6.18's sparsify loader), b_dec [d_in]. Encode: ReLU((x - b_dec) W^T + b)
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -27,19 +28,19 @@ WEIGHTS = "sae.safetensors"
 
 
 def _folder(path: Path) -> Path:
-    return path.parent if path.is_file() else path
+    return path.parent if os.path.isfile(path) else path
 
 
 def sniff(path: Path) -> bool:
     """A folder holding cfg.json and sae.safetensors."""
     d = _folder(Path(path))
-    return (d / CFG).is_file() and (d / WEIGHTS).is_file()
+    return os.path.isfile(d / CFG) and os.path.isfile(d / WEIGHTS)
 
 
 def hook_from_folder(folder: Path) -> Optional[str]:
     """`.../layers.10` or `.../layers.10/seed1` -> blocks.10.hook_resid_post."""
     name = folder.name
-    if re.fullmatch(r"seed\d+", name):
+    if re.fullmatch(r"seed[0-9]+", name):
         name = folder.parent.name
     return normalize_hook_name(name)
 
@@ -48,12 +49,12 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
     """Load one sparsify hookpoint folder."""
     folder = _folder(Path(path))
     cfg_path, w_path = folder / CFG, folder / WEIGHTS
-    if not w_path.is_file():
+    if not os.path.isfile(w_path):
         errors.fail(errors.MISSING_FILE, w_path, "file not found")
     cfg = read_json(cfg_path)
     d_in = require(cfg, "d_in", cfg_path, int)
-    n = cfg.get("num_latents") or 0
-    d_sae = int(n) if n else d_in * require(cfg, "expansion_factor", cfg_path, int)
+    d_sae = (require(cfg, "num_latents", cfg_path, int) if cfg.get("num_latents")
+             else d_in * require(cfg, "expansion_factor", cfg_path, int))
     activation = str(cfg.get("activation", "topk"))
     if activation == "groupmax":
         errors.fail(errors.UNSUPPORTED, cfg_path, "activation 'groupmax' is not supported (config key 'activation')")

@@ -1,0 +1,35 @@
+"""Typed command-line values: whole numbers with a range, checked when arguments are parsed.
+
+`type=int` alone takes `-3`, `0`, a 23-digit number and even `１` (Python's int() reads
+fullwidth and Arabic-Indic digits); each then failed deep inside a command. A value out of
+range is a usage error (exit 2) naming the flag, in the command's `--format`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Callable
+
+_INT = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only; 18 digits can never overflow an int64
+
+
+def int_range(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse `type` taking whole numbers `lo <= n <= hi` written in ASCII digits."""
+
+    def parse(text: str) -> int:
+        if not _INT.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number (digits 0-9)")
+        value = int(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: expected {lo} to {hi}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+# The ranges: each far past any sensible value, so that nothing downstream overflows.
+COUNT = int_range(1, 1_000_000)          # --top, --limit, --max-windows, --max-new-tokens
+JOBS = int_range(1, 256)                  # --jobs: threads
+WIDTH = int_range(1, 1 << 40)             # --d-sae: features of an SAE
