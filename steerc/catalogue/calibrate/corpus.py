@@ -156,6 +156,7 @@ def windows(sources: list[Source], tokenizer, *, context: int, max_tokens: int |
             text_field: str) -> Iterator[tuple[int, list[int], int]]:
     """(source index, window token ids, bytes consumed) in corpus order, BOS first."""
     bos = tokenizer.bos_token_id
+    specials = set(getattr(tokenizer, "all_special_ids", []) or [])
     body = context - 1 if bos is not None else context
     left = max_tokens
     for si, src in enumerate(sources):
@@ -163,9 +164,15 @@ def windows(sources: list[Source], tokenizer, *, context: int, max_tokens: int |
             toks = tokenizer(text, add_special_tokens=False)["input_ids"]
             for lo in range(0, len(toks), body):
                 piece = toks[lo:lo + body]
-                if left is not None:
-                    piece = piece[:left]
-                    left -= len(piece)
+                if left is not None:  # the budget counts content tokens (specials are not seen)
+                    n, cut = 0, len(piece)
+                    for i, t in enumerate(piece):
+                        n += t not in specials
+                        if n == left:
+                            cut = i + 1
+                            break
+                    piece = piece[:cut]
+                    left -= sum(t not in specials for t in piece)
                 yield si, ([bos] if bos is not None else []) + piece, nbytes if lo + body >= len(toks) else 0
                 if left == 0:
                     return

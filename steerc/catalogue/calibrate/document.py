@@ -82,8 +82,8 @@ def features(sae_id: str, p: Partial, tokens: Tokens, shape: Shape, source_label
              "mean_active": round(mean, 5) if mean is not None else None,
              "quantiles": quantiles(p.hist[i], count, mx), "top_contexts": ctx}
         if output is not None:
-            f["promotes"] = [_shown(tokens.text(int(t))) for t in output[0][i, :shape.n_logits]]
-            f["suppresses"] = [_shown(tokens.text(int(t))) for t in output[1][i, :shape.n_logits]]
+            f["promotes"] = [_shown(tokens.text(t)) for t in output[0][i].tolist() if t not in tokens.special][:shape.n_logits]
+            f["suppresses"] = [_shown(tokens.text(t)) for t in output[1][i].tolist() if t not in tokens.special][:shape.n_logits]
         f["description"] = _describe(f, n_tok, groups, share[:, i] if len(groups) else None)
         out.append({"sae": sae_id, **f})
     return out

@@ -8,11 +8,11 @@ A context is a token window with the firing token at `left`. Rule, per feature:
 2. If one name fires in >= 40% of the top contexts it is the label's core. The most
    frequent phrase around it (up to `left` tokens before and `right` after, seen in at least
    half of those contexts and at least twice) is its pattern; the label is
-   `core (in "pattern")`, e.g. `Amazon (in "Amazon Web Services")`.
+   `core (in “pattern”)`, e.g. `Amazon (in “Amazon Web Services”)`.
 3. Otherwise, if one previous token dominates the same way: `after <name>`; otherwise the
    two most frequent names, `a / b`.
-Double quotes never appear inside a label (a pattern's own `"` becomes `'`), so a label can
-be written in a spec string as is. Labels are made unique per SAE with ` #2`, ` #3`, ... in
+ASCII double quotes never appear in a label or alias (the pattern sits in typographic quotes
+and its own `"` becomes `'`), so a label is written in a spec string as is, no escapes. Labels are made unique per SAE with ` #2`, ` #3`, ... in
 index order; the core and the pattern become aliases unless they are another feature's label.
 """
 
@@ -69,7 +69,7 @@ def label_feature(contexts: list[list[str]], left: int, right: int) -> Label | N
         aliases = [top] if pattern else []
         if pattern and pattern.casefold() != top.casefold():
             aliases.append(pattern)
-            return Label(f'{top} (in "{pattern}")', tuple(aliases))
+            return Label(f"{top} (in \u201c{pattern}\u201d)", tuple(aliases))
         return Label(top, ())
     prev = Counter(token_name(c[left - 1]) for c in contexts if left > 0 and c[left - 1])
     if prev:

@@ -64,7 +64,7 @@ def _save_checkpoint(path: Path, parts: list[Partial], fingerprint: str, windows
 
 
 def _load_checkpoint(path: Path, fingerprint: str, n: int) -> tuple[list[Partial], int, int] | None:
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
     try:
@@ -78,7 +78,7 @@ def _load_checkpoint(path: Path, fingerprint: str, n: int) -> tuple[list[Partial
         parts = [Partial.from_tensors({k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(f"{i}.")})
                  for i in range(n)]
         return parts, int(meta["windows"]), int(meta["tokens"])
-    except (SafetensorsError, OSError, KeyError, ValueError) as e:
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
         raise DiagnosticError([Diagnostic(E_CHECKPOINT, f"{path}: unreadable checkpoint ({e})",
                                           hint="delete it to start over")])
 
@@ -161,7 +161,7 @@ def document(job: Job, model, tok, saes: list[SaeJob], hashes: list[str], parts:
     labels = [s.label for s in job.sources]
     feats, entries = [], []
     for j, h, p in zip(saes, hashes, parts):
-        out = output_side(model, j.sae, job.n_logits)
+        out = output_side(model, j.sae, min(job.n_logits + len(tokens.special), model.config.vocab_size))
         feats.extend(features(j.id, p, tokens, shape, labels, out))
         entries.append({"id": j.id, "hook": j.sae.hook_name, "d_sae": j.sae.d_sae, "sha256": h, "model": job.model})
     doc = {"version": 1, "saes": entries, "features": feats}
