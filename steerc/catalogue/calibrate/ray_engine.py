@@ -33,8 +33,8 @@ def _require_ray():
     try:
         import ray
         import ray.data  # noqa: F401
-    except ImportError:
-        raise DiagnosticError([Diagnostic(E_RAY, "--engine ray needs Ray, which is not installed",
+    except ImportError as e:
+        raise DiagnosticError([Diagnostic(E_RAY, f"--engine ray needs Ray Data, which is not installed ({e.name} is missing)",
                                           hint="pip install 'steerc[ray]' (or use the default local engine)")])
     return ray
 
