@@ -110,7 +110,7 @@ def run_ray(job: Job, tokenizer) -> list[Partial]:
     for row in ds.iter_rows():
         t = load(row["partial"])
         for i, p in enumerate(total):
-            p.merge(Partial.from_sparse({k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(f"{i}.")}))
+            p.merge_sparse({k.split(".", 1)[1]: v for k, v in t.items() if k.startswith(f"{i}.")})
         bar.update(int(row["n"]))
     bar.close()
     return total

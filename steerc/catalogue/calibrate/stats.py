@@ -28,6 +28,7 @@ BINS_PER_OCTAVE = 16
 LOW_OCTAVE, HIGH_OCTAVE = -16, 16
 BINS = (HIGH_OCTAVE - LOW_OCTAVE) * BINS_PER_OCTAVE
 QUANTILES = (0.5, 0.9, 0.99)
+_COUNTERS = ("n_tokens", "count", "sum_q", "max_q", "hist", "src_tokens", "src_count", "src_sum_q")
 # Statistic names; these are the keys of `to_tensors` and of checkpoint files.
 FIELDS = ("n_tokens", "count", "sum_q", "max_q", "hist", "src_tokens", "src_count", "src_sum_q",
           "top_q", "top_win", "top_pos", "top_ctx")
@@ -100,26 +101,39 @@ class Partial:
         return Partial(**{name: t[name] for name in FIELDS})
 
     def to_sparse(self) -> dict[str, torch.Tensor]:
-        """Like `to_tensors`, but each statistic as its shape and the flat indices and values
-        that differ from the empty value: a batch touches few features, so this is small."""
-        out = {}
-        for name in FIELDS:
+        """The statistics as small tensors: the shape, then for each counter the flat indices
+        and values that are not zero, and the held top-k entries as a list. A batch touches
+        few features, so this is what engines ship; `merge_sparse` adds it in place."""
+        out = {"shape": torch.tensor([self.d_sae, self.src_tokens.shape[0], self.k, self.width])}
+        for name in _COUNTERS:
             t = getattr(self, name).reshape(-1)
-            idx = (t != _fill(name)).nonzero(as_tuple=True)[0]
-            out[f"{name}.shape"] = torch.tensor(getattr(self, name).shape, dtype=torch.int64)
+            idx = t.nonzero(as_tuple=True)[0]
             out[f"{name}.idx"], out[f"{name}.val"] = idx, t[idx]
+        held = self.top_q > 0
+        out["top.feat"] = held.nonzero(as_tuple=True)[0]
+        for name in ("q", "win", "pos", "ctx"):
+            out[f"top.{name}"] = getattr(self, f"top_{name}")[held]
         return out
 
     @staticmethod
     def from_sparse(t: dict[str, torch.Tensor]) -> "Partial":
         """Inverse of `to_sparse`."""
-        fields = {}
-        for name in FIELDS:
-            shape = tuple(t[f"{name}.shape"].tolist())
-            full = torch.full((int(torch.tensor(shape).prod()),), _fill(name), dtype=torch.int64)
-            full[t[f"{name}.idx"]] = t[f"{name}.val"]
-            fields[name] = full.reshape(shape)
-        return Partial(**fields)
+        d, s, k, w = t["shape"].tolist()
+        p = Partial.empty(d, s, k, w)
+        p.merge_sparse(t)
+        return p
+
+    def merge_sparse(self, t: dict[str, torch.Tensor]) -> None:
+        """`merge` of another partial given as `to_sparse` output, without densifying it."""
+        for name in _COUNTERS:
+            flat = getattr(self, name).view(-1)
+            idx, val = t[f"{name}.idx"], t[f"{name}.val"]
+            if name == "max_q":
+                flat.scatter_reduce_(0, idx, val, reduce="amax")
+            else:
+                flat.index_add_(0, idx, val)
+        if t["top.feat"].numel():
+            self._merge_top(t["top.feat"], t["top.q"], t["top.win"], t["top.pos"], t["top.ctx"])
 
     def add(self, acts: torch.Tensor, window: torch.Tensor, pos: torch.Tensor, source: torch.Tensor,
             ids: torch.Tensor, row: torch.Tensor, left: int) -> None:
@@ -191,10 +205,6 @@ class Partial:
         held = other.top_q > 0
         f = held.nonzero(as_tuple=True)[0]
         self._merge_top(f, other.top_q[held], other.top_win[held], other.top_pos[held], other.top_ctx[held])
-
-
-def _fill(name: str) -> int:
-    return -1 if name == "top_ctx" else 0
 
 
 def _lexsort(*keys: torch.Tensor) -> torch.Tensor:
