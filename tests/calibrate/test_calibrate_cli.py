@@ -165,3 +165,16 @@ def test_calibrate_check_compile_verify(calibrated, tiny, tmp_path, capsys):
     assert main(["compile", spec, "-o", str(tmp_path / "out")]) == 0, capsys.readouterr()
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "out")]) == 0, capsys.readouterr()
+
+
+def test_neuronpedia_labels_merge(calibrated, tiny, tmp_path):
+    auto = {f["index"]: f for f in json.loads(calibrated.read_text())["features"]}
+    export = tmp_path / "batch-0.jsonl"
+    export.write_text(json.dumps({"id": "x1", "modelId": "tiny", "layer": "1-res", "index": "3", "authorId": "a",
+                                  "description": "ocean and boats", "typeName": "oai_token-act-pair"}) + "\n")
+    out = tmp_path / "merged.json"
+    assert main(args(tiny, out, "--labels", f"res={export}")) == 0
+    merged = {f["index"]: f for f in json.loads(out.read_text())["features"]}
+    assert merged[3]["label"] == "ocean and boats" and auto[3]["label"] in merged[3]["aliases"]
+    assert merged[3]["description"].startswith("Neuronpedia") and merged[3]["max_activation"] == auto[3]["max_activation"]
+    assert all(merged[i]["label"] == auto[i]["label"] for i in auto if i != 3)

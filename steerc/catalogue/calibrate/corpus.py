@@ -128,7 +128,8 @@ def _dataset_docs(spec: str, field: str) -> Iterator[tuple[str, int]]:
 
     name, _, split = spec[len("dataset:"):].partition(":")
     try:
-        if os.path.isdir(name) and (Path(name) / "dataset_info.json").exists() or (Path(name) / "dataset_dict.json").exists():
+        saved = os.path.isdir(name) and any((Path(name) / f).exists() for f in ("dataset_info.json", "dataset_dict.json"))
+        if saved:
             ds = datasets.load_from_disk(name)
             ds = ds[split or next(iter(ds))] if isinstance(ds, datasets.DatasetDict) else ds
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from steerc.catalogue.calibrate.corpus import Source
@@ -36,7 +36,6 @@ class Job:
     workers: int = 2
     threads: int | None = None
     progress: bool = True
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def width(self) -> int:

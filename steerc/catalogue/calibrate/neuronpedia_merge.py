@@ -28,7 +28,6 @@ def merge_labels(doc: dict, labels: tuple[tuple[str, str], ...]) -> dict:
             raise DiagnosticError([Diagnostic("E143", f"--labels {sid}={path}: no SAE '{sid}' in this run",
                                               hint=f"SAE ids: {sorted(saes)}")])
         by_sae.setdefault(sid, []).append(path)
-    feats = {(f["sae"], f["index"]): f for f in doc["features"]}
     for sid, paths in by_sae.items():
         s = saes[sid]
         imported = import_neuronpedia(paths, sid, s["hook"], s["d_sae"])
@@ -52,5 +51,4 @@ def merge_labels(doc: dict, labels: tuple[tuple[str, str], ...]) -> dict:
             own = normalize_name(f["label"])
             f["aliases"] = [a for a in f.get("aliases", []) if normalize_name(a) not in labels
                             and normalize_name(a) != own]
-    del feats
     return doc

@@ -29,7 +29,6 @@ from steerc.diagnostics import Diagnostic, DiagnosticError
 
 E_CHECKPOINT = "E148"
 E_OUTPUT = "E149"
-E_SAE = "E147"
 
 
 def load_saes(job: Job, device: str) -> list[SaeJob]:
