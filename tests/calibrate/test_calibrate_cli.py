@@ -178,3 +178,13 @@ def test_neuronpedia_labels_merge(calibrated, tiny, tmp_path):
     assert merged[3]["label"] == "ocean and boats" and auto[3]["label"] in merged[3]["aliases"]
     assert merged[3]["description"].startswith("Neuronpedia") and merged[3]["max_activation"] == auto[3]["max_activation"]
     assert all(merged[i]["label"] == auto[i]["label"] for i in auto if i != 3)
+
+
+def test_corpus_that_is_not_a_file_is_refused_unread(tiny, tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # reading it would block forever
+    for bad in (fifo, "/dev/zero", tmp_path):
+        argv = args(tiny, tmp_path / "c.json")
+        argv[argv.index("--corpus") + 1] = str(bad)
+        assert main(argv) == 1
+        assert "error[E140]" in capsys.readouterr().err
