@@ -188,3 +188,16 @@ def test_corpus_that_is_not_a_file_is_refused_unread(tiny, tmp_path, capsys):
         argv[argv.index("--corpus") + 1] = str(bad)
         assert main(argv) == 1
         assert "error[E140]" in capsys.readouterr().err
+
+
+def test_two_saes_in_one_run_match_separate_runs(calibrated, tiny, tmp_path):
+    from tests.tinymodels import HIDDEN, random_sae_dir
+
+    random_sae_dir(HIDDEN, 24, "blocks.0.hook_resid_pre", tmp_path / "early", "standard", seed=3)
+    both = tmp_path / "both.json"
+    assert main(args(tiny, both, "--sae", f"early={tmp_path / 'early'}")) == 0
+    doc = json.loads(both.read_text())
+    assert [s["id"] for s in doc["saes"]] == ["res", "early"]
+    alone = json.loads(calibrated.read_text())
+    assert [f for f in doc["features"] if f["sae"] == "res"] == alone["features"]
+    assert sum(f["sae"] == "early" for f in doc["features"]) == 24
