@@ -125,8 +125,18 @@ def calibrate(job: Job) -> dict:
     from steerc.catalogue.validate import validate_catalogue
 
     corpus.check_sources(list(job.sources), job.text_field)
+    threads = torch.get_num_threads()
     if job.threads:
         torch.set_num_threads(job.threads)
+    try:
+        return _calibrate(job)
+    finally:  # a library call must not leave the process's thread count changed
+        torch.set_num_threads(threads)
+
+
+def _calibrate(job: Job) -> dict:
+    from steerc.catalogue.validate import validate_catalogue
+
     saes = load_saes(job, "cpu")
     model, tok = load_model(job.model, dtype=job.dtype, device=job.device)
     check_saes(model, saes)
