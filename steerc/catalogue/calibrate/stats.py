@@ -173,29 +173,33 @@ class Partial:
         self._merge_top(feat, q, win, p, ctx)
 
     def _merge_top(self, feat, q, win, pos, ctx) -> None:
-        # Only the rows of features with candidates are re-sorted and rewritten.
+        # Only the rows of features with candidates are re-sorted and rewritten; rows are
+        # moved with index_select / index_copy_ (much cheaper than advanced indexing).
         touched = torch.unique(feat)
-        held = self.top_q[touched] > 0  # (t, K)
-        tf = touched[:, None].expand_as(held)[held]
-        feat = torch.cat([tf, feat])
-        q = torch.cat([self.top_q[touched][held], q])
-        win = torch.cat([self.top_win[touched][held], win])
-        pos = torch.cat([self.top_pos[touched][held], pos])
-        ctx = torch.cat([self.top_ctx[touched][held], ctx])
+        k, w = self.k, self.width
+        old_q = self.top_q.index_select(0, touched)  # (t, K)
+        held = (old_q > 0).view(-1)
+        slots = (touched[:, None] * k + torch.arange(k)).view(-1)[held]
+        feat = torch.cat([slots // k, feat])
+        q = torch.cat([old_q.view(-1)[held], q])
+        win = torch.cat([self.top_win.view(-1).index_select(0, slots), win])
+        pos = torch.cat([self.top_pos.view(-1).index_select(0, slots), pos])
+        ctx = torch.cat([self.top_ctx.view(-1, w).index_select(0, slots), ctx])
         order = _lexsort(pos, win, -q, feat)  # feature asc, then q desc, window asc, pos asc
-        feat, q, win, pos, ctx = feat[order], q[order], win[order], pos[order], ctx[order]
+        feat = feat[order]
         start = torch.searchsorted(feat, feat, right=False)
         rank = torch.arange(feat.numel()) - start
-        ok = rank < self.k
-        feat, rank = feat[ok], rank[ok]
-        self.top_q[touched] = 0
-        self.top_win[touched] = 0
-        self.top_pos[touched] = 0
-        self.top_ctx[touched] = -1
-        self.top_q[feat, rank] = q[ok]
-        self.top_win[feat, rank] = win[ok]
-        self.top_pos[feat, rank] = pos[ok]
-        self.top_ctx[feat, rank] = ctx[ok]
+        ok = rank < k
+        order = order[ok]
+        dest = feat[ok] * k + rank[ok]
+        self.top_q.index_fill_(0, touched, 0)
+        self.top_win.index_fill_(0, touched, 0)
+        self.top_pos.index_fill_(0, touched, 0)
+        self.top_ctx.index_fill_(0, touched, -1)
+        self.top_q.view(-1).index_copy_(0, dest, q.index_select(0, order))
+        self.top_win.view(-1).index_copy_(0, dest, win.index_select(0, order))
+        self.top_pos.view(-1).index_copy_(0, dest, pos.index_select(0, order))
+        self.top_ctx.view(-1, w).index_copy_(0, dest, ctx.index_select(0, order))
 
     def merge(self, other: "Partial") -> None:
         """Add `other` (statistics of disjoint windows) into this one."""
