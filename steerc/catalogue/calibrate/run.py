@@ -122,7 +122,6 @@ def run_local(job: Job, model, tokenizer, saes: list[SaeJob], fingerprint: str) 
 def calibrate(job: Job) -> dict:
     """Run `job` and write its catalogue to `job.out`; returns the catalogue document.
     Raises DiagnosticError on bad input (nothing is written then)."""
-    from steerc.catalogue.validate import validate_catalogue
 
     corpus.check_sources(list(job.sources), job.text_field)
     threads = torch.get_num_threads()
