@@ -1,6 +1,6 @@
 """The SQLite index a catalogue is searched through: its tables and how it is written.
 
-Tables (INDEX_VERSION 2):
+Tables (INDEX_VERSION 3):
   meta(key, value)          format, index_version, catalogue_version, sha256, source, fts
   saes(ord, id, ...)        declared SAEs in order, feature counts, fid ranges
   features(fid, sae, idx, label, aliases, description, tags, max_activation, density,
@@ -8,7 +8,8 @@ Tables (INDEX_VERSION 2):
                             index), so one SAE's features are the fid range [fid_lo, fid_hi]
   names(sae, name, is_label, fid)   normalized labels and aliases: exact lookup
   tags(tag, sae, idx, fid)          normalized tags: `tagged`, ordered by index
-  features_fts              FTS5 over label/aliases/description/tags (porter stemming, bm25)
+  features_fts              FTS5 over label/aliases/description/tags/top-context text
+                            (porter stemming, bm25)
   labels_tri                FTS5 trigram over labels (contentless): "did you mean" candidates
 The FTS tables are absent when the SQLite build lacks FTS5 (meta fts = 0); readers then
 fall back to LIKE scans.
@@ -27,7 +28,7 @@ from steerc.catalogue.types import normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION
 
 FORMAT = "steerc-catalogue"
-INDEX_VERSION = 2  # 2: names/tags WITHOUT ROWID, SAE fid ranges
+INDEX_VERSION = 3  # 2: names/tags WITHOUT ROWID, SAE fid ranges; 3: top-context text searched
 
 _TABLES = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -45,7 +46,7 @@ CREATE TEMP TABLE names_in(sae, name, is_label, fid);
 CREATE TEMP TABLE tags_in(tag, sae, idx, fid);
 """
 _FTS_TABLES = """
-CREATE VIRTUAL TABLE features_fts USING fts5(sae UNINDEXED, label, aliases, description, tags,
+CREATE VIRTUAL TABLE features_fts USING fts5(sae UNINDEXED, label, aliases, description, tags, top_contexts,
     content='features', content_rowid='fid', tokenize='porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE labels_tri USING fts5(label, content='', detail='none', columnsize=0, tokenize='trigram');
 CREATE VIRTUAL TABLE labels_tri_vocab USING fts5vocab(labels_tri, 'row');

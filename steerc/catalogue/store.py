@@ -193,7 +193,8 @@ class Catalogue:
     def search(self, text: str, sae_id: str | None = None, limit: int = 10) -> list[FeatureInfo]:
         """Features matching the words of `text`, best first.
 
-        Ranked by bm25 over label (weight 10), aliases (5), tags (2) and description (1),
+        Ranked by bm25 over label (weight 10), aliases (5), tags (2), description (1) and
+        top-context text (0.5),
         with English stemming ("keys" finds "key"). Features matching every word are
         returned; only if there are none, features matching any word. Ties: catalogue order.
         """
@@ -210,14 +211,14 @@ class Catalogue:
         # Rank inside FTS5 first and join only the winners: joining every match before the
         # sort reads one feature row per match. An SAE is a fid range (see index.py).
         lo, hi = self._fids.get(sae_id, (1, 0)) if sae_id is not None else (1, 1 << 62)
-        top = ("SELECT rowid AS fid, bm25(features_fts, 0.0, 10.0, 5.0, 1.0, 2.0) AS score FROM features_fts "
+        top = ("SELECT rowid AS fid, bm25(features_fts, 0.0, 10.0, 5.0, 1.0, 2.0, 0.5) AS score FROM features_fts "
                "WHERE features_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY score, rowid LIMIT ?")
         sql = f"SELECT {_COLS} FROM ({top}) AS t JOIN features f ON f.fid = t.fid ORDER BY t.score, t.fid"
         return self._q(sql, (f" {op} ".join(f'"{w}"' for w in words), lo, hi, limit))
 
     def _search_like(self, words: list[str], op: str, sae_id: str | None, limit: int) -> list[tuple]:
-        cols = ("label", "aliases", "description", "tags")
-        weights = (10, 5, 1, 2)
+        cols = ("label", "aliases", "description", "tags", "top_contexts")
+        weights = (10, 5, 1, 2, 0.5)
         one = "(" + " OR ".join(f"f.{c} LIKE ? ESCAPE '\\'" for c in cols) + ")"
         sql = f"SELECT {_COLS}, f.fid FROM features f WHERE (" + f" {op} ".join([one] * len(words)) + ")"
         params: tuple = tuple(_like(w) for w in words for _ in cols)
@@ -226,7 +227,7 @@ class Catalogue:
         lowered = [w.casefold() for w in words]
 
         def score(r: tuple) -> float:
-            fields = (r[2], r[3], r[4], r[5])
+            fields = (r[2], r[3], r[4], r[5], r[8])
             return sum(wt for w in lowered for wt, v in zip(weights, fields) if w in v.casefold())
 
         rows = sorted(self._q(sql, params), key=lambda r: (-score(r), r[9]))

@@ -33,3 +33,4 @@ def int_range(lo: int, hi: int) -> Callable[[str], int]:
 COUNT = int_range(1, 1_000_000)          # --top, --limit, --max-windows, --max-new-tokens
 JOBS = int_range(1, 256)                  # --jobs: threads
 WIDTH = int_range(1, 1 << 40)             # --d-sae: features of an SAE
+TOKENS = int_range(1, 1 << 50)            # catalogue calibrate --max-tokens

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     c = sub.add_parser("check", help="Validate a catalogue (JSON or index) and print a summary.")
     c.add_argument("catalogue", type=Path)
+
+    from steerc.catalogue.calibrate import cli as calibrate_cli
+    calibrate_cli.add_arguments(sub)
     parser.set_defaults(_catalogue_parser=parser)
 
 
@@ -170,7 +173,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen action; 2 when none was given."""
-    actions = {"build": _build, "search": _search, "show": _show, "tags": _tags, "check": _check}
+    from steerc.catalogue.calibrate import cli as calibrate_cli
+
+    actions = {"build": _build, "search": _search, "show": _show, "tags": _tags, "check": _check,
+               "calibrate": calibrate_cli.run}
     if args.action not in actions:
         args._catalogue_parser.print_help(sys.stderr)
         return 2

@@ -1,0 +1,186 @@
+"""The model side of calibration: load model, tokenizer and SAEs; encode one batch; read
+each feature's output side through the unembedding.
+
+`Encoder.activations(batch)` runs the model only up to the deepest hook an SAE reads
+(a forward hook there stops it), so layers after it and the LM head are never computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from steerc.catalogue.calibrate.corpus import Batch
+from steerc.diagnostics import Diagnostic, DiagnosticError
+
+E_MODEL = "E146"
+E_SAE_MISMATCH = "E144"
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Final norm before the unembedding, by family: (module path, gain offset). Gemma norms
+# scale by (1 + weight).
+_FINAL_NORMS = (("model.norm", "gemma"), ("transformer.ln_f", "layernorm"), ("model.final_layernorm", "layernorm"))
+
+
+@dataclass(frozen=True)
+class SaeJob:
+    """One SAE to calibrate: catalogue id, path as given, and the loaded SAE."""
+
+    id: str
+    path: str
+    sae: object
+
+
+class _Stop(Exception):
+    """Raised by the early-exit hook once every SAE's input is captured."""
+
+
+def load_model(path: str, *, dtype: str, device: str):
+    """(model, tokenizer) from a local checkpoint folder; E146 when it cannot be loaded."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not Path(path).exists():
+        raise DiagnosticError([Diagnostic(E_MODEL, f"{path}: no such model folder",
+                                          hint="pass the folder of a transformers checkpoint (config.json + safetensors)")])
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_DTYPES[dtype]).to(device).eval()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise DiagnosticError([Diagnostic(E_MODEL, f"{path}: cannot load the model or its tokenizer ({e})".splitlines()[0])])
+    return model, tok
+
+
+def check_saes(model, saes: list[SaeJob]) -> None:
+    """E144 when an SAE reads a hook the model lacks or has the wrong width."""
+    from steerc.arch.registry import adapter_for
+
+    diags = []
+    try:
+        adapter = adapter_for(model.config)
+    except Exception as e:  # an unsupported family: say so instead of failing later
+        raise DiagnosticError([Diagnostic(E_SAE_MISMATCH, f"model family not supported for calibration ({e})")])
+    for j in saes:
+        try:
+            adapter.edit_site(j.sae.hook_name, model.config)
+        except Exception as e:
+            diags.append(Diagnostic(E_SAE_MISMATCH, f"{j.path}: hook {j.sae.hook_name} is not a point of this model ({e})"))
+            continue
+        if j.sae.d_in != model.config.hidden_size:
+            diags.append(Diagnostic(E_SAE_MISMATCH, f"{j.path}: SAE d_in {j.sae.d_in} != model hidden size "
+                                    f"{model.config.hidden_size} at {j.sae.hook_name}",
+                                    hint="this SAE was trained on another model"))
+    if diags:
+        raise DiagnosticError(diags)
+
+
+class Encoder:
+    """Runs batches through the model and the SAEs; `activations` yields per SAE (N, d_sae)."""
+
+    def __init__(self, model, saes: list[SaeJob], device: str):
+        from steerc.arch.hooknames import hook_order
+        from steerc.arch.registry import adapter_for
+
+        self.model, self.saes, self.device = model, saes, device
+        adapter = adapter_for(model.config)
+        deepest = max((j.sae.hook_name for j in saes), key=hook_order)
+        self._site = adapter.edit_site(deepest, model.config)
+        self._hooks = [j.sae.hook_name for j in saes]
+        self._weights = [_encode_weights(j.sae, device) for j in saes]
+
+    @torch.no_grad()
+    def activations(self, batch: Batch) -> list[torch.Tensor]:
+        """Per SAE, float32 feature activations (N, d_sae) at the batch's content tokens."""
+        from steerc.verify.capture import capture
+
+        ids = batch.ids.to(self.device)
+        att = batch.attn.to(self.device)
+        with capture(self.model, self._hooks) as got:
+            stop = self._stop_hook()
+            try:
+                self.model(input_ids=ids, attention_mask=att.long(), use_cache=False)
+            except _Stop:
+                pass
+            finally:
+                stop.remove()
+        mask = batch.mask.to(self.device)
+        return [sae.encode(got[h][mask].float()).float().cpu() if w is None else _encode(got[h][mask].float(), w).cpu()
+                for h, sae, w in zip(self._hooks, (j.sae for j in self.saes), self._weights)]
+
+    def _stop_hook(self):
+        site = self._site
+        if site.where == "in":
+            def pre(module, args, kwargs):
+                raise _Stop
+            return self.model.get_submodule(site.path).register_forward_pre_hook(pre, with_kwargs=True)
+
+        def post(module, args, output):
+            raise _Stop
+        return self.model.get_submodule(site.path).register_forward_hook(post)
+
+
+def _encode_weights(sae, device: str):
+    """Encoder weights in float32 on `device` for the common architectures, else None
+    (then `SAE.encode` is used)."""
+    cfg = sae.cfg
+    if cfg.architecture not in ("standard", "jumprelu", "topk"):
+        return None
+    if getattr(cfg, "normalize_activations", "none") not in ("none", None):
+        return None
+    return {"arch": cfg.architecture, "W_enc": sae.W_enc.float().to(device), "b_enc": sae.b_enc.float().to(device),
+            "b_dec": sae.b_dec.float().to(device) if getattr(cfg, "apply_b_dec_to_input", False) else None,
+            "threshold": sae.threshold.float().to(device) if sae.threshold is not None else None,
+            "k": getattr(cfg, "k", None)}
+
+
+def _encode(x: torch.Tensor, w: dict) -> torch.Tensor:
+    from steerc.saes.functional import activate
+
+    if w["b_dec"] is not None:
+        x = x - w["b_dec"]
+    pre = torch.addmm(w["b_enc"], x, w["W_enc"])  # (N, d_sae)
+    if w["arch"] == "jumprelu":
+        return pre.relu_().mul_(pre > w["threshold"])
+    return activate(pre, w["arch"], k=w["k"])
+
+
+def final_norm_gain(model) -> tuple[torch.Tensor | None, str]:
+    """The final norm's per-channel gain (d,) folded into feature directions, and a note.
+
+    LayerNorm also centres its input, so for it directions are centred first (see
+    `output_side`); RMSNorm only scales. Gemma's norm multiplies by (1 + weight).
+    """
+    for path, kind in _FINAL_NORMS:
+        try:
+            norm = model.get_submodule(path)
+        except AttributeError:
+            continue
+        w = getattr(norm, "weight", None)
+        if w is None:
+            return None, kind
+        gemma = model.config.model_type.startswith("gemma")
+        return (w.detach().float() + (1.0 if gemma else 0.0)), ("layernorm" if kind == "layernorm" else "rmsnorm")
+    return None, "none"
+
+
+@torch.no_grad()
+def output_side(model, sae, n: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Top-n promoted and suppressed token ids per feature, (d_sae, n) each: the decoder
+    direction times the final norm gain (centred first under LayerNorm) through the
+    unembedding. None when the SAE does not write the residual stream's width."""
+    head = model.get_output_embeddings()
+    if head is None or sae.d_in != head.weight.shape[1]:
+        return None
+    W_U = head.weight.detach().float()  # (V, d)
+    gain, kind = final_norm_gain(model)
+    ups, downs = [], []
+    for lo in range(0, sae.d_sae, chunk):
+        D = sae.W_dec[lo:lo + chunk].float().to(W_U.device)  # (c, d)
+        if kind == "layernorm":
+            D = D - D.mean(-1, keepdim=True)
+        if gain is not None:
+            D = D * gain.to(D.device)
+        logits = D @ W_U.T  # (c, V)
+        ups.append(logits.topk(n, dim=-1).indices.cpu())
+        downs.append((-logits).topk(n, dim=-1).indices.cpu())
+    return torch.cat(ups), torch.cat(downs)
