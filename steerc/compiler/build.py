@@ -31,19 +31,18 @@ class CompileResult:
 
 def load_base(model_dir: str | Path):
     """(transformers config, config.json dict, adapter) of a base checkpoint directory."""
-    from transformers import AutoConfig
-
     from steerc.arch.registry import adapter_for
+    from steerc.hfload import load_config
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise DiagnosticError([Diagnostic(
             "E602", f"no config.json in {model_dir}", None,
             "`model` must name a local transformers checkpoint directory")])
+    config = load_config(model_dir)  # E607 unreadable, E640 needs its own code: never run
     try:
-        config = AutoConfig.from_pretrained(str(model_dir))
         raw = json.loads((model_dir / "config.json").read_text())
-    except Exception as e:  # transformers raises ValueError, OSError, KeyError... on a bad config
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise DiagnosticError([Diagnostic(
             "E607", f"transformers cannot read {model_dir / 'config.json'}: {str(e).splitlines()[0][:300]}",
             None, "check model_type and the JSON syntax of config.json")]) from None

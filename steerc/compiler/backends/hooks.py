@@ -25,6 +25,8 @@ CONFIG_FILE = "configuration_steerc.py"
 MODELING_FILE = "modeling_steerc.py"
 WRAPPER_FILE = "steered_model.py"
 CODE_FILES = (CONFIG_FILE, MODELING_FILE, WRAPPER_FILE)
+AUTO_MAP = {"AutoConfig": "configuration_steerc.SteercConfig",
+            "AutoModelForCausalLM": "steered_model.SteercForCausalLM"}
 _BASE_LINE = re.compile(r'^BASE_MODEL_TYPE = "[a-z0-9_]+"$', re.M)
 
 
@@ -89,8 +91,7 @@ class HooksBackend:
         # own model_type, so that loading it without trust_remote_code fails closed.
         base_type = cfg["model_type"]
         cfg.update(model_type=f"steerc_{base_type}", architectures=["SteercForCausalLM"],
-                   auto_map={"AutoConfig": "configuration_steerc.SteercConfig",
-                             "AutoModelForCausalLM": "steered_model.SteercForCausalLM"},
+                   auto_map=dict(AUTO_MAP),
                    steerc=hooks.spec)
         code = write_code(out, base_type)
         summary = [{"hook": h["hook"], "module": h["path"], "where": h["where"], "ops": h["n_ops"],
