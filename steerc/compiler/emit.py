@@ -327,15 +327,41 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+CODE_SUFFIXES = (".py", ".pyc", ".so")
+
+
 def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
-    """Copy the base's regular top-level non-weight files (tokenizer, generation config...)."""
+    """Copy the base's regular top-level non-weight files (tokenizer, generation config...).
+
+    Code is never carried over: no `.py`/`.pyc`/`.so` file, and a tokenizer_config.json
+    loses its `auto_map` (which names such code), so that trusting a steerc output only
+    ever runs steerc's own code."""
     copied = []
     for p in sorted(base.iterdir()):
         if not p.is_file() or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
             continue
+        if p.suffix in CODE_SUFFIXES:
+            continue
+        if p.name == "tokenizer_config.json" and _without_auto_map(p, out / p.name):
+            copied.append(p.name)
+            continue
         shutil.copyfile(p, out / p.name)
         copied.append(p.name)
     return copied
+
+
+def _without_auto_map(src: Path, dst: Path) -> bool:
+    """Write `src` (a JSON object with an `auto_map`) to `dst` without it; False (nothing
+    written) when `src` has no `auto_map` or is not a JSON object."""
+    try:
+        doc = json.loads(src.read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict) or "auto_map" not in doc:
+        return False
+    doc.pop("auto_map")
+    write_json(dst, doc)
+    return True
 
 
 @contextlib.contextmanager
