@@ -24,6 +24,7 @@ from typing import Iterator
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
+E_NOT_CATALOGUE = "E110"  # as store.py names it
 E_SCHEMA = "E130"
 E_TOO_SLOW = "E131"
 QUERY_SECONDS = 30.0  # longest one catalogue query may run (a 1M-feature LIKE scan: ~1 s)
@@ -53,7 +54,8 @@ def _refuse(path: Path, why: str):
 
 def check_schema(con: sqlite3.Connection, path: Path) -> None:
     """E130 unless the schema of `con` is exactly steerc's (with or without FTS5 tables)."""
-    found = frozenset(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+    with deadline(con, path):
+        found = frozenset(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
     kinds = {t for t, *_ in found}
     for bad in ("view", "trigger"):
         if bad in kinds:
@@ -84,8 +86,9 @@ class GuardedConnection(sqlite3.Connection):
 
 
 def open_index_db(path: Path) -> GuardedConnection:
-    """A read-only connection to the index at `path`, its schema checked (E130); sqlite3
-    errors while opening propagate (the caller names them E110/E111)."""
+    """A read-only, time-limited connection to the index at `path` whose `meta` table is
+    steerc's (else E110), so the caller may read it (versions: E112) before `check_schema`
+    (E130). sqlite3 errors propagate (the caller names them E111)."""
     con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, factory=GuardedConnection)
     try:
         con.execute("PRAGMA trusted_schema = OFF")
@@ -93,7 +96,12 @@ def open_index_db(path: Path) -> GuardedConnection:
         con.execute("PRAGMA cell_size_check = ON")
         con.set_progress_handler(con._past_deadline, _PROGRESS_STEPS)
         with deadline(con, path):
-            check_schema(con, path)
+            meta = con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                               "WHERE name = 'meta'").fetchall()
+        if len(meta) != 1 or meta[0] not in reference_schema(False):
+            raise DiagnosticError([Diagnostic(
+                E_NOT_CATALOGUE, f"{path}: an SQLite file but not a steerc catalogue index",
+                hint=_REBUILD)])
     except BaseException:
         con.close()
         raise

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from steerc.catalogue.build import build_index
 from steerc.catalogue.index import FORMAT, INDEX_VERSION, fts5_available, write_index
-from steerc.catalogue.safedb import deadline, open_index_db
+from steerc.catalogue.safedb import check_schema, deadline, open_index_db
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes, read_bytes
 from steerc.diagnostics import Diagnostic, DiagnosticError
@@ -114,6 +114,8 @@ class Catalogue:
             with deadline(con, path):
                 meta = dict(con.execute("SELECT key, value FROM meta"))
             problem = _index_problem(path, meta)
+            if problem is None:
+                check_schema(con, path)  # E130: views, triggers, anything steerc did not write
             if problem is None and sha256 is not None and meta.get("sha256") != sha256:
                 problem = Diagnostic(E_CORRUPT, f"{path}: cache entry built from another catalogue "
                                      f"(records {str(meta.get('sha256'))[:12]}..., not {sha256[:12]}...)")
