@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 
 from steerc.compiler import ir
+from steerc.compiler.codefiles import GUARD_DIR, GUARD_TEMPLATE
 from steerc.diagnostics import DiagnosticError
 from steerc.guard.schema import check_schema_supported
 
-GUARD_DIR = "custom_generate"
 GUARD_FILE = "guard.json"    # always written: {"schema_file": "schema.json" | null, "source": ...}
 SCHEMA_FILE = "schema.json"  # the schema verbatim; also usable as llama.cpp --json-schema-file
-TEMPLATE = Path(__file__).with_name("custom_generate_template.py")
+TEMPLATE = GUARD_TEMPLATE
 # One constraint per line: transformers' check_python_requirements reads only the first
 # `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
 REQUIREMENTS = "xgrammar>=0.2.8\nxgrammar<0.3\n"

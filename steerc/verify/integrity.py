@@ -5,10 +5,9 @@
 
 A checkpoint that needs hook modules or a JSON guard is loaded with `trust_remote_code=True`,
 so its `.py` files run. The manifest cannot vouch for them: whoever edits a `.py` file can
-edit its recorded hash too. So the expected bytes come from steerc itself, made the way
-`compile` makes them (`backends/hooks.py` renders `configuration_steerc.py` and copies the
-runtime files, `guard/checkpoint.py` copies the guard template), and every `.py` file in the
-checkpoint must equal one of them. config.json's `auto_map` (which classes transformers
+edit its recorded hash too. So the expected bytes come from steerc itself, from the function
+`compile` writes them with (compiler/codefiles.py), and every `.py` (or `.pyc`, `.so`) file
+in the checkpoint must equal one of them. config.json's `auto_map` (which classes transformers
 imports, possibly from another repository in the local Hugging Face cache) must be the one
 `compile` writes. The manifest's hashes are still checked first, for the clearer message.
 
@@ -21,40 +20,19 @@ a second verify of an untouched checkpoint reads no weights again.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from steerc.compiler.codefiles import AUTO_MAP, shipped_code
 from steerc.compiler.hashing import cached_by_files, sha256_checked, sha256_uncached
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 E_CODE = "E504"
 E_WEIGHTS = "E520"      # a weight file differs from the manifest's hash, or is missing
 E_WEIGHT_SET = "E521"   # a weight file the manifest does not record
-_BASE_LINE = re.compile(rb'^BASE_MODEL_TYPE = "([a-z0-9_]+)"$', re.M)
 
 
 def _fail(code: str, message: str, hint: str | None = None):
     raise DiagnosticError([Diagnostic(code, message, None, hint)])
-
-
-def shipped_code(path: str, data: bytes) -> bytes | None:
-    """The bytes this steerc version writes at checkpoint-relative `path`, or None when
-    compile never writes a file there. `data` (the file found) only supplies the base model
-    type of `configuration_steerc.py`, whose one rendered line must match the strict pattern."""
-    import steerc.runtime as runtime_pkg
-    from steerc.compiler.backends import hooks
-    from steerc.guard import checkpoint as guard
-
-    if path == f"{guard.GUARD_DIR}/generate.py":
-        return guard.TEMPLATE.read_bytes()
-    if path in (hooks.MODELING_FILE, hooks.WRAPPER_FILE):
-        return (Path(runtime_pkg.__file__).parent / path).read_bytes()
-    if path == hooks.CONFIG_FILE:
-        found = _BASE_LINE.findall(data)
-        if len(found) != 1:
-            return b""  # never equal to a file that has one line with a non-empty name
-        return hooks.render_configuration(found[0].decode()).encode("utf-8")
-    return None
 
 
 def _check_manifest_code(ckpt: Path, manifest: dict) -> dict:
@@ -78,8 +56,6 @@ def _check_manifest_code(ckpt: Path, manifest: dict) -> dict:
 def check_code(ckpt: Path, manifest: dict) -> None:
     """E504 unless every `.py` file under `ckpt` is byte for byte what this steerc version
     writes there (and is recorded in the manifest), and config.json names only that code."""
-    from steerc.compiler.backends.hooks import AUTO_MAP
-
     recorded = _check_manifest_code(ckpt, manifest)
     for f in sorted(p for p in ckpt.rglob("*") if p.suffix in (".py", ".pyc", ".so", ".pth")):
         rel = f.relative_to(ckpt).as_posix()

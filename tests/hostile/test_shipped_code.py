@@ -127,7 +127,7 @@ def test_verify_refuses_code_even_when_the_manifest_agrees(hooked, tmp_path, tam
 
 def test_shipped_code_is_what_compile_writes(hooked):
     """The expected bytes verify uses are the bytes compile wrote (else every verify fails)."""
-    from steerc.verify.integrity import shipped_code
+    from steerc.compiler.codefiles import shipped_code
 
     for p in hooked.rglob("*.py"):
         rel = p.relative_to(hooked).as_posix()

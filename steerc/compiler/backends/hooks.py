@@ -11,39 +11,22 @@ them with everything else; without trust_remote_code transformers refuses the un
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
-import steerc.runtime as runtime_pkg
 from steerc.compiler.backends.weights import Artifacts, patched_config, plan_weight_edits
+from steerc.compiler.codefiles import (AUTO_MAP, CODE_FILES, CONFIG_FILE, MODELING_FILE,  # noqa: F401
+                                      WRAPPER_FILE, render_configuration, shipped_code)
 from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Entry
 
 STEERING_SHARD = "steering.safetensors"
-CONFIG_FILE = "configuration_steerc.py"
-MODELING_FILE = "modeling_steerc.py"
-WRAPPER_FILE = "steered_model.py"
-CODE_FILES = (CONFIG_FILE, MODELING_FILE, WRAPPER_FILE)
-AUTO_MAP = {"AutoConfig": "configuration_steerc.SteercConfig",
-            "AutoModelForCausalLM": "steered_model.SteercForCausalLM"}
-_BASE_LINE = re.compile(r'^BASE_MODEL_TYPE = "[a-z0-9_]+"$', re.M)
-
-
-def render_configuration(base_type: str) -> str:
-    """configuration_steerc.py with BASE_MODEL_TYPE set to `base_type` (its only change)."""
-    src = (Path(runtime_pkg.__file__).parent / CONFIG_FILE).read_text(encoding="utf-8")
-    out, n = _BASE_LINE.subn(f'BASE_MODEL_TYPE = "{base_type}"', src)
-    assert n == 1, "configuration_steerc.py must hold exactly one BASE_MODEL_TYPE line"
-    return out
 
 
 def write_code(out: Path, base_type: str) -> tuple[str, ...]:
     """Write the three flat code files into `out`; returns their names."""
-    src = Path(runtime_pkg.__file__).parent
-    (out / CONFIG_FILE).write_text(render_configuration(base_type), encoding="utf-8")
-    for name in (MODELING_FILE, WRAPPER_FILE):
-        (out / name).write_bytes((src / name).read_bytes())  # verbatim
+    for name in CODE_FILES:
+        (out / name).write_bytes(shipped_code(name, f'BASE_MODEL_TYPE = "{base_type}"'.encode()))
     return CODE_FILES
 
 
