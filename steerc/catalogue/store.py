@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import sqlite3
@@ -55,8 +56,21 @@ def _loads(text: str) -> tuple:
 
 
 def _info(r: tuple) -> FeatureInfo:
-    ctx = tuple((t, float(a)) for t, a in json.loads(r[8])) if r[8] != "[]" else ()
-    return FeatureInfo(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6], r[7], ctx)
+    try:
+        ctx = tuple((t, float(a)) for t, a in json.loads(r[8])) if r[8] != "[]" else ()
+        info = FeatureInfo(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6], r[7], ctx)
+        ok = (isinstance(info.sae, str) and type(info.index) is int and isinstance(info.label, str)
+              and isinstance(info.description, str)
+              and all(isinstance(x, str) for x in info.aliases + info.tags)
+              and all(x is None or type(x) is float and math.isfinite(x)
+                      for x in (info.max_activation, info.density))
+              and all(isinstance(t, str) and math.isfinite(a) for t, a in ctx))
+    except (ValueError, TypeError, RecursionError):
+        ok = False
+    if not ok:  # a crafted or damaged index: SQLite's column types are only affinities
+        raise DiagnosticError([Diagnostic(E_CORRUPT, f"corrupt catalogue index: the row of feature "
+                                          f"{str(r[0])[:40]}[{str(r[1])[:20]}] does not decode", hint=_REBUILD)])
+    return info
 
 
 def _like(word: str) -> str:

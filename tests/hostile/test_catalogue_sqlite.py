@@ -164,3 +164,19 @@ def test_check_uses_the_sealed_cache_only(base_model, tmp_path, monkeypatch):
     rc, _, err = run_cli(["check", str(spec), "--write-lock", "--lock", str(lock)])
     assert rc == 0, err
     assert lock.read_text() == first
+
+
+@pytest.mark.parametrize("sql", ["UPDATE features SET aliases = 'not json' WHERE idx = 0",
+                                 "UPDATE features SET max_activation = 'high' WHERE idx = 0",
+                                 "UPDATE features SET top_contexts = '[[1, \"x\"]]' WHERE idx = 0"],
+                         ids=["aliases not JSON", "text statistic", "context of the wrong shape"])
+def test_rows_that_do_not_decode_are_a_diagnostic(index, sql):
+    """The schema is steerc's, the values are not: SQLite's column types are only affinities."""
+    from steerc.catalogue import Catalogue
+    from steerc.diagnostics import DiagnosticError
+
+    _edit(index, sql)
+    with Catalogue.open(index) as cat:
+        with pytest.raises(DiagnosticError) as e:
+            cat.get("res", 0)
+    assert e.value.diagnostics[0].code == "E111"

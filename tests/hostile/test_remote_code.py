@@ -105,3 +105,21 @@ def test_code_beside_a_known_model_type_is_ignored_and_not_shipped(worlds):
     rc, out = steerc(["verify", str(out_dir), "--base-model", str(unknown)], tmp)
     assert rc == 1 and "error[E640]" in out, out
     assert not marker.exists(), "the base model's code ran"
+
+
+def test_every_checkpoint_load_goes_through_the_no_code_helper():
+    """Any `X.from_pretrained(...)` call in steerc outside steerc/hfload.py could load a
+    base's code (or prompt for it): only the helper may call transformers' loaders. The
+    guard template is exempt: it is code shipped inside a checkpoint and runs downstream."""
+    import ast
+
+    exempt = {"hfload.py", "custom_generate_template.py"}
+    offenders = []
+    for path in sorted((ROOT / "steerc").rglob("*.py")):
+        if path.name in exempt:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "from_pretrained":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
