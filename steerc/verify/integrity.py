@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from steerc.compiler.codefiles import AUTO_MAP, shipped_code
+from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, GUARD_CODE, GUARD_DIR, shipped_code
 from steerc.compiler.hashing import cached_by_files, sha256_checked, sha256_uncached
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
+KNOWN_CODE = frozenset(CODE_FILES + (GUARD_CODE,))
 E_CODE = "E504"
 E_WEIGHTS = "E520"      # a weight file differs from the manifest's hash, or is missing
 E_WEIGHT_SET = "E521"   # a weight file the manifest does not record
@@ -42,6 +43,9 @@ def _check_manifest_code(ckpt: Path, manifest: dict) -> dict:
               "recompile the checkpoint")
     for rel, want in sorted(recorded.items()):
         f = ckpt / rel
+        if rel not in KNOWN_CODE:  # read nothing a crafted manifest names ("/dev/zero", "../x")
+            _fail(E_CODE, f"refusing to load {ckpt}: its manifest records '{str(rel)[:200]}' as "
+                  "code, which is not a file steerc writes", "recompile the checkpoint")
         if not f.is_file():
             _fail(E_CODE, f"code file '{rel}' recorded in the manifest is missing from {ckpt}",
                   "the checkpoint is incomplete; recompile it")
@@ -53,12 +57,26 @@ def _check_manifest_code(ckpt: Path, manifest: dict) -> dict:
     return recorded
 
 
+CODE_SUFFIXES = (".py", ".pyc", ".so")
+
+
+def _code_files(ckpt: Path) -> set[str]:
+    """Relative paths of the code files under `ckpt`: everywhere `Path.rglob` looks (it does
+    not enter symlinked directories), plus the two folders transformers imports from (the
+    top level and custom_generate/), read through a symlink too."""
+    found = {p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*") if p.suffix in CODE_SUFFIXES}
+    for d, prefix in ((ckpt, ""), (ckpt / GUARD_DIR, f"{GUARD_DIR}/")):
+        if d.is_dir():
+            found |= {prefix + p.name for p in d.iterdir() if p.suffix in CODE_SUFFIXES}
+    return found
+
+
 def check_code(ckpt: Path, manifest: dict) -> None:
     """E504 unless every `.py` file under `ckpt` is byte for byte what this steerc version
     writes there (and is recorded in the manifest), and config.json names only that code."""
     recorded = _check_manifest_code(ckpt, manifest)
-    for f in sorted(p for p in ckpt.rglob("*") if p.suffix in (".py", ".pyc", ".so", ".pth")):
-        rel = f.relative_to(ckpt).as_posix()
+    for rel in sorted(_code_files(ckpt) | set(recorded)):
+        f = ckpt / rel
         if rel not in recorded:
             _fail(E_CODE, f"refusing to load {ckpt}: '{rel}' is code the manifest does not record",
                   "remove the file or recompile the checkpoint")

@@ -154,3 +154,33 @@ def test_any_changed_byte_of_shipped_code_is_refused(hooked, tmp_path_factory, d
     with pytest.raises(DiagnosticError) as e:
         check_code(d, manifest)
     assert e.value.diagnostics[0].code == "E504"
+
+
+def _symlinked_guard_dir(d):
+    """custom_generate/ as a symlink to a folder elsewhere (Path.rglob does not enter it)."""
+    import shutil
+
+    elsewhere = d.parent / "elsewhere"
+    if (d / "custom_generate").is_dir():
+        shutil.move(str(d / "custom_generate"), str(elsewhere))
+    else:
+        elsewhere.mkdir()
+    (elsewhere / "generate.py").write_text("import os\n")
+    (d / "custom_generate").symlink_to(elsewhere, target_is_directory=True)
+
+
+def test_code_behind_a_symlinked_folder_is_checked(hooked, tmp_path):
+    d = _copy(hooked, tmp_path / "ck")
+    _symlinked_guard_dir(d)
+    _rehash_manifest(d)  # as a tamperer would: the file is not in rglob's view, so not recorded
+    rc, _, err = run_cli(["verify", str(d)])
+    assert rc == 1 and "[E504]" in err and "custom_generate/generate.py" in err, err
+
+
+def test_a_manifest_naming_other_files_as_code_reads_nothing(hooked, tmp_path):
+    d = _copy(hooked, tmp_path / "ck")
+    m = json.loads((d / "steerc-manifest.json").read_text())
+    m["code_files"]["/dev/zero"] = "0" * 64  # hashing it would never end
+    (d / "steerc-manifest.json").write_text(json.dumps(m))
+    rc, _, err = run_cli(["verify", str(d)])
+    assert rc == 1 and "[E504]" in err and "not a file steerc writes" in err, err
