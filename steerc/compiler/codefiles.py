@@ -37,17 +37,25 @@ def render_configuration(base_type: str) -> str:
     return out
 
 
-def shipped_code(path: str, data: bytes) -> bytes | None:
-    """The bytes this steerc version writes at checkpoint-relative `path`, or None when
-    compile never writes code there. `data` (the file found) only supplies the base model
-    type of `configuration_steerc.py`: one line that must match the strict pattern."""
+def code_bytes(path: str, base_type: str) -> bytes | None:
+    """The bytes compile writes at checkpoint-relative `path` for a base of `base_type`, or
+    None when it never writes code there."""
     if path == GUARD_CODE:
         return GUARD_TEMPLATE.read_bytes()
     if path in (MODELING_FILE, WRAPPER_FILE):
-        return (RUNTIME_DIR / path).read_bytes()
+        return (RUNTIME_DIR / path).read_bytes()  # verbatim
     if path == CONFIG_FILE:
-        found = _BASE_LINE_BYTES.findall(data)
-        if len(found) != 1:
-            return b""  # equal to no file holding the line
-        return render_configuration(found[0].decode()).encode("utf-8")
+        return render_configuration(base_type).encode("utf-8")
     return None
+
+
+def shipped_code(path: str, data: bytes) -> bytes | None:
+    """What this steerc version writes at `path`, for checking a file found there (`data`),
+    or None when it never writes code there. `data` only supplies the base model type of
+    `configuration_steerc.py`: one line that must match the strict pattern."""
+    if path != CONFIG_FILE:
+        return code_bytes(path, "")
+    found = _BASE_LINE_BYTES.findall(data)
+    if len(found) != 1:
+        return b""  # equal to no file holding the line
+    return code_bytes(path, found[0].decode())

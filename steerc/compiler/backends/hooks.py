@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 
 from steerc.compiler.backends.weights import Artifacts, patched_config, plan_weight_edits
-from steerc.compiler.codefiles import (AUTO_MAP, CODE_FILES, CONFIG_FILE, MODELING_FILE,  # noqa: F401
-                                      WRAPPER_FILE, render_configuration, shipped_code)
+from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, code_bytes
 from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Entry
 
 STEERING_SHARD = "steering.safetensors"
@@ -26,7 +25,7 @@ STEERING_SHARD = "steering.safetensors"
 def write_code(out: Path, base_type: str) -> tuple[str, ...]:
     """Write the three flat code files into `out`; returns their names."""
     for name in CODE_FILES:
-        (out / name).write_bytes(shipped_code(name, f'BASE_MODEL_TYPE = "{base_type}"'.encode()))
+        (out / name).write_bytes(code_bytes(name, base_type))
     return CODE_FILES
 
 
