@@ -25,6 +25,10 @@ AUTO_MAP = {"AutoConfig": "configuration_steerc.SteercConfig",
 GUARD_DIR = "custom_generate"
 GUARD_CODE = f"{GUARD_DIR}/generate.py"
 GUARD_TEMPLATE = _PKG / "guard" / "custom_generate_template.py"
+GUARD_FILE = "guard.json"    # data the guard reads, recorded (and hashed) with the code
+SCHEMA_FILE = "schema.json"
+REQUIREMENTS_FILE = "requirements.txt"
+GUARD_DATA = tuple(f"{GUARD_DIR}/{n}" for n in (REQUIREMENTS_FILE, GUARD_FILE, SCHEMA_FILE))
 _BASE_LINE = re.compile(r'^BASE_MODEL_TYPE = "[a-z0-9_]+"$', re.M)
 _BASE_LINE_BYTES = re.compile(rb'^BASE_MODEL_TYPE = "([a-z0-9_]+)"$', re.M)
 

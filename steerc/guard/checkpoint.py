@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 from steerc.compiler import ir
-from steerc.compiler.codefiles import GUARD_DIR, GUARD_TEMPLATE
+from steerc.compiler.codefiles import GUARD_DIR, GUARD_FILE, GUARD_TEMPLATE, REQUIREMENTS_FILE, SCHEMA_FILE
 from steerc.diagnostics import DiagnosticError
 from steerc.guard.schema import check_schema_supported
 
-GUARD_FILE = "guard.json"    # always written: {"schema_file": "schema.json" | null, "source": ...}
-SCHEMA_FILE = "schema.json"  # the schema verbatim; also usable as llama.cpp --json-schema-file
+# guard.json is always written: {"schema_file": "schema.json" | null, "source": ...};
+# schema.json holds the schema verbatim (also usable as llama.cpp --json-schema-file).
 TEMPLATE = GUARD_TEMPLATE
 # One constraint per line: transformers' check_python_requirements reads only the first
 # `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
@@ -35,7 +35,7 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
             raise DiagnosticError(problems)
     d = Path(out_dir) / GUARD_DIR
     d.mkdir(parents=True, exist_ok=True)
-    written = [d / "generate.py", d / "requirements.txt", d / GUARD_FILE]
+    written = [d / "generate.py", d / REQUIREMENTS_FILE, d / GUARD_FILE]
     written[0].write_bytes(TEMPLATE.read_bytes())
     written[1].write_text(REQUIREMENTS, encoding="utf-8")
     schema_file = d / SCHEMA_FILE

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, GUARD_CODE, GUARD_DIR, shipped_code
+from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, GUARD_CODE, GUARD_DATA, GUARD_DIR, shipped_code
 from steerc.compiler.hashing import cached_by_files, sha256_checked, sha256_uncached
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
-KNOWN_CODE = frozenset(CODE_FILES + (GUARD_CODE,))
+KNOWN_RECORDED = frozenset(CODE_FILES + (GUARD_CODE,) + GUARD_DATA)  # manifest `code_files`
 E_CODE = "E504"
 E_WEIGHTS = "E520"      # a weight file differs from the manifest's hash, or is missing
 E_WEIGHT_SET = "E521"   # a weight file the manifest does not record
@@ -43,7 +43,7 @@ def _check_manifest_code(ckpt: Path, manifest: dict) -> dict:
               "recompile the checkpoint")
     for rel, want in sorted(recorded.items()):
         f = ckpt / rel
-        if rel not in KNOWN_CODE:  # read nothing a crafted manifest names ("/dev/zero", "../x")
+        if rel not in KNOWN_RECORDED:  # read nothing a crafted manifest names ("/dev/zero", "../x")
             _fail(E_CODE, f"refusing to load {ckpt}: its manifest records '{str(rel)[:200]}' as "
                   "code, which is not a file steerc writes", "recompile the checkpoint")
         if not f.is_file():
@@ -75,7 +75,7 @@ def check_code(ckpt: Path, manifest: dict) -> None:
     """E504 unless every `.py` file under `ckpt` is byte for byte what this steerc version
     writes there (and is recorded in the manifest), and config.json names only that code."""
     recorded = _check_manifest_code(ckpt, manifest)
-    for rel in sorted(_code_files(ckpt) | set(recorded)):
+    for rel in sorted(_code_files(ckpt) | {r for r in recorded if r.endswith(CODE_SUFFIXES)}):
         f = ckpt / rel
         if rel not in recorded:
             _fail(E_CODE, f"refusing to load {ckpt}: '{rel}' is code the manifest does not record",
