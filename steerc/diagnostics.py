@@ -13,6 +13,7 @@ Rendering is rustc-like::
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -121,9 +122,36 @@ def excerpt(line: str, col: int, length: int) -> tuple[str, int, int]:
     return shown, len(head) + 1, max(1, len(marked))
 
 
+# Texts of the files read as specs in this process (parse_file registers them), so the
+# renderer shows the bytes that were parsed and never has to open a file by its span.
+_SPEC_SOURCES: dict[str, str] = {}
+_SPEC_SOURCES_MAX = 4096
+
+
+def register_spec_source(file: str, text: str) -> None:
+    """Remember `text` as the spec read from `file` (as spans name it): a file that parsed
+    as a spec, whose lines diagnostics may show."""
+    if len(_SPEC_SOURCES) >= _SPEC_SOURCES_MAX:
+        _SPEC_SOURCES.pop(next(iter(_SPEC_SOURCES)))
+    _SPEC_SOURCES[file] = text
+
+
+def is_spec_file(file: str) -> bool:
+    """Whether diagnostics may quote `file`'s lines: a file named `*.steer` once symlinks are
+    resolved. Anything else a spec names (`use "/etc/shadow"`, a symlink `x.steer ->
+    ~/.netrc`, a catalogue, a schema) is never echoed into a log: its diagnostics give the
+    position only (SECURITY.md)."""
+    try:
+        return os.path.splitext(os.path.realpath(file))[1] == ".steer"
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
 def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
-    text = (sources or {}).get(span.file)
+    text = (sources or {}).get(span.file) or _SPEC_SOURCES.get(span.file)
     if text is None:
+        if not is_spec_file(span.file):
+            return None  # never echo a file that was not read as a spec
         from steerc.files import read  # steerc.files imports this module
 
         try:

@@ -6,7 +6,10 @@ IN_MEMORY_MAX_BYTES) into an in-memory database, larger ones into a content-addr
 file `<cache>/catalogue/<sha256>-i<INDEX_VERSION>.sqlite`, where `<cache>` is
 $STEERC_CACHE_DIR, else $XDG_CACHE_HOME/steerc, else ~/.cache/steerc. A cache file is only
 written after validation succeeds, and its name is the source's hash, so it can never be
-stale; an unwritable cache directory falls back to memory.
+stale; an unwritable cache directory falls back to memory. A cache entry is used only when
+it records that same source hash and its bytes still match the seal written beside it when
+it was built (`<entry>.sha256`); otherwise it is rebuilt. Every index, cached or given, is
+opened through `safedb` (read-only, steerc's exact schema, a time limit per query).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import sqlite3
@@ -21,6 +25,7 @@ from pathlib import Path
 
 from steerc.catalogue.build_index import build_index
 from steerc.catalogue.index import FORMAT, INDEX_VERSION, fts5_available, write_index
+from steerc.catalogue.safedb import check_schema, deadline, open_index_db
 from steerc.catalogue.types import CatalogueSae, FeatureInfo, normalize_name
 from steerc.catalogue.validate import CATALOGUE_VERSION, parse_catalogue_bytes
 from steerc.files import read
@@ -52,8 +57,21 @@ def _loads(text: str) -> tuple:
 
 
 def _info(r: tuple) -> FeatureInfo:
-    ctx = tuple((t, float(a)) for t, a in json.loads(r[8])) if r[8] != "[]" else ()
-    return FeatureInfo(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6], r[7], ctx)
+    try:
+        ctx = tuple((t, float(a)) for t, a in json.loads(r[8])) if r[8] != "[]" else ()
+        info = FeatureInfo(r[0], r[1], r[2], _loads(r[3]), r[4], _loads(r[5]), r[6], r[7], ctx)
+        ok = (isinstance(info.sae, str) and type(info.index) is int and isinstance(info.label, str)
+              and isinstance(info.description, str)
+              and all(isinstance(x, str) for x in info.aliases + info.tags)
+              and all(x is None or type(x) is float and math.isfinite(x)
+                      for x in (info.max_activation, info.density))
+              and all(isinstance(t, str) and math.isfinite(a) for t, a in ctx))
+    except (ValueError, TypeError, RecursionError):
+        ok = False
+    if not ok:  # a crafted or damaged index: SQLite's column types are only affinities
+        raise DiagnosticError([Diagnostic(E_CORRUPT, f"corrupt catalogue index: the row of feature "
+                                          f"{str(r[0])[:40]}[{str(r[1])[:20]}] does not decode", hint=_REBUILD)])
+    return info
 
 
 def _like(word: str) -> str:
@@ -98,12 +116,20 @@ class Catalogue:
         return cls._open_json(path, cache)
 
     @classmethod
-    def _open_index(cls, path: Path, display: Path | None = None) -> "Catalogue":
+    def _open_index(cls, path: Path, display: Path | None = None, *, sha256: str | None = None) -> "Catalogue":
+        """Open an index defensively (safedb: read-only, steerc's schema only, time limit);
+        `sha256`: the source hash a cache entry must record."""
         con = None
         try:
-            con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-            meta = dict(con.execute("SELECT key, value FROM meta"))
+            con = open_index_db(path)
+            with deadline(con, path):
+                meta = dict(con.execute("SELECT key, value FROM meta"))
             problem = _index_problem(path, meta)
+            if problem is None:
+                check_schema(con, path)  # E130: views, triggers, anything steerc did not write
+            if problem is None and sha256 is not None and meta.get("sha256") != sha256:
+                problem = Diagnostic(E_CORRUPT, f"{path}: cache entry built from another catalogue "
+                                     f"(records {str(meta.get('sha256'))[:12]}..., not {sha256[:12]}...)")
             if problem is None:
                 return cls(con, display or path, meta)
         except sqlite3.DatabaseError as e:
@@ -111,7 +137,8 @@ class Catalogue:
                        if "no such table" in str(e) else
                        Diagnostic(E_CORRUPT, f"{path}: corrupt catalogue index ({e})", hint=_REBUILD))
         except DiagnosticError:
-            con.close()
+            if con is not None:
+                con.close()
             raise
         if con is not None:
             con.close()
@@ -125,16 +152,18 @@ class Catalogue:
         cached = cache_dir() / f"{digest}-i{INDEX_VERSION}.sqlite"
         if use_cache and os.path.isfile(cached):
             try:
-                return cls._open_index(cached, display=path)
-            except DiagnosticError:
-                pass  # a damaged cache entry is rebuilt below
+                if cache_entry_intact(cached):
+                    return cls._open_index(cached, display=path, sha256=digest)
+            except (OSError, DiagnosticError):
+                pass  # a damaged or edited cache entry is rebuilt below
         doc = parse_catalogue_bytes(raw, str(path))
         del raw
         if use_cache:
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 build_index(doc, cached, progress=False, sha256=digest, source_name=str(path), validate=False)
-                return cls._open_index(cached, display=path)
+                seal_cache_entry(cached)
+                return cls._open_index(cached, display=path, sha256=digest)
             except (OSError, DiagnosticError):
                 pass  # unwritable cache: index in memory instead
         con = sqlite3.connect(":memory:")
@@ -146,7 +175,8 @@ class Catalogue:
 
     def _q(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
-            return self._con.execute(sql, params).fetchall()
+            with deadline(self._con, self.path):
+                return self._con.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as e:
             raise DiagnosticError([Diagnostic(E_CORRUPT, f"{self.path}: corrupt catalogue index ({e})", hint=_REBUILD)]) from None
 
@@ -316,6 +346,34 @@ def _index_problem(path: Path, meta: dict[str, str]) -> Diagnostic | None:
                           f"{meta.get('catalogue_version')}); this steerc reads index version {INDEX_VERSION}",
                           hint=_REBUILD)
     return None
+
+
+def _seal_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".sha256")
+
+
+def seal_cache_entry(entry: Path) -> None:
+    """Record the sha256 of a cache entry just built beside it (`<entry>.sha256`, replaced
+    atomically), for `cache_entry_intact`."""
+    from steerc.compiler.hashing import sha256_uncached
+
+    seal = _seal_path(entry)
+    tmp = seal.with_name(f".{seal.name}.{os.getpid()}.tmp")
+    tmp.write_text(sha256_uncached(entry) + "\n", encoding="ascii")
+    os.replace(tmp, seal)
+
+
+def cache_entry_intact(entry: Path) -> bool:
+    """Whether a cache entry's bytes still hash to the seal written when it was built: an
+    entry edited since (a label changed with the sqlite3 shell) or without a seal is rebuilt.
+    The hash is cached under the strict stat signature, so an untouched entry is not reread."""
+    from steerc.compiler.hashing import sha256_checked
+
+    try:
+        want = _seal_path(entry).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return sha256_checked(entry) == want
 
 
 def _head(path: Path) -> bytes:

@@ -20,7 +20,6 @@ from steerc.compiler.backends.hooks import model_dtype
 from steerc.compiler.inputs import program_inputs
 from steerc.compiler.ir import FeatureId, Program
 from steerc.compiler.plan import Plan, plan as make_plan
-from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files.outdir import atomic_dir
 from steerc.files.write import write_new
 
@@ -34,20 +33,15 @@ class CompileResult:
 
 def load_base(model_dir: str | Path):
     """(transformers config, config.json dict, adapter) of a base checkpoint directory
-    (found by `modeldesc.model_root`: E602; E607 when transformers cannot read it)."""
-    from transformers import AutoConfig
-
+    (found by `modeldesc.model_root`: E602; config.json through the guarded reader: E607;
+    E640 when transformers could only read it by running the base's own code: never run)."""
     from steerc.arch.registry import adapter_for
     from steerc.compiler.modeldesc import model_root, read_config
+    from steerc.hfload import load_config
 
     model_dir = model_root(str(model_dir))
     raw = read_config(model_dir)
-    try:
-        config = AutoConfig.from_pretrained(str(model_dir))
-    except Exception as e:  # transformers raises ValueError, OSError, KeyError... on a bad config
-        raise DiagnosticError([Diagnostic(
-            "E607", f"transformers cannot read {model_dir / 'config.json'}: {str(e).splitlines()[0][:300]}",
-            None, "check model_type and the JSON syntax of config.json")]) from None
+    config = load_config(model_dir)
     return config, raw, adapter_for(config)
 
 

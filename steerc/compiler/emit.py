@@ -26,6 +26,8 @@ from safetensors import safe_open
 from steerc.compiler import basefiles
 from steerc.compiler.filecopy import CHUNK
 from steerc.compiler.numeric import require_finite
+from steerc.diagnostics import DiagnosticError
+from steerc.files import read
 from steerc.files.write import copy_new, dumps_json, write_new
 
 SINGLE = basefiles.SINGLE
@@ -295,13 +297,38 @@ def write_json(path: Path, obj, what: str | None = None) -> None:
     write_new(path, dumps_json(obj, what or path.name, indent=2, sort_keys=True) + "\n")
 
 
+CODE_SUFFIXES = (".py", ".pyc", ".so")
+
+
 def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
-    """Copy the base's regular top-level non-weight files (tokenizer, generation config...);
-    a symlinked one is copied as the file it names (the output holds no links)."""
+    """Copy the base's regular top-level non-weight files (tokenizer, generation config...).
+
+    Code is never carried over: no `.py`/`.pyc`/`.so` file, and a tokenizer_config.json
+    loses its `auto_map` (which names such code), so that trusting a steerc output only
+    ever runs steerc's own code."""
     copied = []
     for p in sorted(base.iterdir()):
         if not os.path.isfile(p) or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
             continue
+        if p.suffix in CODE_SUFFIXES:
+            continue
+        if p.name == "tokenizer_config.json" and _without_auto_map(p, out / p.name):
+            copied.append(p.name)
+            continue
         copy_new(p, out / p.name)
         copied.append(p.name)
     return copied
+
+
+def _without_auto_map(src: Path, dst: Path) -> bool:
+    """Write `src` (a JSON object with an `auto_map`) to `dst` without it; False (nothing
+    written) when `src` has no `auto_map` or is not a JSON object."""
+    try:
+        doc = json.loads(read.read_bytes(src, read.MODEL_CONFIG))
+    except (DiagnosticError, ValueError):
+        return False
+    if not isinstance(doc, dict) or "auto_map" not in doc:
+        return False
+    doc.pop("auto_map")
+    write_json(dst, doc)
+    return True

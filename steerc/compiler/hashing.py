@@ -84,6 +84,14 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest
 
 
+def sha256_checked(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes for a tamper check: cached under the strict stat signature
+    (see `cached_by_files`), so a second `steerc verify` of an untouched checkpoint reads
+    nothing again, while any write to the file since (even one restoring its mtime) rereads
+    it. `STEERC_HASH_CACHE=0` always rereads."""
+    return cached_by_files("sha256-strict-v1", [path], lambda: sha256_uncached(path), strict=True)
+
+
 def files_fingerprint(root: str | os.PathLike, names: list[str]) -> str:
     """One sha256 over several files of a folder: sha256 of the sorted lines
     `<relative name>\\t<file sha256>\\n`, so renaming or editing any file changes it."""
@@ -101,13 +109,19 @@ def model_fingerprint(model_dir: str | os.PathLike) -> str:
     return files_fingerprint(root, names)
 
 
-def cached_by_files(kind: str, paths: list[str | os.PathLike], compute) -> str:
+def cached_by_files(kind: str, paths: list[str | os.PathLike], compute, *, strict: bool = False) -> str:
     """`compute()` (a string, e.g. an SAE's content hash), cached under the stat signature
-    (absolute path, size, mtime_ns) of `paths`: any of them changing recomputes it."""
+    (absolute path, size, mtime_ns) of `paths`: any of them changing recomputes it.
+
+    `strict=True` (for tamper checks) adds the device, inode and ctime_ns: an edit that
+    puts the old size and mtime back (`touch -d`, `tar` or `cp -p` over the file) still
+    changes the ctime, which no unprivileged process can set."""
     sig = [kind]
     for p in sorted(os.path.abspath(p) for p in paths):
         st = os.stat(p)
         sig.append(f"{p}\t{st.st_size}\t{st.st_mtime_ns}")
+        if strict:
+            sig.append(f"{st.st_dev}\t{st.st_ino}\t{st.st_ctime_ns}")
     key = "value:" + bytes_sha256("\n".join(sig).encode())
     conn = _cache()
     if conn is not None:

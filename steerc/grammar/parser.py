@@ -18,7 +18,8 @@ from lark.exceptions import UnexpectedToken
 from lark.parsers.lalr_analysis import Shift
 
 from steerc.compiler import ast
-from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+from steerc.diagnostics import (Collector, Diagnostic, DiagnosticError, Span, is_spec_file,
+                                register_spec_source)
 from steerc.files import read
 from steerc.grammar.errors import classify, classify_lex
 from steerc.grammar.lexer import LexProblem, make_lexer, tokenize
@@ -68,8 +69,35 @@ def parse(text: str, file: str = "<string>") -> ast.Spec:
 
 def parse_file(path: str | Path) -> ast.Spec:
     """Read and parse a `.steer` file (spans carry `path` as given). Unreadable files,
-    NUL bytes and invalid UTF-8 are DiagnosticErrors (E018, E019), not exceptions."""
-    return parse(read_spec(path), str(path))
+    NUL bytes and invalid UTF-8 are DiagnosticErrors (E018, E019), not exceptions.
+
+    A file that is not named `*.steer` (symlinks resolved) and does not parse is one E018
+    that quotes none of its content: `use "/etc/shadow"` or a `x.steer -> ~/.netrc` symlink
+    must not print a secret's first words into a CI log. A file that parses is registered
+    as a spec source: diagnostics may show its lines."""
+    file = str(path)
+    try:
+        return _parse_file(path, file)
+    except DiagnosticError as e:
+        if is_spec_file(file) or all(d.code == "E019" for d in e.diagnostics):
+            raise
+        first = next((d.span for d in e.diagnostics if d.span and d.span.line > 0), None)
+        where = f", the first at line {first.line}, column {first.col}" if first else ""
+        n = len(e.diagnostics)
+        raise DiagnosticError([Diagnostic(
+            "E018", f"{file} is not a steer spec: it does not parse ({n} syntax "
+            f"error{'s' * (n != 1)}{where}); its content is not shown",
+            Span(file, 0, 0), "steerc only quotes the lines of files named `*.steer` (symlinks followed); "
+            "check that this path names a spec")]) from None
+
+
+def _parse_file(path: str | Path, file: str) -> ast.Spec:
+    text = read_spec(path)
+    if is_spec_file(file):
+        register_spec_source(file, text)  # the bytes parsed are the ones shown
+    spec = parse(text, file)
+    register_spec_source(file, text)
+    return spec
 
 
 def read_spec(path: str | Path) -> str:

@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 
 from steerc.compiler import ir
+from steerc.compiler.codefiles import GUARD_DIR, GUARD_FILE, SHIPPED_GENERATE, REQUIREMENTS_FILE, SCHEMA_FILE
 from steerc.diagnostics import DiagnosticError
 from steerc.files.write import dumps_json, write_atomic
 from steerc.guard.schema import check_schema_supported
 
-GUARD_DIR = "custom_generate"
-GUARD_FILE = "guard.json"    # always written: {"schema_file": "schema.json" | null, "source": ...}
-SCHEMA_FILE = "schema.json"  # the schema verbatim; also usable as llama.cpp --json-schema-file
-SHIPPED_GENERATE = Path(__file__).with_name("shipped_generate.py")  # shipped verbatim as generate.py
+# guard.json is always written: {"schema_file": "schema.json" | null, "source": ...};
+# schema.json holds the schema verbatim (also usable as llama.cpp --json-schema-file).
 # One constraint per line: transformers' check_python_requirements reads only the first
 # `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
 REQUIREMENTS = "xgrammar>=0.2.8\nxgrammar<0.3\n"
@@ -36,7 +35,7 @@ def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path
             raise DiagnosticError(problems)
     d = Path(out_dir) / GUARD_DIR
     d.mkdir(parents=True, exist_ok=True)
-    written = [d / "generate.py", d / "requirements.txt", d / GUARD_FILE]
+    written = [d / "generate.py", d / REQUIREMENTS_FILE, d / GUARD_FILE]
     write_atomic(written[0], SHIPPED_GENERATE.read_bytes())
     write_atomic(written[1], REQUIREMENTS)
     schema_file = d / SCHEMA_FILE

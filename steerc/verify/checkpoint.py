@@ -4,9 +4,10 @@
     base, steered, tok = load_models(ck)
 
 Integrity before any code runs: a checkpoint that needs custom code (target `hooks`, or an
-`enforce json` guard) is loaded with `trust_remote_code=True`, so every code file must hash
-to what the manifest recorded, no unrecorded `.py` file may sit in it, and config.json (whose
-`auto_map` names the classes to import) must be unchanged. Anything else is refused (E504).
+`enforce json` guard) is loaded with `trust_remote_code=True`, so every code file must be
+byte for byte what this steerc version writes (not merely what the manifest records), and
+config.json (whose `auto_map` names the classes to import) must be unchanged; every weight
+file must match the manifest's hash (steerc/verify/integrity.py). Else E504 / E520 / E521.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from steerc.compiler.hashing import sha256_uncached
 from steerc.compiler.ir import Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read
+from steerc.verify.integrity import check_code, check_weights
 
 MANIFEST = "steerc-manifest.json"
 GUARD_DIR = "custom_generate"
@@ -62,29 +64,11 @@ def read_manifest(ckpt: Path) -> dict:
 
 
 def check_integrity(ckpt: Path, manifest: dict) -> None:
-    """E504 when a code file differs from its manifest hash, is missing, is not recorded,
-    or config.json (which names the code to import) was changed."""
-    recorded = manifest.get("code_files") or {}
-    for rel, want in sorted(recorded.items()):
-        f = ckpt / rel
-        if not os.path.isfile(f):
-            _fail("E504", f"code file '{rel}' recorded in the manifest is missing from {ckpt}",
-                  "the checkpoint is incomplete; recompile it")
-        got = sha256_uncached(f)
-        if got != want:
-            _fail("E504", f"refusing to run '{rel}': its content hash {got[:12]}... differs from "
-                  f"the manifest's {want[:12]}... (the file was modified after compiling)",
-                  "recompile the checkpoint; never load a modified one with trust_remote_code")
-    for f in sorted(ckpt.rglob("*.py")):
-        rel = f.relative_to(ckpt).as_posix()
-        if rel not in recorded:
-            _fail("E504", f"refusing to load {ckpt}: '{rel}' is code the manifest does not record",
-                  "remove the file or recompile the checkpoint")
-    want = manifest.get("config_sha256")
-    cfg = ckpt / "config.json"
-    if want and (not os.path.isfile(cfg) or sha256_uncached(cfg) != want):
-        _fail("E504", f"config.json of {ckpt} differs from the manifest (it names the model "
-              "code to import)", "recompile the checkpoint")
+    """E504 for code that is not byte for byte what this steerc version ships (or is not
+    recorded, or a changed config.json); E520/E521 for weight files that differ from the
+    manifest's hashes (steerc/verify/integrity.py)."""
+    check_code(ckpt, manifest)
+    check_weights(ckpt, manifest)
 
 
 def resolve_path(recorded: str, ckpt: Path) -> Path | None:
@@ -154,26 +138,23 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
 
 
 def load_models(ck: SteeredCheckpoint):
-    """(base model, steered model, tokenizer), fp32, eval mode. E507 when loading fails."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(base model, steered model, tokenizer), fp32, eval mode. E507 when loading fails,
+    E640 when the base needs its own code. Only the steered checkpoint's code runs, and only
+    after `open_steered` checked it is this steerc version's (steerc/hfload.py)."""
     from transformers.utils import logging as hf_logging
 
+    from steerc.hfload import load_model, load_tokenizer
+
     hf_logging.set_verbosity_error()  # the steerc_<base> model_type notice is expected
-    hf_logging.disable_progress_bar()
-
-    def load(path, **kw):
-        try:
-            return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **kw).eval()
-        except Exception as e:  # transformers raises many types; the user needs the message
-            _fail("E507", f"cannot load the model at '{path}': {type(e).__name__}: {e}",
-                  "check that the directory is a complete transformers checkpoint")
-
-    base = load(ck.base_model)
-    steered = load(ck.path, trust_remote_code=True) if ck.needs_code else load(ck.path)
+    base = load_model(ck.base_model)
+    steered = load_model(ck.path, shipped_code=ck.needs_code)
     tok_dir = ck.path if os.path.isfile(ck.path / "tokenizer_config.json") else ck.base_model
     try:
-        tok = AutoTokenizer.from_pretrained(str(tok_dir), trust_remote_code=ck.needs_code)
-    except Exception as e:
-        _fail("E507", f"cannot load the tokenizer from '{tok_dir}': {type(e).__name__}: {e}")
+        tok = load_tokenizer(tok_dir)
+    except DiagnosticError as e:
+        # A tokenizer_config.json without `tokenizer_class` sends AutoTokenizer to config.json,
+        # whose steerc_<base> type it only knows through code: the files are the base's copies.
+        if tok_dir == ck.base_model or e.diagnostics[0].code != "E640":
+            raise
+        tok = load_tokenizer(ck.base_model)
     return base, steered, tok

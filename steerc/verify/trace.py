@@ -99,10 +99,8 @@ def match_catalogue(catalogue, alias: str, sae) -> str | None:
 def load_sources(src: Sources, allow_pickle: bool = False):
     """(model, tokenizer, [TracedSae], catalogue or None); E510-E511 for missing files,
     E307 for a pickled SAE without `allow_pickle`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
     from steerc.catalogue import Catalogue
+    from steerc.hfload import load_model, load_tokenizer
     from steerc.saes import load_sae
 
     if not os.path.isfile(os.path.join(src.model, "config.json")):
@@ -113,13 +111,8 @@ def load_sources(src: Sources, allow_pickle: bool = False):
     for alias, path in src.saes:
         sae = load_sae(path, allow_pickle=allow_pickle)
         saes.append(TracedSae(alias, sae, match_catalogue(catalogue, alias, sae)))
-    hf_logging.disable_progress_bar()
-    try:
-        model = AutoModelForCausalLM.from_pretrained(src.model, dtype=torch.float32).eval()
-        tok = AutoTokenizer.from_pretrained(src.model)
-    except Exception as e:  # transformers raises many types; the user needs the message
-        raise DiagnosticError([Diagnostic("E511", f"cannot load '{src.model}': {type(e).__name__}: {e}",
-                                          None, "steerc trace needs a base (unsteered) checkpoint")]) from None
+    model = load_model(src.model, error_code="E511")  # never runs the checkpoint's code
+    tok = load_tokenizer(src.model, error_code="E511")
     return model, tok, saes, catalogue
 
 

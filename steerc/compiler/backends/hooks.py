@@ -11,38 +11,22 @@ them with everything else; without trust_remote_code transformers refuses the un
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
-import steerc.runtime as runtime_pkg
 from steerc.compiler.backends.weights import Artifacts, patched_config, plan_weight_edits
+from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, code_bytes
 from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Entry
 from steerc.files.write import write_new
 
 STEERING_SHARD = "steering.safetensors"
-CONFIG_FILE = "configuration_steerc.py"
-MODELING_FILE = "modeling_steerc.py"
-WRAPPER_FILE = "steered_model.py"
-CODE_FILES = (CONFIG_FILE, MODELING_FILE, WRAPPER_FILE)
-_BASE_LINE = re.compile(r'^BASE_MODEL_TYPE = "[a-z0-9_]+"$', re.M)
-
-
-def render_configuration(base_type: str) -> str:
-    """configuration_steerc.py with BASE_MODEL_TYPE set to `base_type` (its only change)."""
-    src = (Path(runtime_pkg.__file__).parent / CONFIG_FILE).read_text(encoding="utf-8")
-    out, n = _BASE_LINE.subn(f'BASE_MODEL_TYPE = "{base_type}"', src)
-    assert n == 1, "configuration_steerc.py must hold exactly one BASE_MODEL_TYPE line"
-    return out
 
 
 def write_code(out: Path, base_type: str) -> tuple[str, ...]:
     """Write the three flat code files into `out`; returns their names."""
-    src = Path(runtime_pkg.__file__).parent
-    write_new(out / CONFIG_FILE, render_configuration(base_type))
-    for name in (MODELING_FILE, WRAPPER_FILE):
-        write_new(out / name, (src / name).read_bytes())  # verbatim
+    for name in CODE_FILES:
+        write_new(out / name, code_bytes(name, base_type))  # the bytes verify compares against
     return CODE_FILES
 
 
@@ -90,8 +74,7 @@ class HooksBackend:
         # own model_type, so that loading it without trust_remote_code fails closed.
         base_type = cfg["model_type"]
         cfg.update(model_type=f"steerc_{base_type}", architectures=["SteercForCausalLM"],
-                   auto_map={"AutoConfig": "configuration_steerc.SteercConfig",
-                             "AutoModelForCausalLM": "steered_model.SteercForCausalLM"},
+                   auto_map=dict(AUTO_MAP),
                    steerc=hooks.spec)
         code = write_code(out, base_type)
         summary = [{"hook": h["hook"], "module": h["path"], "where": h["where"], "ops": h["n_ops"],

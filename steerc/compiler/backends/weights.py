@@ -194,6 +194,9 @@ def patched_config(raw_config: dict, config, adapter, we: WeightEdits) -> dict:
                 cfg[k] = raw_config[k]
     else:
         cfg = dict(raw_config)
+    # A base's `auto_map` names its own code, which steerc never runs nor ships: a user who
+    # trusts a steerc output must only ever run steerc's code.
+    cfg.pop("auto_map", None)
     cfg.update(patch)
     return cfg
 
