@@ -61,8 +61,10 @@ def load_config(path: str | os.PathLike, *, error_code: str = "E607"):
                  "check model_type and the JSON syntax of config.json")
 
 
-def load_model(path: str | os.PathLike, *, error_code: str = "E507", shipped_code: bool = False):
-    """`AutoModelForCausalLM` of a local checkpoint in fp32, eval mode, from safetensors only.
+def load_model(path: str | os.PathLike, *, error_code: str = "E507", shipped_code: bool = False,
+               dtype=None):
+    """`AutoModelForCausalLM` of a local checkpoint in `dtype` (default fp32), eval mode, from
+    safetensors only.
 
     `shipped_code=True` lets transformers import the checkpoint's `.py` files: only for a
     steerc-compiled checkpoint whose code files were checked against this steerc's own."""
@@ -72,7 +74,8 @@ def load_model(path: str | os.PathLike, *, error_code: str = "E507", shipped_cod
 
     hf_logging.disable_progress_bar()
     model = _call("model", path, error_code, AutoModelForCausalLM.from_pretrained,
-                  trust_remote_code=shipped_code, dtype=torch.float32, use_safetensors=True)
+                  trust_remote_code=shipped_code, dtype=dtype or torch.float32,
+                  use_safetensors=True)
     return model.eval()
 
 

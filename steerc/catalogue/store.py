@@ -370,8 +370,8 @@ def cache_entry_intact(entry: Path) -> bool:
     from steerc.compiler.hashing import sha256_checked
 
     try:
-        want = _seal_path(entry).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
+        want = read.read_bytes(_seal_path(entry), read.CACHE_SEAL).decode("ascii").strip()
+    except (DiagnosticError, UnicodeDecodeError):
         return False
     return sha256_checked(entry) == want
 

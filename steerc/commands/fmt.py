@@ -22,7 +22,7 @@ from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 from steerc.files import read
 from steerc.files.write import write_atomic
 from steerc.grammar import format_spec, parse, strip_spans
-from steerc.grammar.parser import decode_spec
+from steerc.grammar.parser import decode_spec, parse_file, read_spec
 from steerc.report import add_format_argument, human_stream, reporter
 
 NAME = "fmt"
@@ -86,12 +86,11 @@ def _checked(spec: ast.Spec, file: str) -> str:
 
 def format_file(path: str) -> Formatted:
     """Format one file in memory (nothing is written)."""
-    try:
-        raw = read.read_bytes(path, read.SPEC, Span(path, 0, 0))
-        spec = parse(decode_spec(raw, path), path)
+    try:  # parse_file: guarded read, and a file that is no spec is never quoted
+        spec = parse_file(path)
+        before = read_spec(path)
     except DiagnosticError as e:
         return Formatted(path, "", None, tuple(e.diagnostics))
-    before = raw.decode("utf-8")
     try:
         return Formatted(path, before, _checked(spec, path))
     except DiagnosticError as e:

@@ -57,6 +57,8 @@ MANIFEST = Kind("manifest", 256 * MiB, "E503", "E503", "recompile the checkpoint
 MODEL_CONFIG = Kind("model config", 64 * MiB, "E607", "E607", "check the JSON syntax of config.json")
 SAE_CONFIG = Kind("SAE config", 64 * MiB, "E303", "E303")
 SHARD_INDEX = Kind("shard index", 256 * MiB, "E603", "E603", "re-save the model with save_pretrained")
+CODE = Kind("checkpoint code file", 64 * MiB, "E504", "E504", "recompile the checkpoint")
+CACHE_SEAL = Kind("cache seal", 1 * MiB, "E100", "E100")
 CORPUS = Kind("corpus file", 1 << 50, "E140", "E140", "pass text (.txt) or JSON-lines (.jsonl) files")  # streamed, never held whole
 
 _TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

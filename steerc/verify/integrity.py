@@ -25,6 +25,7 @@ from pathlib import Path
 from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, GUARD_CODE, GUARD_DATA, GUARD_DIR, shipped_code
 from steerc.compiler.hashing import cached_by_files, sha256_checked, sha256_uncached
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 KNOWN_RECORDED = frozenset(CODE_FILES + (GUARD_CODE,) + GUARD_DATA)  # manifest `code_files`
 E_CODE = "E504"
@@ -80,7 +81,7 @@ def check_code(ckpt: Path, manifest: dict) -> None:
         if rel not in recorded:
             _fail(E_CODE, f"refusing to load {ckpt}: '{rel}' is code the manifest does not record",
                   "remove the file or recompile the checkpoint")
-        data = f.read_bytes()
+        data = read.read_bytes(f, read.CODE)  # a FIFO or device named *.py is refused, not read
         want = shipped_code(rel, data)
         if want is None or data != want:
             what = "is not a file steerc writes" if want is None else \
@@ -95,8 +96,8 @@ def check_code(ckpt: Path, manifest: dict) -> None:
         _fail(E_CODE, f"config.json of {ckpt} differs from the manifest (it names the model "
               "code to import)", "recompile the checkpoint")
     try:
-        cfg = json.loads(cfg_path.read_bytes())
-    except (OSError, ValueError):
+        cfg = json.loads(read.read_bytes(cfg_path, read.CODE))
+    except (DiagnosticError, ValueError):
         _fail(E_CODE, f"config.json of {ckpt} is missing or not JSON", "recompile the checkpoint")
     auto_map = cfg.get("auto_map") if isinstance(cfg, dict) else None
     if auto_map is not None and auto_map != AUTO_MAP:

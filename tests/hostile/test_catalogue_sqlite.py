@@ -23,7 +23,7 @@ INFINITE = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELE
 
 @pytest.fixture()
 def index(tmp_path):
-    from steerc.catalogue.build import build_index
+    from steerc.catalogue.build_index import build_index
 
     return build_index(FIX / "catalogue.json", tmp_path / "cat.sqlite", progress=False)
 

@@ -7,8 +7,8 @@ each feature's output side through the unembedding.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -38,16 +38,18 @@ class _Stop(Exception):
 
 def load_model(path: str, *, dtype: str, device: str):
     """(model, tokenizer) from a local checkpoint folder; E146 when it cannot be loaded."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from steerc.hfload import load_model as load_hf_model, load_tokenizer
 
-    if not Path(path).exists():
+    if not os.path.isdir(path):
         raise DiagnosticError([Diagnostic(E_MODEL, f"{path}: no such model folder",
                                           hint="pass the folder of a transformers checkpoint (config.json + safetensors)")])
+    # never the checkpoint's own code (E640), never a prompt: the one loader steerc has
+    tok = load_tokenizer(path, error_code=E_MODEL)
+    model = load_hf_model(path, error_code=E_MODEL, dtype=_DTYPES[dtype])
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=_DTYPES[dtype]).to(device).eval()
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise DiagnosticError([Diagnostic(E_MODEL, f"{path}: cannot load the model or its tokenizer ({e})".splitlines()[0])])
+        model = model.to(device)
+    except (RuntimeError, ValueError) as e:  # a device torch does not have here
+        raise DiagnosticError([Diagnostic(E_MODEL, f"{path}: cannot move the model to {device} ({e})".splitlines()[0])])
     return model, tok
 
 
