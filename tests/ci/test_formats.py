@@ -2,7 +2,8 @@
 
 Golden files: tests/ci/golden/CASE.{txt,json,sarif,github} hold exactly what `steerc check`
 writes for CASE (stdout for the machine formats and github, stderr for text), with the
-steerc version replaced by <version>. Regenerate with UPDATE_GOLDEN=1 and review the diff.
+steerc version replaced by <version> and the SARIF `%SRCROOT%` URI (the case's directory)
+by <srcroot>. Regenerate with UPDATE_GOLDEN=1 and review the diff.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from steerc import __version__
 from steerc.diagnostics import Diagnostic, Span
 from steerc.report import FORMATS, render_report, sarif_log
+from steerc.report.srcroot import find_root
 
 from .conftest import GOLDEN, REPO
 
@@ -59,6 +61,7 @@ def test_golden(case, fmt, run_cli):
     assert rc == want_rc
     report = err if fmt == "text" else out
     report = report.replace(f'"{__version__}"', '"<version>"')
+    report = report.replace(f'"{find_root(None, str(cwd)).uri()}"', '"<srcroot>"')
     path = HERE / "golden" / f"{case}.{EXT[fmt]}"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(report, encoding="utf-8")
