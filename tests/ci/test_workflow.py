@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from pathlib import Path
 
@@ -93,3 +94,70 @@ def test_the_checker_catches_a_bad_option(tmp_path):
     assert "--lokced" not in opts and args[1:] == ["$SPEC", "--lokced", "--format", "github"]
     with pytest.raises(SystemExit):
         subs["check"].parse_args(args[1:])
+
+
+def pip_installs(script: str) -> list[list[str]]:
+    """The arguments after `pip install` in a run: script (options and their values included)."""
+    out = []
+    for line in script.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        for i in range(len(words) - 1):
+            if words[i] == "pip" and words[i + 1] == "install":
+                out.append(words[i + 2:])
+    return out
+
+
+def requirements(args: list[str]) -> list[str]:
+    """The requirement / path arguments of one `pip install` (options and their values dropped)."""
+    takes_value = {"--index-url", "-i", "--extra-index-url", "-r", "--requirement", "-c", "--constraint",
+                   "-f", "--find-links"}
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in takes_value:
+            skip = True
+        elif not a.startswith("-"):
+            out.append(a)
+    return out
+
+
+def test_workflow_installs_steerc_from_the_checkout_and_pins_torch_like_the_project():
+    """No `steerc==X` or `steerc @ git+URL` (no such release or repository exists to install
+    from): steerc comes from the checked-out repository, torch at the project's pin."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = {d.split(";")[0].strip().replace(" ", "") for d in project["dependencies"]}
+    reqs = [r for s in steps() for args in pip_installs(s.get("run", "")) for r in requirements(args)]
+    assert reqs, "the workflow installs nothing"
+    local = []
+    for r in reqs:
+        if r.startswith((".", "/")) or "/" in r.split("@")[0]:
+            local.append(r)
+            assert (REPO / r).exists(), f"pip install {r}: no such path in the repository"
+            continue
+        name = re.split(r"[\s<>=!~\[@;]", r, maxsplit=1)[0].lower()
+        assert name != "steerc", f"pip install {r!r}: steerc is installed from the checkout, not a registry"
+        assert name == "pip" or r.replace(" ", "") in pins, f"pip install {r!r} is not pinned as in pyproject.toml"
+    assert any((REPO / r / "pyproject.toml").is_file() and
+               tomllib.loads((REPO / r / "pyproject.toml").read_text())["project"]["name"] == "steerc"
+               for r in local), "steerc itself is never installed"
+    torch = next(r for r in reqs if r.startswith("torch"))
+    install = next(args for s in steps() for args in pip_installs(s.get("run", "")) if torch in args)
+    assert "download.pytorch.org/whl/cpu" in " ".join(install)  # a CPU build, not GBs of CUDA
+
+
+def test_every_path_the_workflow_names_exists_and_the_spec_checks_locked(run_cli):
+    wf = workflow()
+    spec = wf["env"]["SPEC"]
+    assert (REPO / spec).is_file() and (REPO / f"{spec}.lock").is_file()
+    for args in (c for s in steps() for c in steerc_invocations(s.get("run", ""))):
+        if args[0] == "fmt":
+            assert all((REPO / a).exists() for a in args[1:] if not a.startswith("-") and a != "github")
+    on = wf.get("on", wf.get(True))
+    for pattern in on["pull_request"]["paths"]:
+        if pattern.startswith(".github/"):  # where the copy of this file goes, not where it is
+            continue
+        assert any(p for p in REPO.glob(pattern) if ".venv" not in p.parts), f"{pattern} matches nothing"
+    rc, out, err = run_cli(["check", spec, "--locked", "--format", "github"])
+    assert rc == 0, out + err  # the model, SAE, catalogue and lock it names all exist and agree
