@@ -1,8 +1,8 @@
 """SARIF `reportingDescriptor`s (rules) for diagnostic codes, from the docs' code tables.
 
 The texts come from `steerc/report/diagnostic_codes.json`, generated from the tables in
-docs/ (`python -m steerc.report.codes`): the docs stay the one list of codes. GitHub code
-scanning shows `shortDescription` as the rule's title and `help` on the alert page.
+docs/ (`python -m steerc.report.codes_docs`): the docs stay the one list of codes. GitHub
+code scanning shows `shortDescription` as the rule's title and `help` on the alert page.
 `helpUri` must be absolute, so it is written only when the installed package's metadata
 names its repository (`[project.urls]` in pyproject.toml); steerc names none today.
 """
