@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerc.diagnostics import Diagnostic, render
 from steerc.verify.checks import ExpectResult
 from steerc.verify.measure import KL, FeatureStats
 from steerc.verify.verdicts import judge
@@ -83,6 +84,15 @@ def totals(features) -> dict:
             out[d] = {"features": len(fs), "base_sum": b, "steered_sum": s,
                       "change_pct": None if b == 0 else 100.0 * (s - b) / b}
     return out
+
+
+def _rule_diagnostic(x: dict) -> Diagnostic:
+    """E540 at the rule whose features moved the wrong way (one per rule, not per feature)."""
+    span = next((r.span for r in x["failed"][0].target.rules if str(r.span) == x["where"]), None)
+    return Diagnostic("E540", f"{len(x['failed'])} of {x['targeted']} feature(s) this rule targets "
+                      "moved the wrong way", span,
+                      "another edit writing along these features' encoder rows (e.g. a steer on an "
+                      "overlapping feature) or an SAE whose encoder and decoder rows disagree")
 
 
 def _feature_json(f: FeatureStats) -> dict:
@@ -168,13 +178,11 @@ def render_text(r: Report) -> str:
             out += ["", f"FAILED features: {len(r.failed_features)} targeted feature(s) moved the "
                     "wrong way (beyond 5% of the base mean and 0.01):"]
             for x in failures:
-                out.append(f"  {x['where']}: {x['rule'] or '(rule)'}: {len(x['failed'])} of "
-                           f"{x['targeted']} feature(s) failed")
+                out.append(render(_rule_diagnostic(x)))
                 for f in x["failed"][:WORST_ROWS]:
                     t = f.target
                     name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
-                    out.append(f"    {_short(name, 34)}  {f.base_mean:.3f} -> {f.steered_mean:.3f} "
-                               f"({_pct(f.change_pct)}): {judge(f).reason}")
+                    out.append(f"    {_short(name, 34)} ({_pct(f.change_pct)}): {judge(f).reason}")
                 if len(x["failed"]) > WORST_ROWS:
                     out.append(f"    ... {len(x['failed']) - WORST_ROWS} more (all in --json)")
     else:

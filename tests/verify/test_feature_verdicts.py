@@ -76,7 +76,8 @@ def test_suppressed_feature_that_rises_fails_with_the_rule_span(leaky, tiny, cap
     rc, out = _verify(capsys, leaky["rising"], tiny, "--json", tmp_path / "r.json")
     assert rc == 1
     assert "PASS  expect" in out                       # the expects pass: the features fail it
-    assert "rising.steer:4:1: suppress" in out and "1 of 1 feature(s) failed" in out
+    assert "rising.steer:4:1: error[E540]: 1 of 1 feature(s) this rule targets moved the wrong way" in out
+    assert '4 | suppress res["alpha topic"]' in out        # the rule's source line, as diagnostics
     assert "result: FAILED (1/1 expectations passed; 1 targeted feature(s) moved the wrong way)" in out
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["ok"] is False and doc["failed_features"] == 1
@@ -99,7 +100,7 @@ def test_feature_set_rule_is_summarised_per_rule(leaky, tiny, monkeypatch):
                                                         max_windows=4, max_new_tokens=4))
     assert not r.ok and len(r.failed_features) == 2
     text = render_text(r)
-    assert text.count("rising_set.steer:4:1: ") == 1 and "2 of 2 feature(s) failed" in text
+    assert text.count("rising_set.steer:4:1: error[E540]: 2 of 2 feature(s)") == 1
     doc = to_json(r)
     [row] = doc["rule_failures"]
     assert row["where"] == "rising_set.steer:4:1" and row["failed"] == 2 \
