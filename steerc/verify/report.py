@@ -95,6 +95,11 @@ def _rule_diagnostic(x: dict) -> Diagnostic:
                       "overlapping feature) or an SAE whose encoder and decoder rows disagree")
 
 
+def feature_diagnostics(r: Report) -> list[Diagnostic]:
+    """One E540 per rule with features that moved the wrong way (for `--format` reports)."""
+    return [_rule_diagnostic(x) for x in rule_failures(r)]
+
+
 def _feature_json(f: FeatureStats) -> dict:
     t, v = f.target, judge(f)
     return {"sae": t.feature.sae, "index": t.feature.index, "label": t.feature.label,

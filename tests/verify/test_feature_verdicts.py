@@ -94,6 +94,14 @@ def test_suppressed_feature_that_rises_fails_with_the_rule_span(leaky, tiny, cap
                                      "targeted": 1, "failed": 1, "features": [["res", 0]]}]
 
 
+def test_failed_features_are_e540_diagnostics_in_machine_formats(leaky, tiny, capsys, monkeypatch):
+    monkeypatch.chdir(tiny)
+    rc, out = _verify(capsys, leaky["rising"], tiny, "--format", "json")
+    diags = json.loads(out)["diagnostics"]
+    assert rc == 1 and [(d["code"], d["file"], d["line"], d["col"]) for d in diags] == \
+        [("E540", "rising.steer", 4, 1)]
+
+
 def test_feature_set_rule_is_summarised_per_rule(leaky, tiny, monkeypatch):
     monkeypatch.chdir(tiny)
     r = verify_checkpoint(leaky["rising_set"], Options(neutral=str(tiny / "neutral.txt"),
