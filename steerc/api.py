@@ -235,8 +235,9 @@ def verify(checkpoint: PathLike, *, prompts: PathLike | None = None, neutral: Pa
            base_model: PathLike | None = None, max_windows: int = 32, max_new_tokens: int = 48,
            allow_pickle: bool = False) -> "Report":
     """Measure a compiled checkpoint against its base: feature activations, KL on neutral
-    text, the spec's `expect`s (`Report.ok` is False when one failed). The shipped code is
-    checked against the manifest before anything loads (E504)."""
+    text, the spec's `expect`s (`Report.ok` is False when one failed, or when a targeted
+    feature moved against its rule: verdict `failed`). The shipped code is checked against
+    the manifest before anything loads (E504)."""
     from steerc.verify.run import Options, verify_checkpoint
 
     opts = Options(prompts=_str(prompts), neutral=_str(neutral), base_model=_str(base_model),

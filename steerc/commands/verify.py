@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when every expectation passed, 1 when one failed or on diagnostics."""
+    """Exit 0 when every expectation passed and no targeted feature moved against its rule
+    (E540), 1 otherwise or on diagnostics."""
     from steerc.api import verify
     from steerc.verify import render_text, to_json, write_plot
 
@@ -43,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
                     base_model=args.base_model, max_windows=args.max_windows,
                     max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
     show(render_text(report), file=human_stream(args))
+    if getattr(args, "format", "text") != "text":  # text: E540 is in the report above
+        from steerc.verify.report import feature_diagnostics
+
+        warn(args, feature_diagnostics(report))
     inputs.append(("the base model", report.base_model))
     if args.json is not None:
         write_atomic(args.json, dumps_json(to_json(report), "the verify report", indent=1,

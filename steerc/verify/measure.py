@@ -16,7 +16,21 @@ from dataclasses import dataclass
 import torch
 
 from steerc.compiler.ir import FeatureId, Op, Program
+from steerc.diagnostics import Span
 from steerc.verify.capture import capture
+from steerc.verify.verdicts import reads_after
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """One intervention on a target: its op, value, the rule's span and text, and whether
+    it acts where the feature is read (or upstream of it), so the reading can show it."""
+
+    op: str
+    value: float
+    span: Span | None
+    origin: str
+    measurable: bool
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,7 @@ class Target:
     feature: FeatureId
     hook: str
     ops: tuple[str, ...]  # e.g. ("set_activation=0", "add=4") for the report
+    rules: tuple[RuleRef, ...] = ()  # one per intervention, in spec order
 
     @property
     def direction(self) -> str:
@@ -45,12 +60,16 @@ class Target:
 
 def targeted_features(program: Program) -> list[Target]:
     """Every feature a rule acts on (one entry per feature), in spec order."""
-    found: dict[tuple[str, int], tuple[FeatureId, list[str]]] = {}
+    found: dict[tuple[str, int], tuple[FeatureId, list[str], list[RuleRef]]] = {}
     for iv in program.interventions:
         key = (iv.feature.sae, iv.feature.index)
-        fid, ops = found.setdefault(key, (iv.feature, []))
+        fid, ops, rules = found.setdefault(key, (iv.feature, [], []))
         ops.append(f"{iv.op.value}={iv.value:g}")
-    return [Target(fid, program.sae(fid.sae).hook, tuple(ops)) for fid, ops in found.values()]
+        hook = program.sae(fid.sae).hook
+        rules.append(RuleRef(iv.op.value, iv.value, iv.span, iv.origin,
+                             iv.everywhere or any(reads_after(p, hook) for p in iv.points)))
+    return [Target(fid, program.sae(fid.sae).hook, tuple(ops), tuple(rules))
+            for fid, ops, rules in found.values()]
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,22 @@
 """The verify report: one frozen record, its JSON form (docs/verify.md) and a text table.
 
-`Report.ok` is what `steerc verify` exits on: every expect passed. Feature and KL figures
-are reported, with a verdict per feature, but do not change the exit code (a spec states
-its pass/fail criteria with `expect`).
+`Report.ok` is what `steerc verify` exits on: every expect passed and no targeted feature
+moved the wrong way (verdict `failed`, steerc/verify/verdicts.py). `weak` features and KL
+are reported but do not change the exit code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerc.diagnostics import Diagnostic, render
 from steerc.verify.checks import ExpectResult
 from steerc.verify.measure import KL, FeatureStats
+from steerc.verify.verdicts import judge
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2        # 2: feature verdict `failed` fails the run; reason/where/rules per feature
 TEXT_ROWS = 12            # features listed in the text report (all are in the JSON)
-SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of its mean
+WORST_ROWS = 5            # failed features listed per rule in the text report
 
 
 @dataclass(frozen=True)
@@ -34,22 +36,41 @@ class Report:
     warnings: tuple[str, ...] = ()
 
     @property
+    def failed_features(self) -> tuple[FeatureStats, ...]:
+        """Targeted features that moved the wrong way (verdict `failed`)."""
+        return tuple(f for f in self.features if judge(f).failed)
+
+    @property
     def ok(self) -> bool:
-        return all(e.passed for e in self.expects)
+        return all(e.passed for e in self.expects) and not self.failed_features
 
 
 def verdict(f: FeatureStats) -> str:
-    """`ok` / `weak` / `n/a` for the feature's intended direction (see docs/verify.md)."""
-    d = f.target.direction
-    if f.base_mean == 0:
-        return "n/a" if d != "up" or f.steered_mean == 0 else "ok"
-    pct = f.change_pct
-    if d == "down":
-        suppress_only = all(o.split("=")[0] in ("set_activation", "project_out") for o in f.target.ops)
-        return "ok" if pct <= (-SUPPRESS_DROP_PCT if suppress_only else 0) else "weak"
-    if d == "up":
-        return "ok" if pct > 0 else "weak"
-    return "n/a"
+    """ok / weak / failed / not measurable / n/a (see docs/verify.md "Verdicts")."""
+    return judge(f).status
+
+
+def rule_failures(r: Report) -> list[dict]:
+    """Per rule with a failed feature, in spec order: its span, text, how many features it
+    targets, how many failed, and the failed ones, worst (largest wrong-way move) first."""
+    by_rule: dict[str, dict] = {}
+    for f in r.features:
+        v = judge(f)
+        for rule in f.target.rules:
+            where = str(rule.span) if rule.span else "?"
+            if where not in v.spans and v.spans:
+                continue
+            row = by_rule.setdefault(where, {"where": where, "rule": rule.origin, "targeted": 0,
+                                             "failed": []})
+            row["targeted"] += 1
+            if v.failed:
+                row["failed"].append(f)
+    out = []
+    for row in by_rule.values():
+        if row["failed"]:
+            row["failed"].sort(key=lambda f: -abs(f.steered_mean - f.base_mean))
+            out.append(row)
+    return out
 
 
 def totals(features) -> dict:
@@ -65,14 +86,31 @@ def totals(features) -> dict:
     return out
 
 
+def _rule_diagnostic(x: dict) -> Diagnostic:
+    """E540 at the rule whose features moved the wrong way (one per rule, not per feature)."""
+    span = next((r.span for r in x["failed"][0].target.rules if str(r.span) == x["where"]), None)
+    return Diagnostic("E540", f"{len(x['failed'])} of {x['targeted']} feature(s) this rule targets "
+                      "moved the wrong way", span,
+                      "another edit writing along these features' encoder rows (e.g. a steer on an "
+                      "overlapping feature) or an SAE whose encoder and decoder rows disagree")
+
+
+def feature_diagnostics(r: Report) -> list[Diagnostic]:
+    """One E540 per rule with features that moved the wrong way (for `--format` reports)."""
+    return [_rule_diagnostic(x) for x in rule_failures(r)]
+
+
 def _feature_json(f: FeatureStats) -> dict:
-    t = f.target
+    t, v = f.target, judge(f)
     return {"sae": t.feature.sae, "index": t.feature.index, "label": t.feature.label,
             "hook": t.hook, "ops": list(t.ops), "direction": t.direction,
             "base": {"mean": f.base_mean, "max": f.base_max, "active_fraction": f.base_active},
             "steered": {"mean": f.steered_mean, "max": f.steered_max,
                         "active_fraction": f.steered_active},
-            "change_pct": f.change_pct, "verdict": verdict(f)}
+            "change_pct": f.change_pct, "verdict": v.status, "reason": v.reason,
+            "where": v.spans[0] if v.spans else None,
+            "rules": [{"where": str(r.span) if r.span else None, "rule": r.origin,
+                       "op": f"{r.op}={r.value:g}", "measurable": r.measurable} for r in t.rules]}
 
 
 def _expect_json(e: ExpectResult) -> dict:
@@ -91,6 +129,11 @@ def to_json(r: Report) -> dict:
         "prompts": {"source": r.prompts_source, "tokens": r.prompt_tokens},
         "features": [_feature_json(f) for f in r.features],
         "totals": totals(r.features),
+        "failed_features": len(r.failed_features),
+        "rule_failures": [{"where": x["where"], "rule": x["rule"], "targeted": x["targeted"],
+                           "failed": len(x["failed"]),
+                           "features": [[f.target.feature.sae, f.target.feature.index]
+                                        for f in x["failed"]]} for x in rule_failures(r)],
         "kl": {"source": r.neutral_source, "mean": r.kl.mean, "p95": r.kl.p95, "max": r.kl.max,
                "tokens": r.kl.n_tokens},
         "expects": [_expect_json(e) for e in r.expects],
@@ -135,6 +178,18 @@ def render_text(r: Report) -> str:
         for d, t in totals(r.features).items():
             out.append(f"  all {t['features']} '{d}' features: summed mean {t['base_sum']:.3f} -> "
                        f"{t['steered_sum']:.3f} ({_pct(t['change_pct'])})")
+        failures = rule_failures(r)
+        if failures:
+            out += ["", f"FAILED features: {len(r.failed_features)} targeted feature(s) moved the "
+                    "wrong way (beyond 5% of the base mean and 0.01):"]
+            for x in failures:
+                out.append(render(_rule_diagnostic(x)))
+                for f in x["failed"][:WORST_ROWS]:
+                    t = f.target
+                    name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
+                    out.append(f"    {_short(name, 34)} ({_pct(f.change_pct)}): {judge(f).reason}")
+                if len(x["failed"]) > WORST_ROWS:
+                    out.append(f"    ... {len(x['failed']) - WORST_ROWS} more (all in --json)")
     else:
         out.append("  (the spec has no feature rules)")
     out += ["", f"KL(base || steered) on neutral text ({r.neutral_source}): mean {r.kl.mean:.4f} "
@@ -157,6 +212,8 @@ def render_text(r: Report) -> str:
     for w in r.warnings:
         out.append(f"warning: {w}")
     n_fail = sum(not e.passed for e in r.expects)
+    n_feat = len(r.failed_features)
     out += ["", f"result: {'OK' if r.ok else 'FAILED'} ({len(r.expects) - n_fail}/{len(r.expects)} "
-            "expectations passed)"]
+            "expectations passed" + (f"; {n_feat} targeted feature(s) moved the wrong way" if n_feat
+                                     else "") + ")"]
     return "\n".join(out)

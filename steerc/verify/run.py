@@ -7,14 +7,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from steerc.diagnostics import render
 from steerc.verify import checks, measure, texts
 from steerc.verify.capture import content_mask
-from steerc.verify.checkpoint import load_models, open_steered
+from steerc.verify.checkpoint import load_models, open_steered, resolve_path
 from steerc.verify.report import Report
 
 
@@ -37,6 +38,21 @@ def _window(model, want: int) -> int:
     return min(want, limit) if limit else want
 
 
+def _local_spans(program, ckpt: Path):
+    """The program with rule and expect spans naming the spec as seen from the working
+    directory: the manifest records it relative to the checkpoint, which is not a path a
+    user can open from where they run verify (a spec no longer found keeps its recorded name)."""
+    def fix(span):
+        if span is None:
+            return None
+        p = resolve_path(span.file, ckpt)
+        return span if p is None else replace(span, file=os.path.relpath(p))
+
+    return replace(program,
+                   interventions=tuple(replace(i, span=fix(i.span)) for i in program.interventions),
+                   expects=tuple(replace(e, span=fix(e.span)) for e in program.expects))
+
+
 def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Report:
     """Load base and steered models of a compiled checkpoint and measure them (E5xx on a
     checkpoint that is missing, not steerc's, tampered with, or whose base is gone)."""
@@ -48,7 +64,7 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     pset = texts.prompt_set(opts.prompts, ck.base_model)
     nset = texts.neutral_set(opts.neutral, ck.base_model)
     base, steered, tok = load_models(ck)
-    program = ck.program
+    program = _local_spans(ck.program, Path(ck.path))
     saes = {alias: load_sae(p, allow_pickle=opts.allow_pickle) for alias, p in ck.sae_paths.items()}
     warnings = [render(w) for w in ck.warnings]
     for b in program.saes:

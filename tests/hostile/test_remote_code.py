@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,8 @@ def test_code_beside_a_known_model_type_is_ignored_and_not_shipped(worlds):
     assert "auto_map" not in json.loads((out_dir / "config.json").read_text())
     assert "auto_map" not in json.loads((out_dir / "tokenizer_config.json").read_text())
     rc, out = steerc(["verify", str(out_dir)], tmp)
-    assert rc in (0, 1) and "error[E" not in out, out  # 1 only for a failed expectation
+    # 1 only for a failed expectation or feature verdict (E540: the fixture SAE is random)
+    assert rc in (0, 1) and not re.search(r"error\[E(?!540)", out), out
     rc, out = steerc(["trace", "def f(x):", "--model", str(known), "--sae", f"res2={FIX / 'sae_res'}"], tmp)
     assert rc == 0, out
     # verify against a base that needs its code: refused, not run

@@ -174,4 +174,7 @@ def test_verify_takes_allow_pickle_too(base_model, tmp_path):
     assert run_cli(["compile", str(spec), "-o", str(out), "--allow-pickle"])[0] == 0
     _expect_failure(["verify", str(out), "--max-windows", "1"], "E307", "--allow-pickle")
     rc, stdout, err = run_cli(["verify", str(out), "--max-windows", "1", "--allow-pickle"])
-    assert rc == 0 and "E307" not in err, err
+    # the SAE is random, so its features may move against their rules (E540, exit 1): what
+    # matters here is that the pickle loads and the whole report is measured
+    assert rc in (0, 1) and "E307" not in err and "result: " in stdout, err
+    assert rc == 0 or "error[E540]" in stdout, stdout

