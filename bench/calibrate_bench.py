@@ -7,9 +7,12 @@ process so machine load hits both alike. Shapes: the demo model (real weights, r
 and a synthetic Llama 1B shape (random weights, random tokens), each with a synthetic
 16,384-feature JumpReLU SAE at the middle layer whose thresholds make ~64 features fire per
 token. Memory: `steerc catalogue calibrate` on the demo with that SAE at growing token
-budgets, peak RSS of each run (a fresh process each).
+budgets, peak RSS of each run (a fresh process each). Engines: the same `calibrate` job on
+the demo (same corpus slice and SAE, `--threads 1`) with the local engine and with
+`--engine ray --workers 2` on a local Ray started with `num_cpus=2` (Ray's start-up timed
+apart from the job), wall time of each and a check that the two catalogues are byte-identical.
 
-    .venv/bin/python bench/calibrate_bench.py [--tokens-demo 8192 --tokens-1b 1024] [--write]
+    .venv/bin/python bench/calibrate_bench.py [--tokens-demo 8192 --tokens-1b 1024] [--engines 4000] [--write]
 """
 
 from __future__ import annotations
@@ -142,11 +145,52 @@ def peak_memory(sae: Path, budgets: list[int], tmp: Path) -> list[dict]:
     return out
 
 
+ENGINE_RUN = """
+import sys, time
+t0 = time.perf_counter()
+if sys.argv[1] == "ray":
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+t1 = time.perf_counter()
+from steerc.cli import main
+rc = main(sys.argv[2:])
+print("TIMES", t1 - t0, time.perf_counter() - t1)
+sys.exit(rc)
+"""
+
+
+def engines(sae: Path, tokens: int, tmp: Path) -> dict:
+    """Wall time of the same calibrate job on the local engine and on Ray with 2 workers (a
+    fresh process each, Ray started in it before the job so its start-up is timed apart);
+    raises unless the two catalogues are byte-identical."""
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("".join((ROOT / "demo" / "heldout" / f"{f}.txt").read_text() for f in ("prose", "code", "json")))
+    out = {}
+    for engine in ("local", "ray"):
+        extra = ["--engine", "ray", "--workers", "2"] if engine == "ray" else []
+        cmd = [sys.executable, "-c", ENGINE_RUN, engine,
+               "catalogue", "calibrate", "--model", str(ROOT / "demo" / "model"), "--sae", f"s={sae}",
+               "--corpus", str(corpus), "--max-tokens", str(tokens), "--threads", "1", "--no-progress",
+               "-o", str(tmp / f"e_{engine}.json"), *extra]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if res.returncode:
+            raise SystemExit(res.stderr)
+        start, job = (float(x) for x in next(ln.split()[1:] for ln in res.stdout.splitlines() if ln.startswith("TIMES")))
+        out[engine] = {"startup_s": start, "job_s": job, "process_s": time.perf_counter() - t0}
+    out["identical"] = (tmp / "e_local.json").read_bytes() == (tmp / "e_ray.json").read_bytes()
+    if not out["identical"]:
+        raise SystemExit("local and Ray catalogues differ")
+    out["tokens"] = tokens
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens-demo", type=int, default=8192)
     ap.add_argument("--tokens-1b", type=int, default=1024)
     ap.add_argument("--memory", default="2000,8000,32000", help="token budgets for the memory runs ('' to skip)")
+    ap.add_argument("--engines", type=int, default=4000, help="token budget of the local-vs-Ray runs (0 to skip)")
     ap.add_argument("--skip-1b", action="store_true")
     ap.add_argument("--write", action="store_true", help="rewrite the section in BENCHMARKS.md")
     args = ap.parse_args()
@@ -157,6 +201,8 @@ def main() -> None:
         print("demo", json.dumps(demo), flush=True)
         mem = peak_memory(sae, [int(x) for x in args.memory.split(",") if x], tmp) if args.memory else []
         print("memory", json.dumps(mem), flush=True)
+        eng = engines(sae, args.engines, tmp) if args.engines else None
+        print("engines", json.dumps(eng), flush=True)
         big = None if args.skip_1b else one_b_shape(args.tokens_1b, tmp)
         print("1b", json.dumps(big), flush=True)
     rows = [("demo (2.6M, d=192, SAE at layer 2 of 4)", demo)] + ([("Llama 1B shape (d=2048, 16 layers, SAE at layer 8)", big)] if big else [])
@@ -174,6 +220,14 @@ def main() -> None:
         lines += ["", "Peak RSS of a whole `calibrate` run on the demo with the same SAE, by token budget:", "",
                   "| tokens | peak RSS | wall |", "|---|---|---|"]
         lines += [f"| {m['tokens']} | {m['peak_mib']:.0f} MiB | {m['wall_s']:.0f} s |" for m in mem]
+    if eng:
+        lo, ra = eng["local"], eng["ray"]
+        lines += ["", f"The same `calibrate` job ({eng['tokens']} tokens, `--threads 1`), local engine vs "
+                  "`--engine ray --workers 2` on a local Ray (`num_cpus=2`), a fresh process each:", "",
+                  "| engine | Ray start-up | calibrate job | whole process |", "|---|---|---|---|",
+                  f"| local | - | {lo['job_s']:.1f} s | {lo['process_s']:.1f} s |",
+                  f"| ray, 2 workers | {ra['startup_s']:.1f} s | {ra['job_s']:.1f} s | {ra['process_s']:.1f} s |",
+                  "", "Catalogues byte-identical: " + ("yes" if eng["identical"] else "no") + "."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
