@@ -79,3 +79,23 @@ def test_quantiles_within_stated_error(values):
 
 def test_bins_cover_the_range():
     assert bin_centre(0) < 2 ** -15 and bin_centre(511) > 2 ** 15
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda n_keys: st.lists(
+    st.tuples(*[st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1))] * n_keys),
+    min_size=0, max_size=40)))
+def test_lexsort_is_numpys_permutation(rows):
+    """The packed-key sort gives numpy.lexsort's exact (stable) permutation, ties and int64
+    extremes included."""
+    import numpy as np
+
+    from steerc.catalogue.calibrate.stats import _lexsort
+
+    if not rows:
+        assert _lexsort(torch.zeros(0, dtype=torch.int64)).numel() == 0
+        return
+    cols = list(zip(*rows))
+    keys = [torch.tensor(c, dtype=torch.int64) for c in cols]
+    want = np.lexsort([np.array(c, dtype=np.int64) for c in cols])
+    assert _lexsort(*keys).tolist() == want.tolist()
