@@ -18,8 +18,8 @@ from pathlib import Path
 from steerc.report.codes import CODES_JSON
 
 FIRST_PAGE = "language.md"  # the full table; other pages add their own rows after it
-_CODE = re.compile(r"[EW]\d{3}")
-_RANGE = re.compile(r"([EW])(\d{3})\s*-\s*([EW])?(\d{3})")
+_CODE = re.compile(r"[EW][0-9]{3}")
+_RANGE = re.compile(r"([EW])([0-9]{3})\s*-\s*([EW])?([0-9]{3})")
 
 
 def split_row(line: str) -> list[str]:
@@ -50,7 +50,7 @@ def split_row(line: str) -> list[str]:
 def codes_in_cell(cell: str) -> list[str]:
     """`E201` -> [E201]; `E120-E124` -> E120..E124; `E494 / E495` -> both; else []."""
     text = cell.replace("`", "").strip()
-    if not re.fullmatch(r"[EW]\d{3}(\s*(-|/|,)\s*[EW]?\d{3})*", text):
+    if not re.fullmatch(r"[EW][0-9]{3}(\s*(-|/|,)\s*[EW]?[0-9]{3})*", text):
         return []
     out: list[str] = []
     for m in _RANGE.finditer(text):

@@ -32,7 +32,7 @@ OK, WEAK, FAILED, NOT_MEASURABLE, NA = "ok", "weak", "failed", "not measurable",
 # order of hook points inside one block, for "is this point upstream of that one?"
 _SITE_ORDER = {"hook_resid_pre": 0, "hook_attn_out": 1, "hook_resid_mid": 2, "hook_mlp_out": 3,
                "hook_resid_post": 4}
-_HOOK = re.compile(r"^blocks\.(\d+)\.(hook_\w+)$")
+_HOOK = re.compile(r"^blocks\.([0-9]+)\.(hook_[A-Za-z0-9_]+)$")
 
 
 def reads_after(point: str, hook: str) -> bool:
