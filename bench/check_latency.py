@@ -92,8 +92,7 @@ def section(r: dict, spec: str, runs: int, baseline: str, load_before: str, load
         "",
         f"Median speed-up: {ratio['cold']:.1f}x cold, {ratio['warm']:.1f}x warm. "
         f"Load average (1/5/15 min) before: {load_before}; after: {load_after} (2 shared cores).",
-        "Still importing torch: `check` of a spec with `enforce json schema` (the E470 check needs "
-        "xgrammar, whose import loads torch) and `explain` (transformers' AutoConfig).",
+        "Still importing torch: `explain` (transformers' AutoConfig).",
     ])
 
 
