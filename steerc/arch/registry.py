@@ -6,19 +6,13 @@ from steerc.arch import gemma2, gemma3, gpt2, gpt_neox, llama, olmo2, phi3, qwen
 from steerc.arch.base import Adapter
 from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 
-ADAPTERS: dict[str, Adapter] = {
-    "gpt2": gpt2.ADAPTER,
-    "llama": llama.LLAMA,
-    "mistral": llama.MISTRAL,
-    "qwen2": qwen2.ADAPTER,
-    "gemma2": gemma2.ADAPTER,
-    "qwen3": qwen3.ADAPTER,
-    "gemma3_text": gemma3.ADAPTER,
-    "phi3": phi3.ADAPTER,
-    "olmo2": olmo2.ADAPTER,
-    "gpt_neox": gpt_neox.ADAPTER,
-    "qwen2_moe": qwen2_moe.ADAPTER,
-}
+# Each adapter names the model_types it serves (`Adapter.model_types`); this is the one list
+# of adapters, in the order `steerc` names them in messages.
+_FAMILIES: tuple[Adapter, ...] = (
+    gpt2.ADAPTER, llama.LLAMA, llama.MISTRAL, qwen2.ADAPTER, gemma2.ADAPTER, qwen3.ADAPTER,
+    gemma3.ADAPTER, phi3.ADAPTER, olmo2.ADAPTER, gpt_neox.ADAPTER, qwen2_moe.ADAPTER,
+)
+ADAPTERS: dict[str, Adapter] = {mt: a for a in _FAMILIES for mt in a.model_types}
 
 STEERC_PREFIX = "steerc_"  # compiled hook checkpoints use model_type steerc_<base>
 
