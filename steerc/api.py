@@ -302,10 +302,9 @@ def _lock_path(spec: PathLike, lock: PathLike | None) -> Path:
 
 
 def _check_target(target: str) -> None:
-    from steerc.targets import TARGET_NAMES
+    from steerc.targets import check_target
 
-    if target not in TARGET_NAMES:
-        raise ValueError(f"unknown target {target!r}; one of {TARGET_NAMES}")
+    check_target(target)
 
 
 def _str(p: PathLike | None) -> str | None:

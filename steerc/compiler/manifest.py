@@ -108,7 +108,7 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
     for rec in art.records:
         name = rec["tensor"]
         edits.append({"tensor": name, "ops": rec["ops"], "before_sha256": t.before.get(name),
-                      "after_sha256": t.hashes[name]})
+                      "after_sha256": t.hashes.get(name)})
     # `program` is the checkpoint's view (portable.portable_program): paths relative to the
     # checkpoint; `local` is the one on disk, to hash
     local = program

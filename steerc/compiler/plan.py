@@ -32,7 +32,7 @@ from typing import Literal
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
-from steerc.targets import TARGET_NAMES, TARGETS
+from steerc.targets import TARGETS, check_target
 
 Kind = Literal["weights", "hook", "refused"]
 
@@ -277,8 +277,7 @@ def plan(program: Program, config, adapter, target: str = "auto", *, check: bool
 
     With `check` (the default) a refusal raises DiagnosticError; `explain` passes
     check=False to show refused rules instead."""
-    if target not in TARGET_NAMES:
-        raise ValueError(f"unknown target {target!r}; one of {TARGET_NAMES}")
+    check_target(target)
     p = Plan(requested=target, target=target, family=adapter.name, lowerings=())
     for pass_ in PASSES:
         p = pass_(p, program, config, adapter)

@@ -12,4 +12,11 @@ from steerc.targets.weights import WeightsTarget
 TARGETS: dict[str, Target] = {t.name: t for t in (WeightsTarget(), HooksTarget())}
 TARGET_NAMES = ("auto", *TARGETS)  # what --target accepts
 
-__all__ = ["TARGETS", "TARGET_NAMES", "Artifacts", "BaseModel", "Job", "Refusal", "Target"]
+
+def check_target(name: str) -> None:
+    """ValueError unless `name` is `auto` or a registered target."""
+    if name != "auto" and name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; one of {('auto', *TARGETS)}")
+
+
+__all__ = ["TARGETS", "TARGET_NAMES", "check_target", "Artifacts", "BaseModel", "Job", "Refusal", "Target"]
