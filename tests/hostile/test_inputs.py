@@ -89,6 +89,7 @@ ALLOWED = {
     ("steerc/files/hashing.py", "open("): "hashing files already checked",
     ("steerc/checkpoint/writer.py", "open("): "output shards (writes) and base shards already validated",
     ("steerc/checkpoint/reader.py", "open("): "base shard bytes at offsets from a validated header",
+    ("steerc/checkpoint/digest.py", "open("): "hashing safetensors files whose header was just validated",
     ("steerc/checkpoint/header.py", "open("): "8-byte safetensors length prefix, bounded against the file size",
     ("steerc/catalogue/validate.py", ".read_text("): "the packaged catalogue schema",
     ("steerc/compiler/lock.py", ".read_text("): "the packaged lock schema",
