@@ -43,7 +43,7 @@ def parse_header(path: Path, dtypes=ITEMSIZE) -> tuple[dict, int]:
                 raise BadHeader("not a safetensors file (shorter than 8 bytes)")
             (n,) = struct.unpack("<Q", head)
             if n > min(MAX_HEADER, size - 8):
-                raise BadHeader(f"header claims {n} bytes but the file has {size}",
+                raise BadHeader(f"safetensors header claims {n} bytes but the file has {size}",
                                 hint="the file is truncated or not safetensors")
             raw = f.read(n)
     except FileNotFoundError:
@@ -53,7 +53,7 @@ def parse_header(path: Path, dtypes=ITEMSIZE) -> tuple[dict, int]:
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise BadHeader(f"unreadable safetensors header ({str(e).splitlines()[0][:200]})") from None
+        raise BadHeader(f"safetensors header is not valid JSON ({str(e).splitlines()[0][:200]})") from None
     if not isinstance(header, dict):
         raise BadHeader("safetensors header is not a JSON object")
     data = size - 8 - n
@@ -78,8 +78,8 @@ def _check_entry(name: str, h, data: int, dtypes) -> None:
     for s in h["shape"]:
         n *= s
     if not 0 <= a <= b or b - a != n:
-        raise BadHeader(f"tensor '{name}' has offsets [{a}, {b}] for {n} bytes of {h['dtype']} "
-                        f"{h['shape']}")
+        raise BadHeader(f"tensor '{name}' claims shape {h['shape']} ({n} bytes of {h['dtype']}) "
+                        f"but offsets [{a}, {b}]")
     if b > data:
         raise BadHeader(f"tensor '{name}' ends at byte {b} but the data section has {data} bytes",
                         hint="the file is truncated (an interrupted download or copy?)")
