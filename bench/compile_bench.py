@@ -114,7 +114,7 @@ def peak_rss_mib() -> float:
 
 def _same_tensors(a: Path, b: Path) -> bool:
     """Same names and bytes, compared header by header (no torch in this parent)."""
-    from steerc.compiler.emit import open_checkpoint
+    from steerc.checkpoint.reader import open_checkpoint
 
     ca, cb = open_checkpoint(a), open_checkpoint(b)
     if set(ca.tensors) != set(cb.tensors):

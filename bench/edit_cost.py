@@ -3,7 +3,7 @@
     .venv/bin/python bench/edit_cost.py [--rows 2048 --cols 8192] [--repeats 5] [--dir /tmp]
 
 One Llama-3.2-1B down_proj-shaped bf16 writer (random), warm page cache, one thread, best
-of `repeats`: the steps `ablate ... everywhere` runs on it in `shardwrite._produce_at` (read the
+of `repeats`: the steps `ablate ... everywhere` runs on it in `steerc.checkpoint.writer._produce_at` (read the
 stored bytes, the projection `stream_edits.writer_blocks`, the sha256 behind its manifest
 hash, the write), their sum, and `cp --reflink=never` of a file holding the same bytes.
 The sum over `cp` is the CPU floor of the edit relative to copying, before any I/O wait or
@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steerc.compiler import stream_edits  # noqa: E402
-from steerc.compiler.emit import tensor_bytes  # noqa: E402
+from steerc.checkpoint.reader import tensor_bytes  # noqa: E402
 
 
 def best(fn, repeats: int) -> float:

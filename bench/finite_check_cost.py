@@ -1,4 +1,4 @@
-"""What the NaN/inf check on every computed block costs a compile (`numeric.require_finite`).
+"""What the NaN/inf check on every computed block costs a compile (`finite.require_finite`).
 
     .venv/bin/python bench/finite_check_cost.py [--layers 8] [--hidden 1024] [--repeats 5]
 
@@ -32,11 +32,11 @@ def worker(root: Path, rule: str, check: bool, out: Path) -> dict:
 
     import steerc.compiler.build  # noqa: F401  (imports outside the timed region)
     from bench.compile_bench import _program
-    from steerc.compiler import emit, numeric
+    from steerc.checkpoint import finite, writer
     from steerc.saes import load_sae
 
     spent, lock = [0.0, 0], threading.Lock()
-    real = numeric.require_finite
+    real = finite.require_finite
 
     def timed(name, block):
         t = time.thread_time()
@@ -45,7 +45,7 @@ def worker(root: Path, rule: str, check: bool, out: Path) -> dict:
             spent[0] += time.thread_time() - t
             spent[1] += 1
 
-    emit.require_finite = timed if check else (lambda name, block: None)
+    writer.require_finite = timed if check else (lambda name, block: None)
     sae = load_sae(root / "sae")
     prog = _program(root, rule)
     steerc.compiler.build.load_base(prog.model)  # transformers' lazy imports, outside the timing

@@ -149,13 +149,13 @@ def run(n: int, rules: int, work: Path) -> dict:
     spec = work / "big.steer"
     spec.write_text(text)
 
-    from steerc.compiler.hashing import cache_path
+    from steerc.files.hashing import cache_path
     from steerc.compiler.load import load
     from steerc.compiler.lock import build_lock
     from steerc.grammar.parser import parse_file
 
     cache_path().unlink(missing_ok=True)
-    import steerc.compiler.hashing as hashing
+    import steerc.files.hashing as hashing
     hashing._conn = None
     gc.collect()
     r["parse_s"] = timed(lambda: parse_file(spec))

@@ -7,13 +7,13 @@ Per shape (bench/synth_checkpoint.py, bf16, 2 GB shards, tied embeddings) and ru
 (`add`: one steer at resid_post of the middle layer; `ablate`: `ablate ... everywhere`),
 each method runs in a fresh subprocess; wall and CPU seconds are the child's own (after
 imports; the base's lock fingerprint, which `steerc compile` computes before compiling, and
-the per-tensor hash table of its shards (`emit.base_tensor_hashes`, cached by stat like the
+the per-tensor hash table of its shards (`digest.base_tensor_hashes`, cached by stat like the
 lock's) are timed apart: cold once per base, then ~0), peak RSS is the child's own VmHWM.
 The disk-speed references (each `cp` then `sync`): `cp` of one file holding exactly the
 edited tensors' bytes, and `cp` of every output file that is not a hard link of the base
 (the new bytes the output must hold: edited tensors plus the untouched tensors that share a
 shard with one); both copy bytes (`--reflink=never`: coreutils' `cp` would otherwise clone
-on btrfs/XFS). `steerc-copy` is steerc with reflinks refused (`shardwrite.clone_file`), as on
+on btrfs/XFS). `steerc-copy` is steerc with reflinks refused (`writer.clone_file`), as on
 ext4: on a file system that can reflink, it shows what cloning the rewritten shards saves.
 "disk GB" is how much the file system's used space grew (`statvfs`, after a `sync`,
 outside the timed region): shared blocks of a clone or hard link count nothing. The
@@ -105,8 +105,9 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     sae = load_sae(sae_dir)
     # `steerc compile` fingerprints the base for the lock before compiling (hashing.py's
     # stat cache): done here too, timed on its own (cold once per base, then ~0)
-    from steerc.compiler.emit import base_tensor_hashes, open_checkpoint
-    from steerc.compiler.hashing import model_fingerprint
+    from steerc.checkpoint.digest import base_tensor_hashes
+    from steerc.checkpoint.reader import open_checkpoint
+    from steerc.files.hashing import model_fingerprint
 
     tf0 = time.perf_counter()
     model_fingerprint(base)
@@ -119,7 +120,7 @@ def worker(method: str, rule: str, base: Path, sae_dir: Path, out: Path, jobs: i
     settle(cold)
     t0, c0 = time.perf_counter(), time.process_time()
     if method.startswith("steerc"):
-        from steerc.compiler import shardwrite
+        from steerc.checkpoint import writer as shardwrite
         from steerc.compiler.build_checkpoint import compile_program
 
         if method == "steerc-copy":
@@ -188,7 +189,7 @@ def new_files(out: Path) -> list[Path]:
 
 def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
     """Write the bytes of every tensor steerc wrote (per its manifest) into one file."""
-    from steerc.compiler.emit import open_checkpoint
+    from steerc.checkpoint.reader import open_checkpoint
 
     m = json.loads((out / "steerc-manifest.json").read_text())
     ck = open_checkpoint(out)
@@ -202,7 +203,7 @@ def edited_bytes_file(out: Path, base: Path, dst: Path) -> int:
 
 
 def same_edits(a: Path, b: Path) -> bool:
-    from steerc.compiler.emit import open_checkpoint
+    from steerc.checkpoint.reader import open_checkpoint
 
     m = json.loads((a / "steerc-manifest.json").read_text())
     ca, cb = open_checkpoint(a), open_checkpoint(b)

@@ -227,7 +227,7 @@ def compile(spec: PathLike, out: PathLike, *, target: str = "auto", force: bool 
         raise DiagnosticError(list(warnings) + list(e.diagnostics)) from None
     p = res.plan
     return Compiled(res.out, target, p.target, len(p.weight_edits), len(p.hooks),
-                    len(res.manifest["edits"]), p.target == "hooks" and bool(p.hooks or p.json_guard),
+                    len(res.manifest["edits"]), res.artifacts.remote_code,
                     _planned_rules(p), tuple(warnings), res.manifest)
 
 
@@ -302,10 +302,9 @@ def _lock_path(spec: PathLike, lock: PathLike | None) -> Path:
 
 
 def _check_target(target: str) -> None:
-    from steerc.compiler.plan import TARGETS
+    from steerc.targets import check_target
 
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; one of {TARGETS}")
+    check_target(target)
 
 
 def _str(p: PathLike | None) -> str | None:

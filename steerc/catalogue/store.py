@@ -355,7 +355,7 @@ def _seal_path(entry: Path) -> Path:
 def seal_cache_entry(entry: Path) -> None:
     """Record the sha256 of a cache entry just built beside it (`<entry>.sha256`, replaced
     atomically), for `cache_entry_intact`."""
-    from steerc.compiler.hashing import sha256_uncached
+    from steerc.files.hashing import sha256_uncached
 
     seal = _seal_path(entry)
     tmp = seal.with_name(f".{seal.name}.{os.getpid()}.tmp")
@@ -367,7 +367,7 @@ def cache_entry_intact(entry: Path) -> bool:
     """Whether a cache entry's bytes still hash to the seal written when it was built: an
     entry edited since (a label changed with the sqlite3 shell) or without a seal is rebuilt.
     The hash is cached under the strict stat signature, so an untouched entry is not reread."""
-    from steerc.compiler.hashing import sha256_checked
+    from steerc.files.hashing import sha256_checked
 
     try:
         want = read.read_bytes(_seal_path(entry), read.CACHE_SEAL).decode("ascii").strip()

@@ -7,7 +7,7 @@ import sys
 
 from steerc.commands import add_allow_pickle_argument, show
 from steerc.commands.args import JOBS
-from steerc.compiler.plan import TARGETS
+from steerc.targets import TARGET_NAMES, TARGETS
 from steerc.report import add_format_argument, human_stream, warn
 
 NAME = "compile"
@@ -17,9 +17,9 @@ HELP = "compile a spec into a standalone checkpoint directory (exact weight edit
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="the .steer file")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output checkpoint directory")
-    p.add_argument("--target", choices=TARGETS, default="auto",
-                   help="auto (default): weights if every rule is exact, else hooks; weights: "
-                        "plain checkpoint, refuse anything else; hooks: custom modeling code")
+    p.add_argument("--target", choices=TARGET_NAMES, default="auto",
+                   help="auto (default): weights if every rule is exact, else hooks; " +
+                        "; ".join(f"{t.name}: {t.summary}" for t in TARGETS.values()))
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.add_argument("--locked", action="store_true",
                    help="fail (E222) if the resolution differs from the lock file")

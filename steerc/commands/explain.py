@@ -7,7 +7,7 @@ import json
 import sys
 
 from steerc.commands import add_allow_pickle_argument, show
-from steerc.compiler.plan import TARGETS
+from steerc.targets import TARGET_NAMES
 
 NAME = "explain"
 HELP = "show how each rule lowers: exact weight edit, hook module, or refused (and why)"
@@ -15,7 +15,7 @@ HELP = "show how each rule lowers: exact weight edit, hook module, or refused (a
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="the .steer file")
-    p.add_argument("--target", choices=TARGETS, default="auto", help="target to plan for")
+    p.add_argument("--target", choices=TARGET_NAMES, default="auto", help="target to plan for")
     p.add_argument("--catalogue", metavar="PATH", help="use this catalogue instead of the spec's")
     p.add_argument("--features", action="store_true",
                    help="one block per feature (default: one per source rule, with its feature count)")

@@ -1,9 +1,13 @@
-"""compile: Program -> standalone checkpoint directory (plan, weight edits, hooks, manifest).
+"""compile: Program -> output directory (validate, plan, the target's emit, manifest, card).
 
     result = compile_program(program, "build/bot", target="auto", force=False)
 
-Reads the base config and tensors lazily, never the whole model; writes into a temp dir
-beside `out` and moves it into place only when everything (manifest included) is written.
+The whole path of one compile: `validate.validate_program` (what `check` runs), `plan.plan`
+(the passes; the target refuses what it cannot express), then `TARGETS[plan.target].emit`
+(steerc/targets/) writes the weights into a temp dir beside `out`; this module adds the JSON
+guard, the base's side files, config.json, the lock, the manifest and the model card, and
+moves the directory into place only when everything is written. Reads the base config and
+tensors lazily, never the whole model.
 """
 
 from __future__ import annotations
@@ -11,17 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from steerc.compiler import basefiles, emit, numeric
-from steerc.compiler.backends import BACKENDS
-from steerc.compiler.backends.base import TensorOutput
-from steerc.compiler.backends.hooks import model_dtype
+from steerc.checkpoint import output
+from steerc.checkpoint.reader import open_checkpoint
+from steerc.compiler import numeric
 from steerc.compiler.inputs import program_inputs
-from steerc.compiler.ir import FeatureId, Program
+from steerc.compiler.ir import Program
 from steerc.compiler.plan import Plan, plan as make_plan
+from steerc.compiler.weight_plan import check_edit_targets, directions_from
 from steerc.files.outdir import atomic_dir
 from steerc.files.write import write_new
+from steerc.targets import TARGETS, Artifacts, BaseModel, Job
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class CompileResult:
     out: Path
     plan: Plan
     manifest: dict
+    artifacts: Artifacts
 
 
 def load_base(model_dir: str | Path):
@@ -57,19 +61,6 @@ def load_saes(program: Program, saes: dict | None = None, *, allow_pickle: bool 
     return saes
 
 
-def directions_from(saes: dict):
-    """feature -> decoder row d_i (fp32 [d_in]), cached."""
-    cache: dict[FeatureId, torch.Tensor] = {}
-
-    def get(f: FeatureId) -> torch.Tensor:
-        key = FeatureId(f.sae, f.index)
-        if key not in cache:
-            cache[key] = saes[f.sae].decoder_rows([f.index])[0].to(torch.float32)
-        return cache[key]
-
-    return get
-
-
 def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                     force: bool = False, saes: dict | None = None, progress: bool = False,
                     lock_text: str | None = None, spec_hashes: dict | None = None,
@@ -93,35 +84,36 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
     info = validate_program(program)
     config, raw_config, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, target)
-    base = emit.open_checkpoint(info.root)
-    basefiles.check_edit_targets(p, base, config)
+    base = open_checkpoint(info.root)
+    check_edit_targets(p, base, config)
     saes = load_saes(program, saes, allow_pickle=allow_pickle)
     numeric.check_program([lo.intervention for lo in p.weight_edits + p.hooks],
-                          saes, model_dtype(base))
-    backend = BACKENDS[p.target]
+                          saes, base.float_dtype())
+    job = Job(program, p, BaseModel(config, raw_config, adapter, base), saes,
+              directions_from(saes), progress, jobs)
     shown = portable_program(program, Path(out))  # what the output records: no build paths
     try:
         with atomic_dir(out, force=force, inputs=program_inputs(program)) as tmp:
-            art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
-                               jobs=jobs)
+            art = TARGETS[p.target].emit(job, tmp)
             if program.json is not None:
                 from steerc.guard.checkpoint import write_guard
 
                 guard = write_guard(tmp, shown.json)
                 art.code_files = tuple(art.code_files) + tuple(
                     str(f.relative_to(tmp)) for f in guard)
-            copied = emit.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
-            emit.write_json(tmp / "config.json", art.config)
+            copied = []
+            if art.config is not None:  # a transformers checkpoint: tokenizer & co. too
+                copied = output.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
+                output.write_json(tmp / "config.json", art.config)
             if lock_text is not None:
                 write_new(tmp / "steer.lock", lock_text)
             manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
                                          spec_hashes=spec_hashes or {}, final_out=Path(out))
-            emit.write_json(tmp / mf.MANIFEST, manifest)
+            output.write_json(tmp / mf.MANIFEST, manifest)
             write_new(tmp / "README.md", model_card(shown, p, manifest))
     except numeric.NonFiniteOutput as e:  # the temp dir is gone already (atomic_dir)
         raise numeric.non_finite_diagnostic(e, p) from None
-    return CompileResult(Path(out), p, manifest)
+    return CompileResult(Path(out), p, manifest, art)
 
 
-__all__ = ["compile_program", "CompileResult", "load_base", "load_saes", "directions_from",
-           "TensorOutput"]
+__all__ = ["compile_program", "CompileResult", "load_base", "load_saes"]

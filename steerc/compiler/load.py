@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steerc.compiler import ast
-from steerc.compiler.hashing import bytes_sha256, cached_by_files, file_sha256
+from steerc.files.hashing import bytes_sha256, cached_by_files, file_sha256
 from steerc.compiler.ir import Program
 from steerc.compiler.locate import sae_key
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 
 from steerc import __version__
-from steerc.compiler.hashing import file_sha256, model_fingerprint
+from steerc.files.hashing import file_sha256, model_fingerprint
 from steerc.compiler.ir import HubSource, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read

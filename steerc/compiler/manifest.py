@@ -7,7 +7,7 @@ file, so a reviewer can tell exactly what a checkpoint is. `hash_scope` says wha
 covers. Hashes are computed over the bytes as they are written (no second read); a
 hard-linked base shard is the base file itself, so its hash is the base file's (hashing.py's
 stat cache, already filled by the lock's model fingerprint); a rewritten shard is recorded by
-its `emit.shard_digest` (header + per-tensor hashes), so the base tensors copied into it
+its `digest.shard_digest` (header + per-tensor hashes), so the base tensors copied into it
 unchanged need no pass over their bytes (their hashes are cached by stat). Deterministic: no
 timestamps, sorted keys.
 """
@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from steerc import __version__
-from steerc.compiler.hashing import file_sha256, files_fingerprint, sha256_uncached
+from steerc.files.hashing import file_sha256, files_fingerprint, sha256_uncached
 from steerc.compiler.lock import hub_entry
 from steerc.compiler.portable import portable_program
 
@@ -65,7 +65,7 @@ HASH_SCOPE = {
     "edits": "before/after: tensor_hash of the base tensor and of its replacement",
     "files": "per output .safetensors file: where `shards` says link or copy, sha256 of the "
              "file's bytes (the base file's own hash); where it says rewritten or new, "
-             "steerc.compiler.emit.shard_digest: sha256 over the tag 'steerc-shard-digest-v1\\n', "
+             "steerc.checkpoint.digest.shard_digest: sha256 over the tag 'steerc-shard-digest-v1\\n', "
              "the 8-byte little-endian header length and the header bytes (8-byte size field + "
              "JSON), then the hex tensor_hash of each tensor in data order",
     "tensors_sha256": "sha256 of the sorted lines '<file>\\t<sha256>\\n' over `files` "
@@ -108,7 +108,7 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
     for rec in art.records:
         name = rec["tensor"]
         edits.append({"tensor": name, "ops": rec["ops"], "before_sha256": t.before.get(name),
-                      "after_sha256": t.hashes[name]})
+                      "after_sha256": t.hashes.get(name)})
     # `program` is the checkpoint's view (portable.portable_program): paths relative to the
     # checkpoint; `local` is the one on disk, to hash
     local = program

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from steerc.compiler import basefiles
+from steerc.checkpoint import layout
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 CONFIG = "config.json"
@@ -102,7 +102,7 @@ def describe_model(ref: str) -> ModelInfo:
 
     adapter_for(mt if isinstance(mt, str) else "")
     info = ModelInfo(root, mt if isinstance(mt, str) else None, hidden, layers,
-                     weight_layers(basefiles.read_headers(root).names()))
+                     weight_layers(layout.read_headers(root).names()))
     if info.weight_layers is not None and info.weight_layers < layers:
         _fail("E241", f"{root / CONFIG} says {layers} layers but the weights hold "
               f"{info.weight_layers}", "config.json and the safetensors files come from different "

@@ -17,9 +17,10 @@ Plan -> Plan, each idempotent) and returns the final `Plan`. Rules (docs/semanti
 
 `enforce json` ships decode-time code, so it needs the hooks target too (E411 under weights).
 
-Targets: `weights` refuses (E410) what is not exact, naming the rule and `--target hooks`;
-`hooks` keeps exact edits as weights and hooks the rest; `auto` picks `weights` when every
-rule is exact, else `hooks`. Nothing is ever approximated.
+Targets (`steerc.targets`, one registry) say what they can express: `weights` refuses
+(E410) what is not exact, naming the rule and `--target hooks`; `hooks` keeps exact edits as
+weights and hooks the rest; `auto` picks `weights` when every rule is exact, else `hooks`.
+Nothing is ever approximated.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import Literal
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.targets import TARGETS, check_target
 
 Kind = Literal["weights", "hook", "refused"]
-TARGETS = ("auto", "weights", "hooks")
 
 _POINT = re.compile(r"^blocks\.([0-9]+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
 
@@ -202,9 +203,10 @@ def _same_point(a: str, b: str) -> bool:
 def isolate_hook_points(p: Plan, program: Program, config, adapter) -> Plan:
     """Move weight edits to hooks where a hook would otherwise see them too early: an ADD
     folded at a point some hook reads, and `everywhere` projections once any hook exists
-    (its delta must be projected too; then every ADD is hooked with it). Fixpoint. Under
-    `--target weights` no hook will exist, so only each rule's own exactness counts there."""
-    if p.requested == "weights":
+    (its delta must be projected too; then every ADD is hooked with it). Fixpoint. Under a
+    target that runs no hooks (`weights`) none will exist, so only each rule's own
+    exactness counts there."""
+    if p.requested != "auto" and not TARGETS[p.requested].runs_hooks:
         return p
     los = list(p.lowerings)
     changed = True
@@ -232,39 +234,38 @@ def isolate_hook_points(p: Plan, program: Program, config, adapter) -> Plan:
 
 
 def apply_target(p: Plan, program: Program, config, adapter) -> Plan:
-    """Resolve `auto`, refuse hooks under `weights` (E410), set `untie`."""
+    """Resolve `auto`, let the target refuse what it cannot express (one diagnostic per
+    source rule: E410 for a hook under `weights`...), set `untie`."""
     exact = all(lo.kind == "weights" for lo in p.lowerings) and program.json is None
     target = p.requested if p.requested != "auto" else ("weights" if exact else "hooks")
-    los = p.lowerings
-    diags = list(p.diagnostics)
-    if target == "weights" and program.json is not None and not any(
-            d.code == "E411" for d in diags):
-        diags.append(Diagnostic("E411", "`enforce json` needs a decode-time guard "
-                                "(custom_generate code), which a plain weights checkpoint cannot "
-                                "carry without silently dropping it", program.json.span,
-                                "use --target hooks (or auto): the checkpoint then needs "
-                                "trust_remote_code=True and fails closed without it"))
-    if target == "weights":
-        refused = tuple(replace(lo, kind="refused", code="E410") for lo in los if lo.kind == "hook")
-        diags += _refusals(refused)  # only the newly refused: the pass stays idempotent
-        by_index = {lo.index: lo for lo in refused}
-        los = tuple(by_index.get(lo.index, lo) for lo in los)
+    t = TARGETS[target]
+    seen = {d.code for d in p.diagnostics}
+    diags = list(p.diagnostics) + [d for d in t.program_refusals(program) if d.code not in seen]
+    refused = []  # only the newly refused: the pass stays idempotent
+    for lo in p.lowerings:
+        why = t.refusal(lo) if lo.kind != "refused" else None
+        if why is not None:
+            refused.append((replace(lo, kind="refused", code=why.code), why))
+    diags += _refusals(refused, t.expresses)
+    by_index = {lo.index: lo for lo, _ in refused}
+    los = tuple(by_index.get(lo.index, lo) for lo in p.lowerings)
     tied = {e.weight for e in adapter.embeddings(config) if e.tied_to}
     untie = any(set(lo.tensors) & tied for lo in los if lo.kind == "weights")
     return replace(p, target=target, lowerings=los, untie=untie, diagnostics=tuple(diags),
                    json_guard=program.json is not None)
 
 
-def _refusals(los: tuple[Lowering, ...]) -> list[Diagnostic]:
-    """One E410 per source rule (a rule over a feature set is one line, so one error), with
-    the number of its features refused and each distinct reason."""
+def _refusals(refused: list, expresses: str) -> list[Diagnostic]:
+    """One diagnostic per source rule and code (a rule over a feature set is one line, so
+    one error), with the number of its features refused and each distinct reason."""
     out = []
-    for g in group_by_rule(los, key=lambda lo: lo.intervention):
-        why = "; ".join(dict.fromkeys(lo.reason for lo in g.items))
-        n = f" ({counted(len(g), 'feature')})" if len(g) > 1 else ""
-        out.append(Diagnostic("E410", f"`{g.origin}`{n} cannot be lowered to an exact weight "
-                              f"edit: {why}", g.span,
-                              "use --target hooks (or auto) to compile it as a hook module"))
+    for g in group_by_rule(refused, key=lambda r: r[0].intervention):
+        for code in dict.fromkeys(why.code for _, why in g.items):
+            items = [(lo, why) for lo, why in g.items if why.code == code]
+            reasons = "; ".join(dict.fromkeys(why.reason for _, why in items))
+            n = f" ({counted(len(items), 'feature')})" if len(g) > 1 else ""
+            out.append(Diagnostic(code, f"`{g.origin}`{n} cannot be lowered to {expresses}: "
+                                  f"{reasons}", g.span, items[0][1].hint))
     return out
 
 
@@ -276,8 +277,7 @@ def plan(program: Program, config, adapter, target: str = "auto", *, check: bool
 
     With `check` (the default) a refusal raises DiagnosticError; `explain` passes
     check=False to show refused rules instead."""
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; one of {TARGETS}")
+    check_target(target)
     p = Plan(requested=target, target=target, family=adapter.name, lowerings=())
     for pass_ in PASSES:
         p = pass_(p, program, config, adapter)

@@ -247,7 +247,7 @@ def copy_new(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy the content of regular file `src` (symlinks followed) into a new file `dst`,
     kernel side where the platform can. A non-regular `src` (a FIFO, a device) is OSError
     EINVAL, never read."""
-    from steerc.compiler.filecopy import copy_range_at
+    from steerc.files.filecopy import copy_range_at
 
     sfd = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:

@@ -18,7 +18,7 @@ import os
 import tempfile
 from typing import Any, Iterator
 
-from steerc.compiler.hashing import bytes_sha256, cached_text, store_text
+from steerc.files.hashing import bytes_sha256, cached_text, store_text
 from steerc.diagnostics import Diagnostic, Span
 
 E_BAD_JSON = "E470"       # schema text is not JSON / not a valid JSON Schema

@@ -168,7 +168,7 @@ def _check_model_files(snap: Snapshot, weights: bool, what: str, command: str) -
         return
     shards = [SINGLE]
     if (root / INDEX).is_file():
-        from steerc.compiler.basefiles import read_index
+        from steerc.checkpoint.layout import read_index
         try:
             shards = sorted(set(read_index(root / INDEX)["weight_map"].values()))
         except Exception:  # a broken index is reported (E603) where the weights are read

@@ -16,22 +16,16 @@ Dtypes are named as torch names them without the `torch.` prefix ("float32", "bf
 from __future__ import annotations
 
 import ast
-import json
-import math
 import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from steerc.compiler.basefiles import ITEMSIZE
+from steerc.checkpoint.dtypes import TORCH_NAMES as ST_DTYPES  # tag -> torch dtype name
+from steerc.checkpoint.header import BadHeader, parse_header
 from . import errors
 
-# safetensors dtype tag -> torch dtype name (the tags steerc reads SAE tensors in)
-ST_DTYPES = {
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
-}
 # .npy `descr` kind+size (byte order stripped) -> torch dtype name (what torch.from_numpy gives)
 NPY_DTYPES = {
     "f2": "float16", "f4": "float32", "f8": "float64", "i1": "int8", "i2": "int16",
@@ -39,7 +33,6 @@ NPY_DTYPES = {
     "b1": "bool", "c8": "complex64", "c16": "complex128",
 }
 NPY_MAGIC = b"\x93NUMPY"
-MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 
 
 def torch_dtype(name: "str | object"):
@@ -52,47 +45,16 @@ def torch_dtype(name: "str | object"):
 
 
 def read_safetensors_header(path: Path) -> tuple[dict, int]:
-    """Parse and check a safetensors header: sizes, dtypes, offsets, and the file length.
+    """Parse and check a safetensors header (`steerc.checkpoint.header.parse_header`: sizes,
+    dtypes, offsets, the file length), without `__metadata__`.
 
     Returns ({name: entry}, byte offset of the data section); E300/E308 naming the file."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                errors.fail(errors.CORRUPT_FILE, path, "not a safetensors file (shorter than 8 bytes)")
-            (n,) = struct.unpack("<Q", head)
-            if n > MAX_HEADER_BYTES or n + 8 > size:
-                errors.fail(errors.CORRUPT_FILE, path,
-                            f"safetensors header claims {n} bytes but the file has {size}",
-                            "the file is truncated or not a safetensors file; download it again")
-            raw = f.read(n)
-    except OSError as e:
-        errors.fail(errors.MISSING_FILE, path, f"cannot read file: {e}")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        errors.fail(errors.CORRUPT_FILE, path, f"safetensors header is not valid JSON ({e})")
-    if not isinstance(header, dict):
-        errors.fail(errors.CORRUPT_FILE, path, "safetensors header is not a JSON object")
+        header, start = parse_header(path, dtypes=ST_DTYPES)
+    except BadHeader as e:
+        errors.fail(errors.MISSING_FILE if e.missing else errors.CORRUPT_FILE, path, e.message, e.hint)
     header.pop("__metadata__", None)
-    data_len = size - 8 - n
-    for key, e in header.items():
-        try:
-            dt, shape, (begin, end) = e["dtype"], [int(s) for s in e["shape"]], e["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            errors.fail(errors.CORRUPT_FILE, path, f"safetensors header entry '{key}' is malformed")
-        if dt not in ST_DTYPES:
-            errors.fail(errors.CORRUPT_FILE, path, f"tensor '{key}' has unsupported dtype {dt}")
-        nbytes = math.prod(shape) * ITEMSIZE[dt]
-        if not (0 <= begin <= end) or end - begin != nbytes:
-            errors.fail(errors.CORRUPT_FILE, path,
-                        f"tensor '{key}' claims shape {shape} ({nbytes} bytes) but offsets {begin}..{end}")
-        if end > data_len:
-            errors.fail(errors.CORRUPT_FILE, path,
-                        f"tensor '{key}' ends at byte {end} but the data section has {data_len} bytes",
-                        "the file is truncated; download it again")
-    return header, 8 + n
+    return header, start
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class SafetensorsStore(TensorStore):
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._entries, self._data_start = read_safetensors_header(self.path)
+        self._entries, self.data_start = read_safetensors_header(self.path)
         self._mm: dict[str, np.memmap] = {}
 
     def keys(self) -> list[str]:
@@ -126,7 +126,7 @@ class SafetensorsStore(TensorStore):
 
         if key not in self._mm:
             e = self._entries[key]
-            begin = self._data_start + e["data_offsets"][0]
+            begin = self.data_start + e["data_offsets"][0]
             shape = tuple(e["shape"]) or (1,)
             mm = np.memmap(self.path, dtype=_ST_NUMPY[e["dtype"]], mode="r", offset=begin, shape=shape)
             _no_readahead(mm)
@@ -164,7 +164,7 @@ class SafetensorsStore(TensorStore):
         e = self._entries[key]
         begin, end = e["data_offsets"]
         with open(self.path, "rb") as f:
-            f.seek(self._data_start + begin)
+            f.seek(self.data_start + begin)
             left = end - begin
             while left > 0:
                 chunk = f.read(min(left, 1 << 24))

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from steerc.compiler.hashing import sha256_uncached
+from steerc.files.hashing import sha256_uncached
 from steerc.compiler.ir import Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read
@@ -132,7 +132,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
                   "the manifest records it relative to the checkpoint: was the checkpoint moved?")
         sae_paths[b.alias] = p
     guard = os.path.isfile(ckpt / GUARD_DIR / "generate.py")
-    needs_code = manifest["target"] == "hooks" or bool(manifest.get("code_files")) or guard
+    needs_code = bool(manifest.get("code_files")) or guard  # shipped code is what needs trust
     return SteeredCheckpoint(ckpt, manifest, program, base, sae_paths, manifest["target"],
                              needs_code, guard, tuple(warnings))
 

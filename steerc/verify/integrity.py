@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, GUARD_CODE, GUARD_DATA, GUARD_DIR, shipped_code
-from steerc.compiler.hashing import cached_by_files, sha256_checked, sha256_uncached
+from steerc.files.hashing import cached_by_files, sha256_checked, sha256_uncached
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read
 
@@ -107,8 +107,8 @@ def check_code(ckpt: Path, manifest: dict) -> None:
 
 def shard_hash(path: Path, how: str) -> str:
     """A weight file's hash as the manifest's `files` records it (see its hash_scope):
-    sha256 of the bytes for a linked or copied base shard, else `emit.shard_digest`."""
-    from steerc.compiler.emit import file_shard_digest
+    sha256 of the bytes for a linked or copied base shard, else `digest.shard_digest`."""
+    from steerc.checkpoint.digest import file_shard_digest
 
     if how in ("link", "copy"):
         return sha256_checked(path)
@@ -120,7 +120,7 @@ def check_weights(ckpt: Path, manifest: dict) -> None:
     """E520 when a weight file the manifest records is missing or its hash differs (a
     flipped byte, an edited `steering.safetensors`); E521 for a `.safetensors` file it does
     not record (transformers could load it); E60x when the shard index is inconsistent."""
-    from steerc.compiler.emit import open_checkpoint
+    from steerc.checkpoint.reader import open_checkpoint
 
     files, shards = manifest.get("files"), manifest.get("shards") or {}
     if not isinstance(files, dict) or not files or not isinstance(shards, dict):

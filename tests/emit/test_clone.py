@@ -16,10 +16,11 @@ import pytest
 from safetensors import safe_open
 
 from bench.synth_checkpoint import SHAPES, Shape, write_checkpoint
-from steerc.compiler import filecopy, shardwrite
+from steerc.checkpoint import writer as shardwrite
+from steerc.files import filecopy
 from steerc.compiler.build_checkpoint import compile_program
-from steerc.compiler.emit import Entry, open_checkpoint
-from steerc.compiler.shardwrite import ShardWriter, mirrors, run_tasks, safetensors_header
+from steerc.checkpoint.reader import open_checkpoint
+from steerc.checkpoint.writer import Entry, ShardWriter, mirrors, run_tasks, safetensors_header
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.saes import load_sae
 from tests.tinymodels import random_sae_dir

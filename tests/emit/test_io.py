@@ -14,9 +14,10 @@ import transformers as tf
 
 from steerc.compiler import edits
 from steerc.compiler.build_checkpoint import compile_program
-from steerc.compiler.hashing import sha256_uncached
-from steerc.compiler.emit import (INDEX, file_shard_digest, open_checkpoint, read_header,
-                                  tensor_hash)
+from steerc.files.hashing import sha256_uncached
+from steerc.checkpoint.digest import file_shard_digest, tensor_hash
+from steerc.checkpoint.layout import INDEX, read_header
+from steerc.checkpoint.reader import open_checkpoint
 from steerc.diagnostics import DiagnosticError
 from steerc.runtime.apply import apply
 

@@ -13,9 +13,12 @@ import pytest
 import torch
 
 from bench.synth_checkpoint import SHAPES, write_checkpoint
-from steerc.compiler import edits, emit, filecopy, stream_edits
+from steerc.checkpoint import digest
+from steerc.compiler import edits, stream_edits
+from steerc.files import filecopy
 from steerc.compiler.build_checkpoint import compile_program
-from steerc.compiler.emit import base_tensor_hashes, file_shard_digest, open_checkpoint
+from steerc.checkpoint.digest import base_tensor_hashes, file_shard_digest
+from steerc.checkpoint.reader import open_checkpoint
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.saes import load_sae
 from tests.tinymodels import random_sae_dir
@@ -111,7 +114,7 @@ def test_rewritten_shard_digest_catches_a_changed_copied_byte(ablated):
         assert out.raw(n) == base.raw(n)
     path = root / "out" / f
     info = out.info(copied[-1])
-    at = out._data_start[f] + info.offsets[0] + 1
+    at = out.data_start[f] + info.offsets[0] + 1
     blob = bytearray(path.read_bytes())
     blob[at] ^= 0x01
     path.unlink()  # the output shard may share nothing with the base, but never write through
@@ -125,7 +128,7 @@ def test_before_hashes_are_the_base_tensors(ablated):
     for e in m["edits"]:
         if base.has(e["tensor"]):
             info = base.info(e["tensor"])
-            assert e["before_sha256"] == emit.tensor_hash(e["tensor"], info.dtype, info.shape,
+            assert e["before_sha256"] == digest.tensor_hash(e["tensor"], info.dtype, info.shape,
                                                           base.raw(e["tensor"]))
 
 
@@ -136,10 +139,10 @@ def test_base_tensor_hashes_are_cached_by_stat(tmp_path, monkeypatch):
     base = open_checkpoint(tmp_path / "base")
     f = base.files[0]
     first = base_tensor_hashes(base, f)
-    assert first == emit.hash_file_tensors(tmp_path / "base" / f)
+    assert first == digest.hash_file_tensors(tmp_path / "base" / f)
     calls = []
-    real = emit.hash_file_tensors
-    monkeypatch.setattr(emit, "hash_file_tensors", lambda p: calls.append(p) or real(p))
+    real = digest.hash_file_tensors
+    monkeypatch.setattr(digest, "hash_file_tensors", lambda p: calls.append(p) or real(p))
     assert base_tensor_hashes(base, f) == first and calls == []
     os.utime(tmp_path / "base" / f, ns=(1, 1))  # a changed stat signature recomputes
     assert base_tensor_hashes(base, f) == first and len(calls) == 1

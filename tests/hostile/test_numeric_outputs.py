@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from steerc.compiler.numeric import NonFiniteOutput, require_finite
+from steerc.checkpoint.finite import NonFiniteOutput, require_finite
 from steerc.diagnostics import DiagnosticError
 from steerc.files.write import dumps_json
 from tests.hostile.world import FIX, run_cli, sae_tensors, write_sae, write_spec

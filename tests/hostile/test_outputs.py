@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from steerc.compiler.emit import hash_file_tensors
+from steerc.checkpoint.digest import hash_file_tensors
 from tests.hostile.world import FIX, ROOT, run_cli, write_spec
 
 EXACT = "steer res2[1] by 4\nablate res2[2] everywhere\n"

@@ -4,7 +4,7 @@ import hashlib
 import os
 import sqlite3
 
-from steerc.compiler import hashing
+from steerc.files import hashing
 
 
 def test_file_hash_and_cache(tmp_path):

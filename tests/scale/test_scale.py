@@ -16,9 +16,10 @@ import torch
 import transformers as tf
 
 from bench.synth_checkpoint import SHAPES, Shape, tensors, write_checkpoint
-from steerc.compiler.backends.base import ADDED_SHARD
+from steerc.checkpoint.layout import INDEX
+from steerc.checkpoint.output import ADDED_SHARD
+from steerc.checkpoint.reader import open_checkpoint
 from steerc.compiler.build_checkpoint import compile_program
-from steerc.compiler.emit import INDEX, open_checkpoint
 from steerc.compiler.ir import FeatureId, Intervention, Op, Program, SaeBinding
 from steerc.runtime.apply import apply
 from steerc.saes import load_sae

@@ -1,7 +1,7 @@
 """Moving bytes between files without passing them through Python: positional writes,
 kernel-side range copies, and whole-file reflinks.
 
-`shardwrite.ShardWriter` builds a rewritten shard from these. Every write names its file
+`steerc.checkpoint.writer.ShardWriter` builds a rewritten shard from these. Every write names its file
 offset, so tensors can be written by several threads at once in any order. Where the file
 system can reflink (btrfs, XFS, bcachefs, ...), `clone_file` makes the new shard share every
 block of the base shard, so only the edited tensors are written (copy on write keeps the

@@ -1,4 +1,9 @@
-"""Weight edits: turn a plan's exact lowerings into tensor producers and a config patch.
+"""Weight-edit planning, below every target: a plan's exact lowerings as tensor producers.
+
+What a target writes (a full checkpoint, an adapter, a control vector) it takes from here:
+`plan_weight_edits` turns the plan's `weights` lowerings into producers and a config patch,
+`patched_config` applies the patch, `check_edit_targets` refuses tensors the math cannot
+take (E608/E609) and `directions_from` reads decoder rows.
 
 Order inside one tensor follows the IR semantics: adds first (they are steerc's own residual
 writes), then the `everywhere` projection of every writer, bias and embedding, so an added
@@ -15,10 +20,13 @@ from typing import Callable
 
 import torch
 
+from steerc.checkpoint.dtypes import FLOAT_DTYPES
+from steerc.checkpoint.reader import ST_DTYPES, Checkpoint
+from steerc.checkpoint.writer import Producer, RawCopy
 from steerc.compiler import edits, stream_edits
-from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Checkpoint, Producer, RawCopy
 from steerc.compiler.ir import FeatureId, Op
 from steerc.compiler.plan import Plan, _add_embedding, _residual_slot
+from steerc.diagnostics import Diagnostic, DiagnosticError
 
 Directions = Callable[[FeatureId], torch.Tensor]  # feature -> decoder row d_i [d_model]
 
@@ -165,23 +173,6 @@ def _causal_lm_class(model_type: str) -> str:
     return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]
 
 
-__all__ = ["WeightEdits", "NewTensor", "plan_weight_edits", "TORCH_TO_ST"]
-
-
-# ---------------------------------------------------------------- the backend
-
-@dataclass
-class Artifacts:
-    """What a backend produced in the output dir (besides side files): the final config.json
-    dict, the tensor output, the edit records and the code files it wrote."""
-
-    config: dict
-    tensors: object  # backends.base.TensorOutput
-    records: list[dict]
-    code_files: tuple[str, ...] = ()
-    hooks: list[dict] = field(default_factory=list)
-
-
 def patched_config(raw_config: dict, config, adapter, we: WeightEdits) -> dict:
     """config.json after weight edits: flags switched on, tie cleared, re-targeted family."""
     patch = dict(we.config_patch)
@@ -201,16 +192,37 @@ def patched_config(raw_config: dict, config, adapter, we: WeightEdits) -> dict:
     return cfg
 
 
-class WeightsBackend:
-    """Exact weight edits only: a plain checkpoint of the base (or re-targeted) family."""
+def directions_from(saes: dict):
+    """feature -> decoder row d_i (fp32 [d_in]), cached."""
+    cache: dict[FeatureId, torch.Tensor] = {}
 
-    name = "weights"
+    def get(f: FeatureId) -> torch.Tensor:
+        key = FeatureId(f.sae, f.index)
+        if key not in cache:
+            cache[key] = saes[f.sae].decoder_rows([f.index])[0].to(torch.float32)
+        return cache[key]
 
-    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
-             jobs=None):
-        from steerc.compiler.backends.base import write_tensors
-        from steerc.compiler.build_checkpoint import directions_from
+    return get
 
-        we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
-        tensors = write_tensors(base, out, we.replaced, we.new, progress=progress, jobs=jobs)
-        return Artifacts(patched_config(raw_config, config, adapter, we), tensors, we.records)
+
+def check_edit_targets(plan, base, config) -> None:
+    """E608/E609 for a tensor a weight edit rewrites that the edit math cannot take: an
+    integer/quantized dtype, or a shape without a d_model axis (wrong config)."""
+    cfg = getattr(config, "text_config", None) or config
+    d_model = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None)
+    for lo in plan.weight_edits:
+        for name in lo.tensors:
+            if not base.has(name):
+                continue  # a bias slot the edit creates
+            info = base.info(name)
+            if info.dtype not in FLOAT_DTYPES:
+                _fail("E608", f"tensor '{name}' of {base.root} is {info.dtype}; a weight edit needs a "
+                             f"float tensor ({', '.join(FLOAT_DTYPES)})",
+                     "compile against the unquantized checkpoint, or use --target hooks")
+            if d_model and d_model not in info.shape:
+                _fail("E609", f"tensor '{name}' of {base.root} has shape {list(info.shape)}, with no axis "
+                             f"of the model's hidden size {d_model}", "config.json and weights disagree")
+
+
+def _fail(code: str, message: str, hint: str | None = None):
+    raise DiagnosticError([Diagnostic(code, message, None, hint)])

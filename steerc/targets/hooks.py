@@ -1,4 +1,4 @@
-"""Hooks backend: exact weight edits where possible, fused hook modules for the rest.
+"""`--target hooks`: exact weight edits where possible, fused hook modules for the rest.
 
 The checkpoint gets its own `model_type` (`steerc_<base>`) with `auto_map` entries for
 AutoConfig and AutoModelForCausalLM pointing at flat files shipped beside the weights:
@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from steerc.compiler.backends.weights import Artifacts, patched_config, plan_weight_edits
 from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, code_bytes
-from steerc.compiler.emit import ST_DTYPES, TORCH_TO_ST, Entry
+from steerc.diagnostics import Diagnostic
 from steerc.files.write import write_new
+from steerc.targets.base import Artifacts, Job, Refusal
 
 STEERING_SHARD = "steering.safetensors"
 
@@ -30,18 +28,12 @@ def write_code(out: Path, base_type: str) -> tuple[str, ...]:
     return CODE_FILES
 
 
-def model_dtype(base) -> torch.dtype:
-    """The stored dtype of the base's floating tensors (the first one in name order)."""
-    for name in sorted(base.tensors):
-        dt = ST_DTYPES[base.tensors[name].dtype]
-        if dt.is_floating_point:
-            return dt
-    return torch.float32
-
-
-def steering_entries(hooks, dtype: torch.dtype) -> list[Entry]:
+def steering_entries(hooks, dtype) -> list:
     """`steerc.*` entries of the hook buffers; floating ones cast to the model dtype (the
     runtime reference casts its hooks to the model dtype too), integer ones kept."""
+    from steerc.checkpoint.reader import TORCH_TO_ST
+    from steerc.checkpoint.writer import Entry
+
     entries = []
     for name, t in sorted(hooks.state_dict().items()):
         t = t.detach().to(dtype) if t.is_floating_point() else t.detach()
@@ -50,24 +42,33 @@ def steering_entries(hooks, dtype: torch.dtype) -> list[Entry]:
     return entries
 
 
-class HooksBackend:
-    """Weight edits for the exact lowerings, hook modules for the others."""
-
+class HooksTarget:
     name = "hooks"
+    summary = ("exact weight edits plus fused hook modules for the rest; loads with "
+               "trust_remote_code=True (transformers only)")
+    expresses = "a hook module"
+    runs_hooks = True
 
-    def emit(self, plan, program, config, raw_config, adapter, base, saes, out, progress=False,
-             jobs=None):
-        from steerc.compiler.backends.base import write_tensors
-        from steerc.compiler.build_checkpoint import directions_from
+    def refusal(self, lowering) -> Refusal | None:
+        return None  # every lowering is a weight edit or a hook
+
+    def program_refusals(self, program) -> list[Diagnostic]:
+        return []
+
+    def emit(self, job: Job, out: Path) -> Artifacts:
+        from steerc.checkpoint.output import write_tensors
+        from steerc.compiler.weight_plan import patched_config, plan_weight_edits
         from steerc.runtime.build_hooks import build_hooks
 
-        we = plan_weight_edits(plan, program, config, adapter, base, directions_from(saes))
-        cfg = patched_config(raw_config, config, adapter, we)
+        b, plan, program = job.base, job.plan, job.program
+        we = plan_weight_edits(plan, program, b.config, b.adapter, b.checkpoint, job.directions)
+        cfg = patched_config(b.raw_config, b.config, b.adapter, we)
         ivs = [lo.intervention for lo in plan.hooks]
-        hooks = build_hooks(program, saes, config, adapter, interventions=ivs)
-        extra = {STEERING_SHARD: steering_entries(hooks, model_dtype(base))} if ivs else {}
-        tensors = write_tensors(base, out, we.replaced, we.new, extra, progress=progress,
-                                jobs=jobs)
+        hooks = build_hooks(program, job.saes, b.config, b.adapter, interventions=ivs)
+        extra = ({STEERING_SHARD: steering_entries(hooks, b.checkpoint.float_dtype())}
+                 if ivs else {})
+        tensors = write_tensors(b.checkpoint, out, we.replaced, we.new, extra,
+                                progress=job.progress, jobs=job.jobs)
         if not ivs and program.json is None:  # every rule was exact: a plain checkpoint
             return Artifacts(cfg, tensors, we.records)
         # With no hook tensors (a JSON guard alone) the wrapper still gives the checkpoint its

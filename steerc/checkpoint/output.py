@@ -1,11 +1,11 @@
-"""What every backend writes: the base checkpoint's tensors with edits, new shards, config.
+"""Writing an output checkpoint: the base's tensors with edits, new shards, side files.
 
 `write_tensors` lays out the output shards: a base shard without edits is hard-linked
-untouched (its sha256 is the base file's, from `steerc.compiler.hashing`'s cache), a shard
+untouched (its sha256 is the base file's, from `steerc.files.hashing`'s cache), a shard
 with edits is rewritten tensor by tensor in its stored order (untouched tensors copied kernel
 side, or not written at all where the file system can reflink the base shard; edited ones
-streamed from their producers; recorded by `emit.shard_digest`, whose untouched-tensor
-hashes come from `emit.base_tensor_hashes`, cached by stat), and every tensor the base lacks
+streamed from their producers; recorded by `digest.shard_digest`, whose untouched-tensor
+hashes come from `digest.base_tensor_hashes`, cached by stat), and every tensor the base lacks
 (the zero MLP biases `mlp_bias` creates, a steering bias, an untied head) goes into one new
 shard `ADDED_SHARD`, so an additive rule rewrites no base shard at all. New shards (that
 one, the hooks' `steering.safetensors`) are listed in `model.safetensors.index.json`; since
@@ -16,6 +16,7 @@ hard-linked as one shard of an index (renamed, never rewritten).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,10 +25,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from steerc.compiler.emit import INDEX, SINGLE, Checkpoint, Entry, base_tensor_hashes, write_json
-from steerc.compiler.shardwrite import ShardWriter, run_tasks
-from steerc.compiler.hashing import file_sha256
-from steerc.files.write import link_or_copy
+from steerc.checkpoint.digest import base_tensor_hashes
+from steerc.checkpoint.layout import INDEX, SINGLE
+from steerc.checkpoint.reader import Checkpoint
+from steerc.checkpoint.writer import Entry, ShardWriter, run_tasks
+from steerc.diagnostics import DiagnosticError
+from steerc.files import read
+from steerc.files.hashing import file_sha256
+from steerc.files.write import copy_new, dumps_json, link_or_copy, write_new
 
 RENAMED_SINGLE = "model-00001-of-00001.safetensors"
 # Two tensors at once keep two cores busy (one thread's reads, math and hashing leave the
@@ -36,6 +41,7 @@ RENAMED_SINGLE = "model-00001-of-00001.safetensors"
 # bound (2x the largest tensor + 300 MB) on models whose MLP writers are large.
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 ADDED_SHARD = "model-steerc-added.safetensors"
+WEIGHT_FILES = (SINGLE, INDEX, "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 @dataclass
@@ -43,7 +49,7 @@ class TensorOutput:
     """What `write_tensors` wrote. `hashes`: `tensor_hash` of every tensor steerc wrote
     (edited or new), computed over the bytes as written; `before`: the same for the base
     tensors they replaced; `files`: per output .safetensors file, the sha256 of its bytes for
-    a linked or copied base shard (the base file's hash), `emit.shard_digest` for a
+    a linked or copied base shard (the base file's hash), `digest.shard_digest` for a
     rewritten or new one; the weight map and how each shard was made."""
 
     hashes: dict[str, str] = field(default_factory=dict)
@@ -118,3 +124,46 @@ def write_tensors(base: Checkpoint, out: Path, replaced: dict, new: dict,
         write_json(out / INDEX, {"metadata": {"total_size": total_size},
                                  "weight_map": dict(sorted(res.weight_map.items()))})
     return res
+
+
+def write_json(path: Path, obj, what: str | None = None) -> None:
+    """Deterministic strict JSON as a new file: sorted keys, 2-space indent, trailing
+    newline; a NaN or an infinity is E426 (`files.write.dumps_json`)."""
+    write_new(path, dumps_json(obj, what or path.name, indent=2, sort_keys=True) + "\n")
+
+
+CODE_SUFFIXES = (".py", ".pyc", ".so")
+
+
+def copy_side_files(base: Path, out: Path, skip: set[str]) -> list[str]:
+    """Copy the base's regular top-level non-weight files (tokenizer, generation config...).
+
+    Code is never carried over: no `.py`/`.pyc`/`.so` file, and a tokenizer_config.json
+    loses its `auto_map` (which names such code), so that trusting a steerc output only
+    ever runs steerc's own code."""
+    copied = []
+    for p in sorted(base.iterdir()):
+        if not os.path.isfile(p) or p.name in skip or p.name in WEIGHT_FILES or p.suffix == ".safetensors":
+            continue
+        if p.suffix in CODE_SUFFIXES:
+            continue
+        if p.name == "tokenizer_config.json" and _without_auto_map(p, out / p.name):
+            copied.append(p.name)
+            continue
+        copy_new(p, out / p.name)
+        copied.append(p.name)
+    return copied
+
+
+def _without_auto_map(src: Path, dst: Path) -> bool:
+    """Write `src` (a JSON object with an `auto_map`) to `dst` without it; False (nothing
+    written) when `src` has no `auto_map` or is not a JSON object."""
+    try:
+        doc = json.loads(read.read_bytes(src, read.MODEL_CONFIG))
+    except (DiagnosticError, ValueError):
+        return False
+    if not isinstance(doc, dict) or "auto_map" not in doc:
+        return False
+    doc.pop("auto_map")
+    write_json(dst, doc)
+    return True

@@ -1,4 +1,8 @@
-"""Writing one safetensors shard of the output: our header, then every tensor in place.
+"""Writing one safetensors shard: our header, then every tensor in place.
+
+An `Entry` is one tensor of an output shard: copied raw from the base, or made by a
+`Producer` on demand (a tensor, row blocks, or byte chunks: bounded memory). Every block a
+producer computes is checked for NaN/inf as it streams (`entry_chunks`).
 
 The header (`safetensors_header`, ours, so equal inputs give equal bytes) fixes every
 tensor's byte range, so each tensor is a separate `Task` that writes its own range with
@@ -20,12 +24,62 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
-from steerc.compiler.emit import (Checkpoint, Entry, RawCopy, entry_chunks, info_dtype_shape,
-                                  shard_digest, tensor_hasher)
-from steerc.compiler.filecopy import clone_file, copy_range_at, pwrite_all, read_range
+import torch
+
+from steerc.checkpoint.digest import info_dtype_shape, shard_digest, tensor_hasher
+from steerc.checkpoint.reader import ST_DTYPES, TORCH_TO_ST, Checkpoint, tensor_bytes
+from steerc.checkpoint.finite import require_finite
+from steerc.files.filecopy import clone_file, copy_range_at, pwrite_all, read_range
 from steerc.files.write import open_new
+
+
+# Computes one output tensor on demand: the tensor, or an iterator of row blocks (tensors)
+# or raw byte chunks that concatenate to it in row-major order (bounded memory), or a
+# RawCopy (another base tensor's bytes, copied kernel side).
+Producer = Callable[[], "torch.Tensor | Iterable[torch.Tensor | bytes] | RawCopy"]
+
+
+@dataclass(frozen=True)
+class RawCopy:
+    """What a producer may return for a tensor that is another base tensor's stored bytes,
+    unchanged (an untied head is the embedding): copied kernel side, hashed from the base."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tensor of an output shard: either copied raw from the base or produced."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    produce: Producer | None = None  # None: copy the base tensor's bytes
+
+    @property
+    def nbytes(self) -> int:
+        n = torch.tensor([], dtype=ST_DTYPES[self.dtype]).element_size()
+        for s in self.shape:
+            n *= s
+        return n
+
+
+def entry_chunks(e: Entry, produced) -> Iterator[memoryview | bytes]:
+    """Raw byte chunks of one produced entry (a tensor or an iterable of blocks/bytes). Each
+    tensor block is checked for NaN/inf here, in its stored dtype, while it is in cache
+    (`finite.require_finite`: raises NonFiniteOutput); raw byte chunks are base bytes."""
+    parts = [produced] if isinstance(produced, torch.Tensor) else produced
+    for t in parts:
+        if isinstance(t, torch.Tensor):
+            if TORCH_TO_ST[t.dtype] != e.dtype:
+                raise AssertionError(f"{e.name}: produced {t.dtype}, header says {e.dtype}")
+            if isinstance(produced, torch.Tensor) and tuple(t.shape) != e.shape:
+                raise AssertionError(f"{e.name}: produced {tuple(t.shape)}, header says {e.shape}")
+            require_finite(e.name, t)
+            t = tensor_bytes(t)
+        yield t
 
 
 @dataclass(frozen=True)
@@ -67,7 +121,7 @@ def mirrors(base: Checkpoint | None, file: str | None, entries: list[Entry]) -> 
         if (n, info.dtype, info.shape, info.offsets) != (e.name, e.dtype, e.shape, (off, off + e.nbytes)):
             return False
         off += e.nbytes
-    return len(names) == len(entries) and base.nbytes(file) == base._data_start[file] + off
+    return len(names) == len(entries) and base.nbytes(file) == base.data_start[file] + off
 
 
 class ShardWriter:
@@ -91,7 +145,7 @@ class ShardWriter:
                  base_hashes: dict[str, str] | None = None, mirror: str | None = None):
         self.path, self.entries, self.base, self.mirror = path, entries, base, mirror
         self.mirrored = mirrors(base, mirror, entries)
-        self.head = safetensors_header(entries, base._data_start[mirror] if self.mirrored else 0)
+        self.head = safetensors_header(entries, base.data_start[mirror] if self.mirrored else 0)
         self.at = list(itertools.accumulate((e.nbytes for e in entries), initial=len(self.head)))
         self.known = dict(base_hashes or {})
         self.before = {e.name: self._base_hash(e.name) for e in entries
@@ -125,7 +179,7 @@ class ShardWriter:
 
     def _start(self) -> None:
         fd, base = self._f.fileno(), self.base
-        self.cloned = (self.mirrored and len(self.head) == base._data_start[self.mirror]
+        self.cloned = (self.mirrored and len(self.head) == base.data_start[self.mirror]
                        and clone_file(base.root / self.mirror, fd))
         if not self.cloned:
             os.ftruncate(fd, self.at[-1])
@@ -222,7 +276,7 @@ class _BaseFiles:
         """(fd, file offset, byte count) of base tensor `name`."""
         info = self.base.info(name)
         a, b = info.offsets
-        return self.fd(info.file), self.base._data_start[info.file] + a, b - a
+        return self.fd(info.file), self.base.data_start[info.file] + a, b - a
 
     def will_need(self, name: str) -> None:
         """Start reading base tensor `name` in the background (kernel readahead), so that a
