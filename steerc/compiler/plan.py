@@ -24,19 +24,16 @@ rule is exact, else `hooks`. Nothing is ever approximated.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 Kind = Literal["weights", "hook", "refused"]
 TARGETS = ("auto", "weights", "hooks")
-
-_POINT = re.compile(r"^blocks\.([0-9]+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
-
 
 @dataclass(frozen=True)
 class Lowering:
@@ -74,24 +71,10 @@ class Plan:
         return tuple(lo for lo in self.lowerings if lo.kind == "hook")
 
 
-def parse_point(point: str) -> tuple[int | None, str]:
-    """(layer, kind) of a hook name; `hook_embed` -> (None, 'hook_embed')."""
-    m = _POINT.match(point)
-    if m:
-        return int(m.group(1)), m.group(2)
-    return None, point
-
-
 def _residual_slot(point: str) -> int | None:
-    """The layer L whose resid_post equals `point` (-1 = before layer 0), or None."""
-    layer, kind = parse_point(point)
-    if kind == "hook_resid_post":
-        return layer
-    if kind == "hook_resid_pre":
-        return layer - 1
-    if kind == "hook_embed":
-        return -1
-    return None
+    """`HookPoint.residual_slot` of a hook name (None for a name that is no hook point)."""
+    p = HookPoint.read(point)
+    return p.residual_slot if p else None
 
 
 def _why_not_exact(iv: Intervention) -> str | None:
@@ -182,20 +165,9 @@ def _reads(lo: Lowering) -> set[str]:
     return pts
 
 
-def _fold_slot(point: str) -> int | None:
-    """The bias slot (layer; -1 = embeddings) whose tensor an activation at `point` already
-    contains once an add is folded there: resid_post L / resid_pre L+1, and mlp_out L (the
-    bias is part of the MLP output); embedding outputs for slot -1."""
-    layer, kind = parse_point(point)
-    if kind == "hook_mlp_out":
-        return layer
-    if kind == "hook_pos_embed":
-        return -1
-    return _residual_slot(point)
-
-
 def _same_point(a: str, b: str) -> bool:
-    sa, sb = _fold_slot(a), _fold_slot(b)
+    pa, pb = HookPoint.read(a), HookPoint.read(b)
+    sa, sb = (pa.fold_slot if pa else None), (pb.fold_slot if pb else None)
     return a == b or (sa is not None and sa == sb)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from steerc.arch.hooknames import hook_order
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.validate import hook_problems
 from steerc.diagnostics import DiagnosticError
@@ -87,7 +87,7 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
     problems = hook_problems(ivs, {a: (_hook_of(s), s.cfg.d_in) for a, s in saes.items()})
     if problems:
         raise DiagnosticError(problems[:1])
-    d = config.hidden_size
+    d = adapter.d_model(config)
     everywhere = [iv for iv in ivs if iv.op == Op.PROJECT_OUT and iv.everywhere]
     points: dict[str, list[Intervention]] = {}
     for iv in ivs:
@@ -103,7 +103,7 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
                 key = (c.feature.sae, c.feature.index)
                 if key not in exports.setdefault(c.hook, []):
                     exports[c.hook].append(key)
-    order = sorted(set(points) | set(exports), key=hook_order)  # registration = forward order
+    order = sorted(set(points) | set(exports), key=HookPoint.parse)  # registration = forward order
     index = {p: i for i, p in enumerate(order)}
 
     hook_specs, hook_tensors = [], []
@@ -195,7 +195,7 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
     t["Q_local"] = Q
     t["export_src"] = torch.tensor([column[k] for k in export_here], dtype=torch.long)
     spec = {"hook": point, "path": site.path, "where": site.where,
-            "add_input_of": site.add_input_of, "residual": adapter.residual_hook(point) and d == d_model,
+            "add_input_of": site.add_input_of, "residual": HookPoint.parse(point).residual_space and d == d_model,
             "d": d, "n_ops": n, "local_rank": Q.shape[1],
             "local_positions": scopes.pop() if scopes else "all", "groups": groups,
             "exports": len(export_here), "imports": [[index[h], c] for h, c in imports]}

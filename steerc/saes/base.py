@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
 
+from steerc.arch.hookpoint import HookPoint
+
 if TYPE_CHECKING:  # plain data here; `steerc check` reads configs without importing torch
     import torch
 
@@ -50,10 +52,8 @@ class SAEConfig:
     @property
     def layer(self) -> Optional[int]:
         """The block index parsed from `hook_name` (`blocks.{L}.`), None for `hook_embed`."""
-        parts = self.hook_name.split(".")
-        if len(parts) >= 2 and parts[0] == "blocks" and parts[1].isdigit():
-            return int(parts[1])
-        return None
+        point = HookPoint.read(self.hook_name)
+        return point.layer if point else None
 
 
 @dataclass(frozen=True)

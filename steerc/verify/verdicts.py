@@ -16,9 +16,9 @@ upstream of it; a rule applied only downstream cannot move the reading, so its f
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Op
 
 # A move the wrong way fails only beyond both tolerances: 5% of the base mean and an
@@ -29,21 +29,21 @@ SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of i
 
 OK, WEAK, FAILED, NOT_MEASURABLE, NA = "ok", "weak", "failed", "not measurable", "n/a"
 
-# order of hook points inside one block, for "is this point upstream of that one?"
-_SITE_ORDER = {"hook_resid_pre": 0, "hook_attn_out": 1, "hook_resid_mid": 2, "hook_mlp_out": 3,
-               "hook_resid_post": 4}
-_HOOK = re.compile(r"^blocks\.([0-9]+)\.(hook_[A-Za-z0-9_]+)$")
 
 
 def reads_after(point: str, hook: str) -> bool:
     """True when an edit at `point` can change what is read at `hook` (same point, or
-    upstream in the residual stream); unknown names only match themselves."""
+    upstream in the residual stream, within the blocks); other names only match themselves."""
     if point == hook:
         return True
-    p, h = _HOOK.match(point), _HOOK.match(hook)
-    if not p or not h or p[2] not in _SITE_ORDER or h[2] not in _SITE_ORDER:
+    p, h = HookPoint.read(point), HookPoint.read(hook)
+    if not (p and h and _in_block_stream(p) and _in_block_stream(h)):
         return False
-    return (int(p[1]), _SITE_ORDER[p[2]]) < (int(h[1]), _SITE_ORDER[h[2]])
+    return p < h
+
+
+def _in_block_stream(p: HookPoint) -> bool:
+    return p.layer is not None and p.residual_space
 
 
 def intent(op: str, value: float) -> str | None:
