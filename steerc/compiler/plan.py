@@ -78,7 +78,7 @@ def _residual_slot(point: str) -> int | None:
 
 
 def _why_not_exact(iv: Intervention) -> str | None:
-    if iv.op in (Op.SET, Op.SCALE):
+    if iv.op.reads_activation:
         return f"{iv.op.value} needs the feature's activation a_i(x), which only a hook can compute"
     if iv.condition is not None:
         return "a condition is evaluated per token, which only a hook can do"
@@ -158,7 +158,7 @@ def _reads(lo: Lowering) -> set[str]:
     """Hook points whose incoming activation a hook lowering reads."""
     iv = lo.intervention
     pts = set()
-    if iv.op in (Op.SET, Op.SCALE, Op.PROJECT_OUT):
+    if iv.op.reads_input:
         pts |= set(iv.points)
     if iv.condition is not None:
         pts.add(iv.condition.hook)

@@ -107,7 +107,7 @@ def hook_problems(ivs: Iterable[Intervention], saes: Mapping[str, tuple[str, int
         width = saes[items[0].feature.sae][1]
         for iv in items:
             hook, d_in = saes[iv.feature.sae]
-            if iv.op in (Op.SET, Op.SCALE) and hook != point:
+            if iv.op.reads_activation and hook != point:
                 fail("E494", f"{iv.feature} is an SAE feature of '{hook}' and cannot be read at "
                      f"'{point}'", iv)
             if iv.condition is not None and iv.condition.hook != saes[iv.condition.feature.sae][0]:

@@ -137,7 +137,7 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
     # Features whose activation is read here: set/scale targets and condition features.
     needed: dict[str, set[int]] = {}
     for iv in ops:
-        if iv.op in (Op.SET, Op.SCALE):
+        if iv.op.reads_activation:
             needed.setdefault(iv.feature.sae, set()).add(iv.feature.index)
         if iv.condition is not None:
             cf = iv.condition.feature

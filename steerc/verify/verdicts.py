@@ -46,19 +46,6 @@ def _in_block_stream(p: HookPoint) -> bool:
     return p.layer is not None and p.residual_space
 
 
-def intent(op: str, value: float) -> str | None:
-    """`down`, `up`, `toward` (clamp to value > 0) or None (a no-op such as scale by 1)."""
-    if op == Op.PROJECT_OUT.value or (op == Op.SET.value and value == 0):
-        return "down"
-    if op == Op.SET.value:
-        return "toward"
-    if op == Op.SCALE.value:
-        return "down" if value < 1 else "up" if value > 1 else None
-    if op == Op.ADD.value:
-        return "down" if value < 0 else "up" if value > 0 else None
-    return None
-
-
 @dataclass(frozen=True)
 class Verdict:
     """`status` is one of ok / weak / failed / not measurable / n/a; `spans` are the
@@ -85,8 +72,8 @@ def judge(f) -> Verdict:
     spans = tuple(dict.fromkeys(str(r.span) for r in (measurable or rules) if r.span))
     if rules and not measurable:
         return Verdict(NOT_MEASURABLE, "every rule acts downstream of the SAE's hook point", spans)
-    wants = {(intent(r.op, r.value), r.value if intent(r.op, r.value) == "toward" else None)
-             for r in measurable} - {(None, None)}
+    intents = [(Op(r.op).intent(r.value), r.value) for r in measurable]
+    wants = {(want, v if want == "toward" else None) for want, v in intents} - {(None, None)}
     if len(wants) != 1:
         return Verdict(NA, "no rule moves it" if not wants else "rules pull different ways", spans)
     [(want, v)] = wants
