@@ -11,7 +11,8 @@ Encode, for every architecture, with `x_n = normalize(x)` and
     topk     : pre = x' @ W_enc + b_enc;  keep the k largest, ReLU them, zero the rest
     gated    : f = 1[x' @ W_enc + b_gate > 0] * ReLU(x' @ (W_enc * exp(r_mag)) + b_mag)
 
-Decode: x_hat = denormalize(f @ W_dec + b_dec).
+Decode: x_hat = denormalize(f @ W_dec + b_dec). The code of this math is the shipped
+runtime's (`sae_normalize`, `sae_activate`, `gated_activate` in steerc/runtime/modeling_steerc.py).
 
 `FeatureSlice` is the data a hook module needs for a few selected features; it is plain
 tensors so the runtime's self-contained hook code can consume it without importing steerc.

@@ -136,14 +136,14 @@ def _encode_weights(sae, device: str):
 
 
 def _encode(x: torch.Tensor, w: dict) -> torch.Tensor:
-    from steerc.saes.functional import activate
+    from steerc.runtime.modeling_steerc import sae_activate
 
     if w["b_dec"] is not None:
         x = x - w["b_dec"]
     pre = torch.addmm(w["b_enc"], x, w["W_enc"])  # (N, d_sae)
     if w["arch"] == "jumprelu":
         return pre.relu_().mul_(pre > w["threshold"])
-    return activate(pre, w["arch"], k=w["k"])
+    return sae_activate(pre, w["arch"], k=w["k"])
 
 
 def final_norm_gain(model) -> tuple[torch.Tensor | None, str]:
