@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 from steerc.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 
+# The kinds steerc hooks (the adapters map each to a module), as E491's hint lists them.
 GLOBAL_KINDS = ("hook_embed", "hook_pos_embed")
 BLOCK_KINDS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out",
                "hook_mlp_out", "attn.hook_z", "ln2.hook_normalized")
-TL_ONLY_KINDS = ("attn.hook_q", "attn.hook_k", "attn.hook_v", "mlp.hook_pre", "mlp.hook_post",
-                 "ln1.hook_normalized")
 # The residual stream itself (`at layers` acts there).
 RESIDUAL_KINDS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post")
 # Kinds whose vectors live in the residual space (d_model): the stream, each write into it,
@@ -37,6 +36,8 @@ _FORWARD = ("hook_resid_pre", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k
             "attn.hook_z", "hook_attn_out", "hook_resid_mid", "ln2.hook_normalized",
             "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post")
 _RANK = {kind: i for i, kind in enumerate(_FORWARD)}
+# TransformerLens kinds an SAE may read that no adapter hooks (SAEs on them still load).
+TL_ONLY_KINDS = tuple(k for k in _FORWARD if k not in BLOCK_KINDS)
 _BLOCK = re.compile(r"^blocks\.([0-9]+)\.(.+)$")
 
 

@@ -105,3 +105,13 @@ def test_order_is_total_and_agrees_with_equality(p, q):
 def test_residual_facts(name, residual, space, slot, fold):
     p = HookPoint.parse(name)
     assert (p.residual, p.residual_space, p.residual_slot, p.fold_slot) == (residual, space, slot, fold)
+
+
+def test_the_adapters_hook_exactly_the_hookable_kinds():
+    from steerc.arch.registry import ADAPTERS
+
+    block, glob = set(), set()
+    for adapter in set(ADAPTERS.values()):
+        block |= set(getattr(adapter, "hooks", {}))
+        glob |= set(getattr(adapter, "global_hooks", {}))
+    assert block == set(BLOCK_KINDS) and glob == set(GLOBAL_KINDS)
