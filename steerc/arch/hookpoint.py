@@ -11,7 +11,7 @@ E492 for a layer outside `n_layers`); `read` also accepts the further Transforme
 SAE may be trained on (`TL_ONLY_KINDS`: steerc loads such SAEs, the adapters have no module
 for them). Residual-space kinds carry d_model vectors; `attn.hook_z` is the concatenated
 per-head attention output (n_heads * d_head) and `ln2.hook_normalized` the MLP's normalised
-input. Layer digits are ASCII only, so a name that `int()` would read (`"\u0663"`) is not one.
+input. Layer digits are ASCII only, so a name that `int()` would read (`"\\u0663"`) is not one.
 """
 
 from __future__ import annotations
