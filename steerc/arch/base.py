@@ -113,10 +113,7 @@ class Adapter:
         """Module path of the decoder stack (`model`, `transformer`)."""
         raise NotImplementedError
 
-    @staticmethod
-    def residual_hook(hook: str) -> bool:
-        """True when the hook's space is the residual stream (so `everywhere` ablation
-        projects edits made there)."""
-        last = hook.rsplit(".", 1)[-1]
-        return hook in ("hook_embed", "hook_pos_embed") or last in (
-            "hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out")
+    def d_model(self, config) -> int:
+        """The residual width: `hidden_size` (transformers maps GPT-2's `n_embd` onto it, and
+        `ModelInfo` carries it), else `n_embd` for a config object without the alias."""
+        return int(config.hidden_size if hasattr(config, "hidden_size") else config.n_embd)

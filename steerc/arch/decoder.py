@@ -7,7 +7,7 @@ Templates are module paths relative to the CausalLM model with `{L}` for the lay
 from __future__ import annotations
 
 from steerc.arch.base import Adapter, EditSite, Embedding, Writer
-from steerc.arch.hooknames import parse_hook
+from steerc.arch.hookpoint import HookPoint
 
 
 class DecoderAdapter(Adapter):
@@ -27,27 +27,27 @@ class DecoderAdapter(Adapter):
         return self.hooks
 
     def module(self, hook: str, config) -> tuple[str, str]:
-        layer, kind = parse_hook(hook, self.n_layers(config))
-        table = self.global_hooks if layer is None else self.block_hooks(config)
-        if kind not in table:
+        p = HookPoint.parse(hook, self.n_layers(config))
+        table = self.global_hooks if p.layer is None else self.block_hooks(config)
+        if p.kind not in table:
             from steerc.diagnostics import Diagnostic, DiagnosticError
 
             raise DiagnosticError([Diagnostic(
                 "E491", f"hook point '{hook}' does not exist in {self.name} models"
-                + self.absent_hook_reason(kind, config), None,
+                + self.absent_hook_reason(p.kind, config), None,
                 "supported here: " + ", ".join(sorted(table)))])
-        path, where = table[kind]
-        return (path if layer is None else path.format(L=layer)), where
+        path, where = table[p.kind]
+        return (path if p.layer is None else path.format(L=p.layer)), where
 
     def absent_hook_reason(self, kind: str, config) -> str:
         """Why this family lacks hook kind `kind` (appended to E491), or ""."""
         return ""
 
     def edit_site(self, hook: str, config) -> EditSite:
-        layer, kind = parse_hook(hook, self.n_layers(config))
+        p = HookPoint.parse(hook, self.n_layers(config))
         self.module(hook, config)  # E491 where this model lacks the kind
-        if kind == "hook_resid_mid":
-            return EditSite(self.attn_write.format(L=layer), "out", self.layer.format(L=layer))
+        if p.kind == "hook_resid_mid":
+            return EditSite(self.attn_write.format(L=p.layer), "out", self.layer.format(L=p.layer))
         path, where = self.module(hook, config)
         return EditSite(path, where)
 

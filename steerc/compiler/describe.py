@@ -9,7 +9,7 @@ every intervention on its own line instead.
 
 from __future__ import annotations
 
-from steerc.compiler.ir import Intervention, Op, Program
+from steerc.compiler.ir import Intervention, Program
 from steerc.compiler.rulegroups import RuleGroup, counted, group_by_rule, op_summary
 
 SHOWN_FEATURES = 5  # features named under a rule's summary line
@@ -17,8 +17,7 @@ SHOWN_FEATURES = 5  # features named under a rule's summary line
 
 def describe_intervention(iv: Intervention) -> str:
     """One line: span, op, feature, value, where, positions, condition, origin."""
-    value = "" if iv.op == Op.PROJECT_OUT else (
-        f" by {iv.value:g}" if iv.op in (Op.ADD, Op.SCALE) else f" = {iv.value:g}")
+    value = f" {iv.op.value_word} {iv.value:g}" if iv.op.value_word else ""
     parts = [str(iv.span) if iv.span else "-", iv.op.value, f"{iv.feature}{value}", _where(iv)]
     return "  ".join(parts + _scope(iv)) + f"  # {iv.origin}"
 

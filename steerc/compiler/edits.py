@@ -13,24 +13,32 @@ d = d_model, r = rank of a projected-out subspace (Q is [d, r] with orthonormal 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-# Directions shorter than this (relative to the longest) add nothing to a subspace basis.
+# Singular values below this fraction of the largest are rank deficiency (a direction
+# repeated, or a combination of the others), not a direction of its own.
 _RANK_TOL = 1e-6
 
 
-def orthonormal_basis(directions: list[torch.Tensor]) -> torch.Tensor:
+def orthonormal_basis(directions: Sequence[torch.Tensor]) -> torch.Tensor:
     """An orthonormal basis Q [d, r] of span{directions} (each [d]); r = numerical rank.
 
-    Computed in float64 with an SVD (deterministic on CPU), returned as fp32. One direction u
-    gives Q = u / |u| exactly up to rounding, matching `x - (u.x) u` with u a unit vector.
+    The one rule for both targets (the weights backend orthogonalizes with it, the hook
+    builder stores it as `Q_local` / `Q_everywhere`), so both remove the same subspace. Each
+    direction counts by its direction alone: it is scaled to unit length before the rank is
+    taken, so a feature with a short decoder row is removed as fully as one with a long row
+    (the numeric guard, E430, has refused rows too short to have a direction). Computed in
+    float64 with an SVD (deterministic on CPU), returned as fp32. One direction u gives
+    Q = u / |u| exactly up to rounding, matching `x - (u.x) u` with u a unit vector.
     """
-    if not directions:
+    if len(directions) == 0:
         raise ValueError("orthonormal_basis needs at least one direction")
     A = torch.stack([d.detach().to(torch.float64).reshape(-1) for d in directions], dim=1)  # (d, n)
     if A.shape[1] == 1:
         return (A / A.norm()).to(torch.float32)
-    U, S, _ = torch.linalg.svd(A, full_matrices=False)
+    U, S, _ = torch.linalg.svd(A / A.norm(dim=0, keepdim=True), full_matrices=False)
     r = int((S > _RANK_TOL * S.max()).sum())
     return U[:, :r].contiguous().to(torch.float32)
 

@@ -34,6 +34,35 @@ class Op(str, Enum):
     SET = "set_activation"           # x <- x + (value - a_i(x)) d_i   (clamp; suppress = 0)
     SCALE = "scale_activation"       # x <- x + (value - 1) a_i(x) d_i
 
+    @property
+    def reads_activation(self) -> bool:
+        """Its delta needs the feature's activation a_i(x), which only a hook computes, and
+        only at the hook point of the feature's SAE (set, scale)."""
+        return self in (Op.SET, Op.SCALE)
+
+    @property
+    def reads_input(self) -> bool:
+        """Its result depends on the incoming x at its point (set/scale read a_i(x),
+        project_out projects x), so a hook of it sees an add folded at that point."""
+        return self is not Op.ADD
+
+    @property
+    def value_word(self) -> str | None:
+        """How its value reads after the feature: `by` (add, scale), `=` (set), or None:
+        project_out has no value."""
+        return {Op.ADD: "by", Op.SCALE: "by", Op.SET: "="}.get(self)
+
+    def intent(self, value: float) -> str | None:
+        """Which way it moves its feature's activation: `down`, `up`, `toward` (set to a
+        value > 0), or None (a no-op such as scale by 1)."""
+        if self is Op.PROJECT_OUT or (self is Op.SET and value == 0):
+            return "down"
+        if self is Op.SET:
+            return "toward"
+        if self is Op.SCALE:
+            return "down" if value < 1 else "up" if value > 1 else None
+        return "down" if value < 0 else "up" if value > 0 else None
+
 
 @dataclass(frozen=True)
 class FeatureId:

@@ -25,19 +25,16 @@ Nothing is ever approximated.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.rulegroups import counted, group_by_rule
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.targets import TARGETS, check_target
 
 Kind = Literal["weights", "hook", "refused"]
-
-_POINT = re.compile(r"^blocks\.([0-9]+)\.(hook_resid_pre|hook_resid_post|hook_resid_mid|hook_mlp_out|hook_attn_out)$")
-
 
 @dataclass(frozen=True)
 class Lowering:
@@ -75,28 +72,14 @@ class Plan:
         return tuple(lo for lo in self.lowerings if lo.kind == "hook")
 
 
-def parse_point(point: str) -> tuple[int | None, str]:
-    """(layer, kind) of a hook name; `hook_embed` -> (None, 'hook_embed')."""
-    m = _POINT.match(point)
-    if m:
-        return int(m.group(1)), m.group(2)
-    return None, point
-
-
-def _residual_slot(point: str) -> int | None:
-    """The layer L whose resid_post equals `point` (-1 = before layer 0), or None."""
-    layer, kind = parse_point(point)
-    if kind == "hook_resid_post":
-        return layer
-    if kind == "hook_resid_pre":
-        return layer - 1
-    if kind == "hook_embed":
-        return -1
-    return None
+def residual_slot(point: str) -> int | None:
+    """`HookPoint.residual_slot` of a hook name (None for a name that is no hook point)."""
+    p = HookPoint.read(point)
+    return p.residual_slot if p else None
 
 
 def _why_not_exact(iv: Intervention) -> str | None:
-    if iv.op in (Op.SET, Op.SCALE):
+    if iv.op.reads_activation:
         return f"{iv.op.value} needs the feature's activation a_i(x), which only a hook can compute"
     if iv.condition is not None:
         return "a condition is evaluated per token, which only a hook can do"
@@ -125,12 +108,12 @@ def _classify_one(i: int, iv: Intervention, config, adapter) -> Lowering:
     # ADD at every listed point, all positions, unconditional
     tensors = []
     for p in iv.points:
-        slot = _residual_slot(p)
+        slot = residual_slot(p)
         if slot is None:
             return Lowering(i, iv, "hook", f"add at {p} is read by the rest of its layer; only a "
                             "residual point folds into a bias", hook_points=iv.points)
         if slot == -1:
-            emb = _add_embedding(adapter, config)
+            emb = add_embedding(adapter, config)
             if emb is None:
                 return Lowering(i, iv, "hook", "the embeddings are scaled in forward (sqrt(d)); an "
                                 "add folded into them would be scaled and rounded", hook_points=iv.points)
@@ -149,11 +132,11 @@ def _classify_one(i: int, iv: Intervention, config, adapter) -> Lowering:
 def _embedding_add(iv: Intervention, config, adapter) -> bool:
     """An ADD that lands only before layer 0, where an unscaled embedding can take it (exact
     even with post-writer norms: nothing normalises the embedding before the stream)."""
-    return (iv.op == Op.ADD and all(_residual_slot(p) == -1 for p in iv.points)
-            and _add_embedding(adapter, config) is not None)
+    return (iv.op == Op.ADD and all(residual_slot(p) == -1 for p in iv.points)
+            and add_embedding(adapter, config) is not None)
 
 
-def _add_embedding(adapter, config):
+def add_embedding(adapter, config):
     """The embedding an add at resid_pre 0 folds into: an unscaled untied one first (GPT-2
     `wpe`), else the unscaled token embedding (untied on write); None if all are scaled."""
     embs = [e for e in adapter.embeddings(config) if not e.scale_by_sqrt_d]
@@ -176,27 +159,16 @@ def _reads(lo: Lowering) -> set[str]:
     """Hook points whose incoming activation a hook lowering reads."""
     iv = lo.intervention
     pts = set()
-    if iv.op in (Op.SET, Op.SCALE, Op.PROJECT_OUT):
+    if iv.op.reads_input:
         pts |= set(iv.points)
     if iv.condition is not None:
         pts.add(iv.condition.hook)
     return pts
 
 
-def _fold_slot(point: str) -> int | None:
-    """The bias slot (layer; -1 = embeddings) whose tensor an activation at `point` already
-    contains once an add is folded there: resid_post L / resid_pre L+1, and mlp_out L (the
-    bias is part of the MLP output); embedding outputs for slot -1."""
-    layer, kind = parse_point(point)
-    if kind == "hook_mlp_out":
-        return layer
-    if kind == "hook_pos_embed":
-        return -1
-    return _residual_slot(point)
-
-
 def _same_point(a: str, b: str) -> bool:
-    sa, sb = _fold_slot(a), _fold_slot(b)
+    pa, pb = HookPoint.read(a), HookPoint.read(b)
+    sa, sb = (pa.fold_slot if pa else None), (pb.fold_slot if pb else None)
     return a == b or (sa is not None and sa == sb)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler import ast
 from steerc.compiler.ir import FeatureId, HubSource, Intervention, Program, SaeBinding
 from steerc.compiler.locate import locate_model, locate_sae, spec_relative
@@ -39,10 +40,6 @@ STEER_WARN_FACTOR = 100.0    # |a| above this many max activations of the featur
 SCALE_WARN_RANGE = (0.0, 100.0)
 JSON_SUPPRESS_TAGS = ("format:prose", "format:code", "format:markdown")
 JSON_STEER_TAG = "format:json"
-RESIDUAL_HOOKS = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post")
-# Hooks whose activations live in the residual space (d_model): their directions can be
-# projected out of every residual write.
-RESIDUAL_SPACE_HOOKS = RESIDUAL_HOOKS + ("hook_mlp_out", "hook_attn_out", "hook_embed")
 
 
 @dataclass(frozen=True)
@@ -207,8 +204,8 @@ class Resolver:
         except DiagnosticError as e:
             _reraise_at(self.col, e, d.path.span)
             return
-        layer = info.hook.split(".")[1] if info.hook.startswith("blocks.") else ""
-        if layer.isdigit() and self.n_layers is not None and int(layer) >= self.n_layers:
+        point = HookPoint.read(info.hook)
+        if point and point.layer is not None and self.n_layers is not None and point.layer >= self.n_layers:
             self.col.error("E216", f"SAE '{d.alias.value}' reads {info.hook}, but the model has "
                            f"{self.n_layers} layers", d.path.span,
                            "this SAE was trained on a different (deeper) model")

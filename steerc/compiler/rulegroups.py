@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from steerc.compiler.ir import Intervention, Op
+from steerc.compiler.ir import Intervention
 from steerc.diagnostics import Span
 
 T = TypeVar("T")
@@ -57,9 +57,9 @@ def op_summary(ivs: Iterable[Intervention]) -> str:
 
 
 def _op_value(iv: Intervention) -> str:
-    if iv.op == Op.PROJECT_OUT:
+    if iv.op.value_word is None:
         return iv.op.value
-    return f"{iv.op.value} {'by' if iv.op in (Op.ADD, Op.SCALE) else '='} {iv.value:g}"
+    return f"{iv.op.value} {iv.op.value_word} {iv.value:g}"
 
 
 def counted(n: int, word: str) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import jsonschema
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler import ast
 from steerc.compiler.ir import Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op
 from steerc.diagnostics import DiagnosticError
@@ -76,8 +77,7 @@ def _op_value(r: "Resolver", rule: ast.Rule, f: "_Feat") -> tuple[Op, float] | N
 def _points(r: "Resolver", rule: ast.Rule, hook: str, cond: Condition | None,
             said: set) -> tuple[tuple[str, ...], bool] | None:
     """(points, everywhere) for one feature's SAE hook, or None after an error (once per code)."""
-    from steerc.compiler.resolve import RESIDUAL_HOOKS, RESIDUAL_SPACE_HOOKS
-
+    point = HookPoint.read(hook)
     s = rule.scope
     span = s.span or rule.span
 
@@ -103,7 +103,7 @@ def _points(r: "Resolver", rule: ast.Rule, hook: str, cond: Condition | None,
                  f"`{verb}` reads the feature's activation, which its SAE computes only at {hook}; "
                  "`at layers` works with ablate and steer")
             return None
-        if not hook.endswith(RESIDUAL_HOOKS):
+        if point is None or not point.residual:
             once("E215", f"`at layers` needs a residual-stream SAE; this one reads {hook}",
                  "its direction is applied at blocks.L.hook_resid_post, which must be the space "
                  "the SAE was trained on")
@@ -116,14 +116,14 @@ def _points(r: "Resolver", rule: ast.Rule, hook: str, cond: Condition | None,
             once("E216", f"layer {hi} is out of range: the model has {r.n_layers} layers",
                  f"layers are 0..{r.n_layers - 1}")
             return None
-        return tuple(f"blocks.{L}.hook_resid_post" for L in range(lo, hi + 1)), False
+        return tuple(HookPoint(L, "hook_resid_post").name for L in range(lo, hi + 1)), False
     if s.everywhere:
         if not isinstance(rule, ast.Ablate):
             once("E215", "`everywhere` is only allowed on `ablate`",
                  "everywhere removes a direction from every residual write; use `at layers A..B` "
                  "to steer at several layers")
             return None
-        if not hook.endswith(RESIDUAL_SPACE_HOOKS):
+        if point is None or not point.residual_space:
             once("E215", f"`ablate ... everywhere` needs an SAE in the residual space; this one "
                  f"reads {hook}", "its decoder directions are not residual-stream directions")
             return None

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from steerc.arch.hooknames import hook_order
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.modeldesc import ModelInfo, describe_model
-from steerc.compiler.resolve import RESIDUAL_SPACE_HOOKS
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 
 
@@ -55,10 +54,12 @@ def validate(program: Program, model: ModelInfo) -> list[Diagnostic]:
     except DiagnosticError as e:
         return _at(e.diagnostics, program.model_span)
     out: list[Diagnostic] = []
+    d_model = adapter.d_model(model)
     for b in program.saes:
-        if b.hook.rsplit(".", 1)[-1] in RESIDUAL_SPACE_HOOKS and b.d_in != model.hidden_size:
+        point = HookPoint.read(b.hook)
+        if point is not None and point.residual_space and b.d_in != d_model:
             out.append(Diagnostic("E309", f"SAE '{b.alias}' has d_in {b.d_in} but the model's "
-                                  f"hidden size is {model.hidden_size} (hook {b.hook})", b.span,
+                                  f"hidden size is {d_model} (hook {b.hook})", b.span,
                                   "this SAE was trained on a different model (or a hook_z / "
                                   "MLP-hidden hook)"))
     named_ok = True
@@ -70,7 +71,7 @@ def validate(program: Program, model: ModelInfo) -> list[Diagnostic]:
                 out += _at(e.diagnostics, iv.span)
                 named_ok = False
                 break
-    if named_ok:  # hook_order needs known names
+    if named_ok:  # hook_problems orders points: it needs known names
         out += hook_problems(program.interventions,
                              {b.alias: (b.hook, b.d_in) for b in program.saes})
     return out
@@ -97,16 +98,16 @@ def hook_problems(ivs: Iterable[Intervention], saes: Mapping[str, tuple[str, int
     for point, items in points.items():
         for iv in items:
             c = iv.condition
-            if c is not None and c.hook != point and hook_order(c.hook) >= hook_order(point):
+            if c is not None and c.hook != point and HookPoint.parse(c.hook) >= HookPoint.parse(point):
                 fail("E495", f"the condition reads '{c.hook}', which the forward pass reaches "
                      f"after '{point}' where the rule acts", iv,
                      "a condition must be read at the same or an earlier hook point")
-    for point in sorted(points, key=hook_order):
+    for point in sorted(points, key=HookPoint.parse):
         items = points[point]
         width = saes[items[0].feature.sae][1]
         for iv in items:
             hook, d_in = saes[iv.feature.sae]
-            if iv.op in (Op.SET, Op.SCALE) and hook != point:
+            if iv.op.reads_activation and hook != point:
                 fail("E494", f"{iv.feature} is an SAE feature of '{hook}' and cannot be read at "
                      f"'{point}'", iv)
             if iv.condition is not None and iv.condition.hook != saes[iv.condition.feature.sae][0]:

@@ -25,7 +25,7 @@ from steerc.checkpoint.reader import ST_DTYPES, Checkpoint
 from steerc.checkpoint.writer import Producer, RawCopy
 from steerc.compiler import edits, stream_edits
 from steerc.compiler.ir import FeatureId, Op
-from steerc.compiler.plan import Plan, _add_embedding, _residual_slot
+from steerc.compiler.plan import Plan, add_embedding, residual_slot
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
 Directions = Callable[[FeatureId], torch.Tensor]  # feature -> decoder row d_i [d_model]
@@ -60,7 +60,7 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
                       directions: Directions) -> WeightEdits:
     """The tensors and config changes that realise every `weights` lowering of `plan`."""
     out = WeightEdits()
-    d = int(config.hidden_size if hasattr(config, "hidden_size") else config.n_embd)
+    d = adapter.d_model(config)
     adds: dict[str, torch.Tensor] = {}  # tensor -> summed delta [d] (fp32)
     ops: dict[str, list[dict]] = {}
     everywhere: list[torch.Tensor] = []
@@ -79,9 +79,9 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
             continue
         assert iv.op == Op.ADD
         for p in iv.points:
-            slot = _residual_slot(p)
+            slot = residual_slot(p)
             if slot == -1:
-                key = _add_embedding(adapter, config).weight
+                key = add_embedding(adapter, config).weight
             else:
                 bs = adapter.bias_slot(slot, config)
                 key = bs.bias

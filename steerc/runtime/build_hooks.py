@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from steerc.arch.hooknames import hook_order
+from steerc.arch.hookpoint import HookPoint
+from steerc.compiler.edits import orthonormal_basis
 from steerc.compiler.ir import Intervention, Op, Program
 from steerc.compiler.validate import hook_problems
 from steerc.diagnostics import DiagnosticError
@@ -35,14 +36,10 @@ def resolve_saes(program: Program, saes) -> dict:
     return out
 
 
-def orthonormal_basis(vectors: torch.Tensor) -> torch.Tensor:
-    """[m, d] directions -> [d, r] orthonormal basis of their span (r = numerical rank)."""
-    if vectors.shape[0] == 0:
-        return vectors.new_zeros(vectors.shape[1], 0)
-    U = (vectors / vectors.norm(dim=-1, keepdim=True)).double().T      # (d, m)
-    U, S, _ = torch.linalg.svd(U, full_matrices=False)
-    r = int((S > S.max() * 1e-6).sum())
-    return U[:, :r].float().contiguous()
+def _basis(rows: list[torch.Tensor], d: int) -> torch.Tensor:
+    """[d, r] orthonormal basis of the rows' span (`edits.orthonormal_basis`, the rule the
+    weights target uses too); [d, 0] for no rows."""
+    return orthonormal_basis(rows) if rows else torch.zeros(d, 0)
 
 
 def _decoder_row(sae, index: int) -> torch.Tensor:
@@ -87,7 +84,7 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
     problems = hook_problems(ivs, {a: (_hook_of(s), s.cfg.d_in) for a, s in saes.items()})
     if problems:
         raise DiagnosticError(problems[:1])
-    d = config.hidden_size
+    d = adapter.d_model(config)
     everywhere = [iv for iv in ivs if iv.op == Op.PROJECT_OUT and iv.everywhere]
     points: dict[str, list[Intervention]] = {}
     for iv in ivs:
@@ -103,7 +100,7 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
                 key = (c.feature.sae, c.feature.index)
                 if key not in exports.setdefault(c.hook, []):
                     exports[c.hook].append(key)
-    order = sorted(set(points) | set(exports), key=hook_order)  # registration = forward order
+    order = sorted(set(points) | set(exports), key=HookPoint.parse)  # registration = forward order
     index = {p: i for i, p in enumerate(order)}
 
     hook_specs, hook_tensors = [], []
@@ -112,9 +109,7 @@ def build_hooks(program: Program, saes, config, adapter, *, interventions=None,
                                exports.get(point, []), exports, index)
         hook_specs.append(spec)
         hook_tensors.append(t)
-    Q_every = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
-                                             for iv in everywhere]) if everywhere
-                                else torch.zeros(0, d))
+    Q_every = _basis([_decoder_row(saes[iv.feature.sae], iv.feature.index) for iv in everywhere], d)
     spec = {"version": 1, "d": d, "phase_module": phase_module,
             "everywhere_rank": Q_every.shape[1],
             "everywhere_sites": adapter.write_sites(config) if everywhere else [],
@@ -142,7 +137,7 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
     # Features whose activation is read here: set/scale targets and condition features.
     needed: dict[str, set[int]] = {}
     for iv in ops:
-        if iv.op in (Op.SET, Op.SCALE):
+        if iv.op.reads_activation:
             needed.setdefault(iv.feature.sae, set()).add(iv.feature.index)
         if iv.condition is not None:
             cf = iv.condition.feature
@@ -190,12 +185,11 @@ def _build_point(point, items, saes, config, adapter, d_model, export_here, expo
             t["cond_src"][r] = column[key] if c.hook == point else foreign[(c.hook,) + key]
             t["cond_threshold"][r] = float(iv.condition.threshold)
     scopes = {iv.positions for iv in ablations}  # one scope: hook_problems refused others (E496)
-    Q = orthonormal_basis(torch.stack([_decoder_row(saes[iv.feature.sae], iv.feature.index)
-                                       for iv in ablations]) if ablations else torch.zeros(0, d))
+    Q = _basis([_decoder_row(saes[iv.feature.sae], iv.feature.index) for iv in ablations], d)
     t["Q_local"] = Q
     t["export_src"] = torch.tensor([column[k] for k in export_here], dtype=torch.long)
     spec = {"hook": point, "path": site.path, "where": site.where,
-            "add_input_of": site.add_input_of, "residual": adapter.residual_hook(point) and d == d_model,
+            "add_input_of": site.add_input_of, "residual": HookPoint.parse(point).residual_space and d == d_model,
             "d": d, "n_ops": n, "local_rank": Q.shape[1],
             "local_positions": scopes.pop() if scopes else "all", "groups": groups,
             "exports": len(export_here), "imports": [[index[h], c] for h, c in imports]}

@@ -2,7 +2,9 @@
 
 SELF-CONTAINED: imports only torch. This file is copied verbatim into compiled checkpoints
 (as a flat sibling of the generated modeling file), and steerc's own runtime uses the same
-code, so the shipped math is the tested math.
+code, so the shipped math is the tested math. It is also the one copy of the SAE encoder
+math (`sae_normalize`, `sae_activate`, `gated_activate`): `steerc.saes` encodes with these
+functions, so the activations `steerc verify` measures are the ones a hook computes.
 
 API
 ---
@@ -76,7 +78,49 @@ from torch import nn
 
 OP_ADD, OP_SET, OP_SCALE = 0, 1, 2
 POSITIONS = {"all": 0, "prompt": 1, "generated": 2}
-LN_EPS = 1e-5  # SAELens layer_norm normalisation: (x - mu) / (std + 1e-5)
+LN_EPS = 1e-5  # SAELens and OpenAI layer_norm normalisation: (x - mu) / (std + 1e-5)
+
+
+def sae_normalize(x, kind: str):
+    """An SAE's input normalisation: (x_n, s, mu), x_n what its encoder reads. A
+    reconstruction maps back to x space as x_hat * s + mu (mu None: 0), so a change of it is
+    scaled by s (..., 1): 1 for "none", |x|/sqrt(d) for constant_norm_rescale (SAELens:
+    x * sqrt(d) / |x| per token), std(x) for layer_norm (unbiased std, eps only on the way in)."""
+    if kind == "constant_norm_rescale":
+        s = x.norm(dim=-1, keepdim=True) / math.sqrt(x.shape[-1])
+        return x / s, s, None
+    if kind == "layer_norm":
+        mu, std = x.mean(dim=-1, keepdim=True), x.std(dim=-1, keepdim=True)
+        return (x - mu) / (std + LN_EPS), std, mu
+    if kind == "none":
+        return x, x.new_ones(x.shape[:-1] + (1,)), None
+    raise ValueError(f"steerc: unknown SAE normalisation {kind!r}")
+
+
+def sae_activate(pre, architecture: str, threshold=None, k=None, cols=None):
+    """Activations from pre-activations pre = x' W_enc + b_enc for standard (ReLU), jumprelu
+    (ReLU where pre > threshold) and topk. TopK is exact: a_i = ReLU(pre_i) if i is among the
+    indices torch.topk(pre, k) returns over ALL d_sae columns of `pre`, else 0; `cols` (c,)
+    picks the columns to return ((..., c)), else all ((..., d_sae)). Gated: `gated_activate`."""
+    if architecture == "standard":
+        return torch.relu(pre)
+    if architecture == "jumprelu":
+        return torch.relu(pre) * (pre > threshold)
+    if architecture == "topk":
+        top = torch.topk(pre, min(int(k), pre.shape[-1]), dim=-1)
+        if cols is None:
+            return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+        member = (top.indices.unsqueeze(-2) == cols.unsqueeze(-1)).any(-1)   # (..., c)
+        return torch.relu(pre[..., cols]) * member
+    raise ValueError(f"steerc: unknown SAE architecture {architecture!r}")
+
+
+def gated_activate(lin, b_gate, r_mag, b_mag):
+    """Gated SAE from lin = x' W_enc: 1[lin + b_gate > 0] * ReLU(lin * exp(r_mag) + b_mag)
+    (the magnitude path's weights are W_enc * exp(r_mag), so x'(W_enc exp(r_mag)) is
+    lin * exp(r_mag), without a second (d_in, d_sae) matrix)."""
+    mag = torch.relu(lin * torch.exp(r_mag) + b_mag)
+    return (lin + b_gate > 0).to(lin.dtype) * mag
 
 
 class FeatureGroup(nn.Module):
@@ -108,37 +152,17 @@ class FeatureGroup(nn.Module):
         if arch == "topk":
             self.register_buffer("cols", torch.zeros(c, dtype=torch.long))
 
-    def _normalize(self, x):
-        norm = self.spec["normalize"]
-        if norm == "constant_norm_rescale":
-            s = x.norm(dim=-1, keepdim=True) / math.sqrt(x.shape[-1])
-            return x / s, s
-        if norm == "layer_norm":
-            mu, std = x.mean(dim=-1, keepdim=True), x.std(dim=-1, keepdim=True)
-            return (x - mu) / (std + LN_EPS), std
-        return x, x.new_ones(x.shape[:-1] + (1,))
-
     def forward(self, x):
-        xn, s = self._normalize(x)
+        xn, s, _ = sae_normalize(x, self.spec["normalize"])
         if self.spec["apply_b_dec_to_input"]:
             xn = xn - self.b_dec
         arch = self.spec["architecture"]
-        pre = xn @ self.W_enc + self.b_enc                          # (..., c) or (..., d_sae)
-        if arch == "standard":
-            a = torch.relu(pre)
-        elif arch == "jumprelu":
-            a = torch.relu(pre) * (pre > self.threshold)
-        elif arch == "gated":
-            # b_enc holds b_gate; x'(W_enc * exp(r_mag)) == (x' W_enc) * exp(r_mag).
-            mag = torch.relu((pre - self.b_enc) * torch.exp(self.r_mag) + self.b_mag)
-            a = (pre > 0).to(x.dtype) * mag
-        elif arch == "topk":
-            top = torch.topk(pre, min(self.spec["k"], pre.shape[-1]), dim=-1).indices  # (..., k)
-            member = (top.unsqueeze(-2) == self.cols.unsqueeze(-1)).any(-1)  # (..., c)
-            a = torch.relu(pre[..., self.cols]) * member
-        else:
-            raise ValueError(f"steerc: unknown SAE architecture {arch!r}")
-        return a, s
+        lin = xn @ self.W_enc                                        # (..., c) or (..., d_sae)
+        if arch == "gated":  # b_enc holds b_gate
+            return gated_activate(lin, self.b_enc, self.r_mag, self.b_mag), s
+        threshold = self.threshold if arch == "jumprelu" else None
+        cols = self.cols if arch == "topk" else None
+        return sae_activate(lin + self.b_enc, arch, threshold, self.spec["k"], cols), s
 
 
 class SteerHook(nn.Module):

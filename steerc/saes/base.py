@@ -11,7 +11,8 @@ Encode, for every architecture, with `x_n = normalize(x)` and
     topk     : pre = x' @ W_enc + b_enc;  keep the k largest, ReLU them, zero the rest
     gated    : f = 1[x' @ W_enc + b_gate > 0] * ReLU(x' @ (W_enc * exp(r_mag)) + b_mag)
 
-Decode: x_hat = denormalize(f @ W_dec + b_dec).
+Decode: x_hat = denormalize(f @ W_dec + b_dec). The code of this math is the shipped
+runtime's (`sae_normalize`, `sae_activate`, `gated_activate` in steerc/runtime/modeling_steerc.py).
 
 `FeatureSlice` is the data a hook module needs for a few selected features; it is plain
 tensors so the runtime's self-contained hook code can consume it without importing steerc.
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Optional
+
+from steerc.arch.hookpoint import HookPoint
 
 if TYPE_CHECKING:  # plain data here; `steerc check` reads configs without importing torch
     import torch
@@ -50,10 +53,8 @@ class SAEConfig:
     @property
     def layer(self) -> Optional[int]:
         """The block index parsed from `hook_name` (`blocks.{L}.`), None for `hook_embed`."""
-        parts = self.hook_name.split(".")
-        if len(parts) >= 2 and parts[0] == "blocks" and parts[1].isdigit():
-            return int(parts[1])
-        return None
+        point = HookPoint.read(self.hook_name)
+        return point.layer if point else None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Hook-point names: everything is normalised to TransformerLens style.
 
-Accepted spellings (docs/saes.md): TL names as is; old SAELens `hook_point` values;
-HF/sparsify module paths `layers.N` / `h.N` / `model.layers.N[.output]` (output of the
-block = `blocks.N.hook_resid_post`), `layers.N.mlp` (`hook_mlp_out`), `layers.N.self_attn`
-/ `h.N.attn` (`hook_attn_out`), `embed_tokens` / `wte` (`hook_embed`).
+Accepted spellings (docs/saes.md): TL names (every kind `HookPoint.read` knows; its
+canonical spelling is returned); old SAELens `hook_point` values; HF/sparsify module paths
+`layers.N` / `h.N` / `model.layers.N[.output]` (output of the block =
+`blocks.N.hook_resid_post`), `layers.N.mlp` (`hook_mlp_out`), `layers.N.self_attn` /
+`h.N.attn` (`hook_attn_out`), `embed_tokens` / `wte` (`hook_embed`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-_TL = re.compile(
-    r"^(hook_embed|hook_pos_embed|blocks\.[0-9]+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|"
-    r"hook_attn_out|hook_mlp_out|attn\.hook_z|attn\.hook_q|attn\.hook_k|attn\.hook_v|"
-    r"mlp\.hook_post|mlp\.hook_pre|ln1\.hook_normalized|ln2\.hook_normalized))$"
-)
+from steerc.arch.hookpoint import HookPoint
+
 _MODULE = [
     (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.([0-9]+)(?:\.output)?$"), "hook_resid_post"),
     (re.compile(r"^(?:model\.|transformer\.|gpt_neox\.)?(?:layers|h)\.([0-9]+)\.mlp(?:\.output)?$"), "hook_mlp_out"),
@@ -27,13 +25,14 @@ _EMBED = {"embed_tokens", "model.embed_tokens", "wte", "transformer.wte", "embed
 def normalize_hook_name(name: str) -> Optional[str]:
     """The TransformerLens-style name for `name`, or None if it is not recognised."""
     name = name.strip()
-    if _TL.match(name):
-        return name
+    point = HookPoint.read(name)
+    if point is not None:
+        return point.name
     if name in _EMBED:
         return "hook_embed"
     for rx, hook in _MODULE:
         m = rx.match(name)
         if m:
-            return f"blocks.{int(m.group(1))}.{hook}"
+            return HookPoint(int(m.group(1)), hook).name
     return None
 

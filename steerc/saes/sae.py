@@ -205,28 +205,29 @@ class SAE:
         return self._all()["b_mag"]
 
     # ---- math ---------------------------------------------------------------------------
-    def _prep(self, x: "torch.Tensor") -> "tuple[torch.Tensor, tuple]":
-        from . import functional as F
+    # The encoder math is the shipped runtime's (steerc/runtime/modeling_steerc.py), so what
+    # an SAE here computes is what a hook module in a checkpoint computes.
+    def _lin(self, x: torch.Tensor) -> torch.Tensor:
+        """x' W_enc [..., d_sae], x' the normalised (and b_dec-shifted) input."""
+        from steerc.runtime.modeling_steerc import sae_normalize
 
         x = x.to(device=self.device, dtype=self.W_enc.dtype)
-        x_n, state = F.normalize(x, self.cfg.normalize_activations)
+        x_n, _, _ = sae_normalize(x, self.cfg.normalize_activations)
         xp = x_n - self.b_dec if self.cfg.apply_b_dec_to_input else x_n
-        return xp, state
+        return xp @ self.W_enc
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         """[..., d_sae] pre-activations (gated: the gate path `x'W_enc + b_gate`)."""
-        xp, _ = self._prep(x)
-        return xp @ self.W_enc + self.b_enc
+        return self._lin(x) + self.b_enc
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Feature activations f [..., d_sae] for activations x [..., d_in]."""
-        from . import functional as F
+        from steerc.runtime.modeling_steerc import gated_activate, sae_activate
 
-        xp, _ = self._prep(x)
+        lin = self._lin(x)
         if self.cfg.architecture == "gated":
-            return F.gated_encode(xp, self.W_enc, self.b_enc, self.r_mag, self.b_mag)
-        pre = xp @ self.W_enc + self.b_enc
-        return F.activate(pre, self.cfg.architecture, threshold=self.threshold, k=self.cfg.k)
+            return gated_activate(lin, self.b_enc, self.r_mag, self.b_mag)
+        return sae_activate(lin + self.b_enc, self.cfg.architecture, self.threshold, self.cfg.k)
 
     def decode(self, f: torch.Tensor, x: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x_hat = f @ W_dec + b_dec, de-normalised with the statistics of input `x`.
@@ -234,7 +235,7 @@ class SAE:
         With `normalize_activations` layer_norm / constant_norm_rescale the inverse needs
         the original input's statistics, so `x` is then required.
         """
-        from . import functional as F
+        from steerc.runtime.modeling_steerc import sae_normalize
 
         x_hat = f.to(self.W_dec.dtype) @ self.W_dec + self.b_dec
         kind = self.cfg.normalize_activations
@@ -242,8 +243,8 @@ class SAE:
             return x_hat
         if x is None:
             raise ValueError(f"decode() of a '{kind}' SAE needs the input x to undo the normalisation")
-        _, state = F.normalize(x.to(device=self.device, dtype=self.W_enc.dtype), kind)
-        return F.denormalize(x_hat, kind, state)
+        _, s, mu = sae_normalize(x.to(device=self.device, dtype=self.W_enc.dtype), kind)
+        return x_hat * s if mu is None else x_hat * s + mu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction decode(encode(x)) in x's space."""

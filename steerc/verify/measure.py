@@ -50,8 +50,7 @@ class Target:
         for o in self.ops:
             op, _, v = o.partition("=")
             v = float(v)
-            if op == Op.PROJECT_OUT.value or (op == Op.SET.value and v == 0) \
-                    or (op == Op.SCALE.value and v < 1) or (op == Op.ADD.value and v < 0):
+            if Op(op).intent(v) == "down":
                 downs += 1
             else:
                 ups += 1

@@ -16,9 +16,9 @@ upstream of it; a rule applied only downstream cannot move the reading, so its f
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Op
 
 # A move the wrong way fails only beyond both tolerances: 5% of the base mean and an
@@ -29,34 +29,21 @@ SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of i
 
 OK, WEAK, FAILED, NOT_MEASURABLE, NA = "ok", "weak", "failed", "not measurable", "n/a"
 
-# order of hook points inside one block, for "is this point upstream of that one?"
-_SITE_ORDER = {"hook_resid_pre": 0, "hook_attn_out": 1, "hook_resid_mid": 2, "hook_mlp_out": 3,
-               "hook_resid_post": 4}
-_HOOK = re.compile(r"^blocks\.([0-9]+)\.(hook_[A-Za-z0-9_]+)$")
 
 
 def reads_after(point: str, hook: str) -> bool:
     """True when an edit at `point` can change what is read at `hook` (same point, or
-    upstream in the residual stream); unknown names only match themselves."""
+    upstream in the residual stream, within the blocks); other names only match themselves."""
     if point == hook:
         return True
-    p, h = _HOOK.match(point), _HOOK.match(hook)
-    if not p or not h or p[2] not in _SITE_ORDER or h[2] not in _SITE_ORDER:
+    p, h = HookPoint.read(point), HookPoint.read(hook)
+    if not (p and h and _in_block_stream(p) and _in_block_stream(h)):
         return False
-    return (int(p[1]), _SITE_ORDER[p[2]]) < (int(h[1]), _SITE_ORDER[h[2]])
+    return p < h
 
 
-def intent(op: str, value: float) -> str | None:
-    """`down`, `up`, `toward` (clamp to value > 0) or None (a no-op such as scale by 1)."""
-    if op == Op.PROJECT_OUT.value or (op == Op.SET.value and value == 0):
-        return "down"
-    if op == Op.SET.value:
-        return "toward"
-    if op == Op.SCALE.value:
-        return "down" if value < 1 else "up" if value > 1 else None
-    if op == Op.ADD.value:
-        return "down" if value < 0 else "up" if value > 0 else None
-    return None
+def _in_block_stream(p: HookPoint) -> bool:
+    return p.layer is not None and p.residual_space
 
 
 @dataclass(frozen=True)
@@ -85,8 +72,8 @@ def judge(f) -> Verdict:
     spans = tuple(dict.fromkeys(str(r.span) for r in (measurable or rules) if r.span))
     if rules and not measurable:
         return Verdict(NOT_MEASURABLE, "every rule acts downstream of the SAE's hook point", spans)
-    wants = {(intent(r.op, r.value), r.value if intent(r.op, r.value) == "toward" else None)
-             for r in measurable} - {(None, None)}
+    intents = [(Op(r.op).intent(r.value), r.value) for r in measurable]
+    wants = {(want, v if want == "toward" else None) for want, v in intents} - {(None, None)}
     if len(wants) != 1:
         return Verdict(NA, "no rule moves it" if not wants else "rules pull different ways", spans)
     [(want, v)] = wants

@@ -70,6 +70,32 @@ def test_naive_encode_matches_loader(tmp_path):
             torch.testing.assert_close(f[:, i], encode_one(x, sae, i)[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch,norm,b_dec", CASES)
+def test_hook_group_computes_the_loaders_activations(tmp_path, arch, norm, b_dec):
+    """One copy of the encoder math (modeling_steerc's): a shipped FeatureGroup and
+    SAE.encode agree up to the rounding of a matmul over fewer columns, and exactly for TopK
+    (whose group carries the full encoder); the scale s is the same factor decode uses."""
+    sae = sae_at(tmp_path, "s", HOOK, D, 64, arch, k=8 if arch == "topk" else None,
+                 normalize_activations=norm, apply_b_dec_to_input=b_dec, seed=3)
+    idx = [1, 5, 9, 12]
+    ivs = [iv(Op.SET, "s", i, 1.0, HOOK) for i in idx]
+    cfg = stub_config(D)
+    hooks = build_hooks(program(*ivs, saes={"s": sae}), {"s": sae}, cfg, adapter_for(cfg))
+    x = 3.0 * torch.randn(2, 6, D, generator=torch.Generator().manual_seed(4)) + 0.5
+    a, s = hooks.hooks[0].groups[0](x)
+    want = sae.encode(x)[..., idx]
+    if arch == "topk":
+        assert torch.equal(a, want)
+    else:
+        torch.testing.assert_close(a, want, rtol=1e-6, atol=1e-6)
+    # decode(f + e_i) - decode(f) = s * d_i: the factor a hook scales its edits by
+    f = sae.encode(x)
+    bumped = f.clone()
+    bumped[..., idx[0]] += 1.0
+    torch.testing.assert_close(sae.decode(bumped, x) - sae.decode(f, x), s * sae.W_dec[idx[0]],
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_only_adds_and_ablations_need_no_encoder(tmp_path):
     saes = {"s": sae_at(tmp_path, "s", HOOK, D)}
     ivs = [iv(Op.ADD, "s", 2, 4.0, HOOK), iv(Op.PROJECT_OUT, "s", 2, 0.0, HOOK)]

@@ -68,9 +68,9 @@ def check_saes(model, saes: list[SaeJob]) -> None:
         except Exception as e:
             diags.append(Diagnostic(E_SAE_MISMATCH, f"{j.path}: hook {j.sae.hook_name} is not a point of this model ({e})"))
             continue
-        if j.sae.d_in != model.config.hidden_size:
+        if j.sae.d_in != adapter.d_model(model.config):
             diags.append(Diagnostic(E_SAE_MISMATCH, f"{j.path}: SAE d_in {j.sae.d_in} != model hidden size "
-                                    f"{model.config.hidden_size} at {j.sae.hook_name}",
+                                    f"{adapter.d_model(model.config)} at {j.sae.hook_name}",
                                     hint="this SAE was trained on another model"))
     if diags:
         raise DiagnosticError(diags)
@@ -80,12 +80,12 @@ class Encoder:
     """Runs batches through the model and the SAEs; `activations` yields per SAE (N, d_sae)."""
 
     def __init__(self, model, saes: list[SaeJob], device: str):
-        from steerc.arch.hooknames import hook_order
+        from steerc.arch.hookpoint import HookPoint
         from steerc.arch.registry import adapter_for
 
         self.model, self.saes, self.device = model, saes, device
         adapter = adapter_for(model.config)
-        deepest = max((j.sae.hook_name for j in saes), key=hook_order)
+        deepest = max((j.sae.hook_name for j in saes), key=HookPoint.parse)
         self._site = adapter.edit_site(deepest, model.config)
         self._hooks = [j.sae.hook_name for j in saes]
         self._weights = [_encode_weights(j.sae, device) for j in saes]
@@ -136,14 +136,14 @@ def _encode_weights(sae, device: str):
 
 
 def _encode(x: torch.Tensor, w: dict) -> torch.Tensor:
-    from steerc.saes.functional import activate
+    from steerc.runtime.modeling_steerc import sae_activate
 
     if w["b_dec"] is not None:
         x = x - w["b_dec"]
     pre = torch.addmm(w["b_enc"], x, w["W_enc"])  # (N, d_sae)
     if w["arch"] == "jumprelu":
         return pre.relu_().mul_(pre > w["threshold"])
-    return activate(pre, w["arch"], k=w["k"])
+    return sae_activate(pre, w["arch"], k=w["k"])
 
 
 def final_norm_gain(model) -> tuple[torch.Tensor | None, str]:

@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from steerc.arch.hookpoint import HookPoint
+
 from .. import errors
 from ..base import SAEConfig
 from ..layout import Layout
@@ -61,7 +63,7 @@ def _hook_from_parts(parts: tuple[str, ...]) -> Optional[str]:
     layer = next((int(m.group(1)) for p in parts if (m := re.fullmatch(r"layer_([0-9]+)", p))), None)
     if layer is None or site is None:
         return None
-    return f"blocks.{layer}.{SITES[site]}"
+    return HookPoint(layer, SITES[site]).name
 
 
 def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **_: object) -> SAE:
@@ -86,6 +88,6 @@ def load(path: Path, *, device: str = "cpu", hook_name: Optional[str] = None, **
                     W_enc_scale=1.0 / s, W_dec_scale=s, b_dec_scale=s)
     cfg = SAEConfig(d_in=d_in, d_sae=d_sae, architecture="jumprelu", hook_name=hook,
                     normalize_activations="none", apply_b_dec_to_input=False,
-                    reshape_activations="hook_z" if hook.endswith("attn.hook_z") else "none",
+                    reshape_activations="hook_z" if HookPoint.read(hook).kind == "attn.hook_z" else "none",
                     dtype=store.dtype_name(w_enc), format=NAME)
     return SAE(cfg, store, layout, path=f, device=device)

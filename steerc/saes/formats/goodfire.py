@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from steerc.arch.hookpoint import HookPoint
+
 from .. import errors
 from ..base import SAEConfig
 from ..layout import Layout
@@ -43,7 +45,7 @@ def sniff(path: Path) -> bool:
 def hook_from_name(path: Path) -> Optional[str]:
     """`Llama-3.1-8B-Instruct-SAE-l19.pth` -> blocks.19.hook_resid_post."""
     m = re.search(r"-l([0-9]+)(?:\.|$)", path.name) or re.search(r"-l([0-9]+)", path.parent.name)
-    return f"blocks.{int(m.group(1))}.hook_resid_post" if m else None
+    return HookPoint(int(m.group(1)), "hook_resid_post").name if m else None
 
 
 def load(path: Path, *, device: str = "cpu", allow_pickle: bool = False,

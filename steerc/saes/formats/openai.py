@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from steerc.arch.hookpoint import HookPoint
+
 from .. import errors
 from ..base import SAEConfig
 from ..layout import Layout
@@ -43,7 +45,7 @@ def hook_from_path(path: Path) -> Optional[str]:
     for part in reversed(path.parts[:-1]):
         m = re.match(r"^(" + "|".join(LOCATIONS) + r")(_v[0-9]+.*)?$", part)
         if m:
-            return f"blocks.{int(path.stem)}.{LOCATIONS[m.group(1)]}"
+            return HookPoint(int(path.stem), LOCATIONS[m.group(1)]).name
     return None
 
 
