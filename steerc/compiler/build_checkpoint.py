@@ -105,9 +105,10 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
             art = backend.emit(p, program, config, raw_config, adapter, base, saes, tmp, progress,
                                jobs=jobs)
             if program.json is not None:
-                from steerc.guard.checkpoint import write_guard
+                from steerc.guard.checkpoint import guarded_config, write_guard
 
                 guard = write_guard(tmp, shown.json)
+                art.config = guarded_config(art.config)
                 art.code_files = tuple(art.code_files) + tuple(
                     str(f.relative_to(tmp)) for f in guard)
             copied = emit.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
@@ -117,7 +118,7 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
             manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
                                          spec_hashes=spec_hashes or {}, final_out=Path(out))
             emit.write_json(tmp / mf.MANIFEST, manifest)
-            write_new(tmp / "README.md", model_card(shown, p, manifest))
+            write_new(tmp / "README.md", model_card(shown, p, manifest, sources=tuple(zip(program.files or (program.spec_file,), shown.files or (shown.spec_file,))), out=out))
     except numeric.NonFiniteOutput as e:  # the temp dir is gone already (atomic_dir)
         raise numeric.non_finite_diagnostic(e, p) from None
     return CompileResult(Path(out), p, manifest)
