@@ -240,11 +240,25 @@ def verify_summary(report, checkpoint: str | os.PathLike) -> list[str]:
                   "| expect | steered | base |", "|---|---|---|"]
         for e in report.expects:
             x = e.expect
-            rule = f"{x.prompt!r} {x.kind.replace('_', ' ')}" + (f" {x.arg!r}" if x.arg else "")
-            lines.append(f"| `{_cell(rule)}` | {'pass' if e.steered.passed else 'FAIL'} | "
+            arg = _rel(x.arg, checkpoint) if x.kind == "matches_schema" and x.arg else x.arg
+            rule = f"expect {_quote(x.prompt)} {x.kind.replace('_', ' ')}" + (f" {_quote(arg)}" if arg else "")
+            lines.append(f"| {_code(rule)} | {'pass' if e.steered.passed else 'FAIL'} | "
                          f"{'pass' if e.base.passed else 'fail'} |")
         lines.append("")
     return lines
+
+
+def _quote(text: str) -> str:
+    """A string as a spec writes it (JSON escapes)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _code(text: str) -> str:
+    """Inline Markdown code in a table cell, whatever backticks the text holds."""
+    ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{ticks} {_cell(text)} {ticks}"
 
 
 def _rel(src: str, checkpoint) -> str:
