@@ -6,12 +6,12 @@
 Target: `lm_eval/models/hf_steered.py` (EleutherAI/lm-evaluation-harness, read at commit
 4e7e0d47f; the file last changed in 679b0f207, in every release since v0.4.9.2):
 
-- `steer()` (lines 22-64) registers a forward hook on each module of
+- `steer()` (lines 22-63) registers a forward hook on each module of
   `model.base_model.named_modules()` whose name is a hookpoint and replaces the module's
   output (element 0 of a tuple) with `hook(output)`; every forward call, every position.
-- `add` (lines 124-130, 210-228): `acts + steering_coefficient * steering_vector`.
+- `add` (lines 124-131, 209-228): `acts + steering_coefficient * steering_vector`.
 - `.pt` files (lines 101-106): `{hookpoint: {"action", "steering_vector", "steering_coefficient",
-  "bias", "head_index"}}`, one entry per hookpoint; `add` asserts `bias is None` (line 125).
+  "bias", "head_index"}}`, one entry per hookpoint; `add` asserts `bias is None` (line 126).
 - `.csv` files (`derive_steer_config`, lines 146-207): columns loader, action, sparse_model,
   hookpoint, feature_index, steering_coefficient, sae_id; the vector is `W_dec[feature_index]`
   of the SAE that SAELens / sparsify load by name, and `bias` is always the SAE's `b_dec`

@@ -10,7 +10,6 @@ import csv
 import dataclasses
 import io
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -50,7 +49,7 @@ def _spec(tmp_path, body: str, name: str = "s.steer") -> Path:
 
 @contextmanager
 def lm_eval_steer(model, config: dict):
-    """hf_steered.py's `steer()` and `add` (lines 36-64, 124-130, 210-228), for `add` entries."""
+    """hf_steered.py's `steer()` and `add` (lines 22-63, 124-131, 209-228), for `add` entries."""
     hook_to_steer = {hp: (lambda acts, v=e["steering_coefficient"] * e["steering_vector"]: acts + v)
                      for hp, e in config.items()}
     handles = []
@@ -205,15 +204,15 @@ def test_export_never_writes_over_an_input(tmp_path, capsys):
 
 
 def test_with_lm_eval_itself(tmp_path, demo):
-    """lm-eval's own `steer` and `SteeredModel.add` on the exported .pt (skipped without lm_eval)."""
+    """lm-eval's own `SteeredModel` (HFLM + hooks) reads the exported .pt and its logits equal
+    the reference (skipped without `lm_eval[hf]`; tested with lm_eval 0.4.13)."""
     hf_steered = pytest.importorskip("lm_eval.models.hf_steered")
     model, ids = demo
     spec, out = _spec(tmp_path, SPECS["three features, one point, summed"]), tmp_path / "steer.pt"
     assert main(["export", str(spec), "--to", "lm-eval", "-o", str(out)]) == 0
-    config = torch.load(out, weights_only=False)  # as hf_steered.py line 106 loads it
-    hooks = {hp: partial(hf_steered.SteeredModel.add,
-                         vector=e["steering_vector"] * float(e["steering_coefficient"]),
-                         head_index=e["head_index"]) for hp, e in config.items()}
-    with torch.no_grad(), hf_steered.steer(model, hooks):
-        got = model(ids).logits
+    lm = hf_steered.SteeredModel(pretrained=str(DEMO / "model"), steer_path=str(out), device="cpu",
+                                 batch_size=1, dtype="float32")
+    assert list(lm.hook_to_steer) == ["layers.2"]
+    with torch.no_grad():
+        got = lm._model_call(ids)
     torch.testing.assert_close(got, _reference(model, ids, spec), atol=1e-5, rtol=1e-5)
