@@ -41,22 +41,23 @@ ENGINES: dict[str, tuple[EngineSupport, ...]] = {
         EngineSupport(_LLAMACPP, True, "after `convert_hf_to_gguf.py PATH`: MLP biases become `ffn_down.bias`",
                       "f32 logits within llama.cpp's own noise, greedy tokens equal"),
         EngineSupport(_TGI, True, "serves it as the base architecture",
-                      "from TGI's model code (reads `mlp_bias`); not run by steerc"),
+                      "TGI's Llama reads `mlp_bias` (flash_llama_modeling.py); not run by steerc"),
     ),
     # `model_type` steerc_<family>, classes in the checkpoint's own .py files.
     "hooks": (
         EngineSupport(_TRANSFORMERS, True,
                       '`AutoModelForCausalLM.from_pretrained("PATH", trust_remote_code=True)` only',
                       "steerc's tests load every output in an interpreter without steerc"),
-        EngineSupport(_VLLM, False, "does not run: `SteercForCausalLM` / `steerc_<family>` is not a "
-                      "vLLM architecture, and vLLM has no place for the hook modules",
+        EngineSupport(_VLLM, False, "not supported: `SteercForCausalLM` (`steerc_<family>`) is not a "
+                      "vLLM architecture, and vLLM's model code has no place for the hook modules",
                       "vLLM's model registry"),
-        EngineSupport(_LLAMACPP, False, "does not run: `convert_hf_to_gguf.py` refuses the "
+        EngineSupport(_LLAMACPP, False, "not supported: `convert_hf_to_gguf.py` refuses the "
                       "`SteercForCausalLM` architecture; GGUF has no hook modules",
                       "llama.cpp's converter"),
-        EngineSupport(_TGI, False, "does not run: TGI serves known architectures (custom code only "
-                      "through its transformers fallback, without `custom_generate/`)",
-                      "not supported by steerc; do not rely on it"),
+        EngineSupport(_TGI, False, "not supported: TGI's models do not know `steerc_<family>`; its "
+                      "transformers fallback (`--trust-remote-code`) may load the class, untested by "
+                      "steerc, and never runs `custom_generate/`",
+                      "TGI's `get_model` (server/text_generation_server/models/__init__.py)"),
     ),
 }
 
