@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the file was written, 1 on diagnostics (nothing written)."""
-    from steerc.export.run import export_lm_eval
+    from steerc.api import export_lm_eval
 
     res = export_lm_eval(args.spec, args.output, catalogue=args.catalogue,
                          allow_pickle=args.allow_pickle)
