@@ -138,14 +138,14 @@ def _guard_section(has_schema: bool) -> list[str]:
 
 
 def _spec_section(sources, out) -> list[str]:
-    from steerc.files.read import SPEC, read_text
+    from steerc.files import read
 
     from steerc.diagnostics import DiagnosticError
 
     texts = []
     for read_from, shown_as in sources:
         try:
-            texts.append((shown_as, _portable_spec_text(read_text(read_from, SPEC), read_from, out)))
+            texts.append((shown_as, _portable_spec_text(read.read_text(read_from, read.SPEC), read_from, out)))
         except DiagnosticError:  # a Program built in memory (tests, the API) names no file
             continue
     if not texts:

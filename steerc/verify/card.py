@@ -18,10 +18,10 @@ _HINT = "recompile with this steerc version: its model card has the section"
 
 def _read(checkpoint) -> tuple[Path, str]:
     from steerc.compiler.modelcard import VERIFY_END, VERIFY_START
-    from steerc.files.read import Kind, read_text
+    from steerc.files import read
 
     path = Path(checkpoint) / CARD
-    card = read_text(path, Kind("model card", 64 << 20, "E458", "E458", _HINT))
+    card = read.read_text(path, read.Kind("model card", 64 << 20, "E458", "E458", _HINT))
     if VERIFY_START not in card or VERIFY_END not in card:
         raise DiagnosticError([Diagnostic("E458", f"{path} has no steerc verification section",
                                           None, _HINT)])
