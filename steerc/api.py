@@ -272,6 +272,17 @@ def trace(text: str, *, spec: PathLike | None = None, model: PathLike | None = N
 # ---- helpers ------------------------------------------------------------------------------
 
 
+def export_lm_eval(spec: PathLike, out: PathLike, *, catalogue: PathLike | None = None,
+                   allow_pickle: bool = False):
+    """`steerc export SPEC --to lm-eval -o OUT`: the spec's steer/amplify rules as the file
+    lm-evaluation-harness's `steered` model reads (OUT.pt: summed vectors; OUT.csv: one
+    SAELens-named feature); returns `steerc.export.run.Exported`. Rules lm-eval cannot run
+    exactly raise DiagnosticError (E450-E457), nothing written (docs/export.md)."""
+    from steerc.export.run import export_lm_eval as run
+
+    return run(spec, out, catalogue=catalogue, allow_pickle=allow_pickle)
+
+
 def _load(spec: PathLike, catalogue: PathLike | None, allow_pickle: bool, *,
           fetch_weights: bool = False, progress: bool = False) -> tuple[Program, list[Diagnostic]]:
     """Parse + resolve. `fetch_weights`: a Hub model comes with its safetensors (compile),

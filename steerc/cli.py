@@ -29,6 +29,7 @@ COMMANDS = (
     "catalogue",
     "fmt",
     "fetch",
+    "export",
 )
 
 

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-model", metavar="DIR", help="base model directory (default: the manifest's)")
     p.add_argument("--json", metavar="OUT", help="also write the report as JSON (docs/verify.md)")
     p.add_argument("--plot", metavar="OUT.png", help="bar plot of feature activations before/after")
+    p.add_argument("--card", action="store_true",
+                   help="write a summary of the results into the checkpoint's model card (README.md)")
     p.add_argument("--max-new-tokens", type=COUNT, default=48, help="generation budget per expect")
     p.add_argument("--max-windows", type=COUNT, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     for path, what in ((args.json, "--json report"), (args.plot, "--plot image")):
         if path is not None:  # before the work: a bad path fails in a second, not after it
             check_output_file(path, inputs, what)
+    if args.card:
+        from steerc.verify.card import check_card
+
+        check_card(args.checkpoint)
     report = verify(args.checkpoint, prompts=args.prompts, neutral=args.neutral,
                     base_model=args.base_model, max_windows=args.max_windows,
                     max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
@@ -52,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_atomic(args.json, dumps_json(to_json(report), "the verify report", indent=1,
                                            ensure_ascii=False) + "\n", inputs, "--json report")
+    if args.card:
+        from steerc.verify.card import write_card_results
+
+        write_card_results(args.checkpoint, report, [i for i in inputs if i[0] != "the checkpoint"])
     if args.plot is not None:
         with atomic_file(args.plot, inputs, "--plot image") as tmp:
             w = write_plot(report, tmp)

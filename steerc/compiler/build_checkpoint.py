@@ -96,9 +96,10 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
         with atomic_dir(out, force=force, inputs=program_inputs(program)) as tmp:
             art = TARGETS[p.target].emit(job, tmp)
             if program.json is not None:
-                from steerc.guard.checkpoint import write_guard
+                from steerc.guard.checkpoint import guarded_config, write_guard
 
                 guard = write_guard(tmp, shown.json)
+                art.config = guarded_config(art.config)
                 art.code_files = tuple(art.code_files) + tuple(
                     str(f.relative_to(tmp)) for f in guard)
             copied = []
@@ -110,7 +111,8 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
             manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
                                          spec_hashes=spec_hashes or {}, final_out=Path(out))
             output.write_json(tmp / mf.MANIFEST, manifest)
-            write_new(tmp / "README.md", model_card(shown, p, manifest))
+            sources = tuple(zip(program.files or (program.spec_file,), shown.files or (shown.spec_file,)))
+            write_new(tmp / "README.md", model_card(shown, p, manifest, sources=sources, out=out))
     except numeric.NonFiniteOutput as e:  # the temp dir is gone already (atomic_dir)
         raise numeric.non_finite_diagnostic(e, p) from None
     return CompileResult(Path(out), p, manifest, art)

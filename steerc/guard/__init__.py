@@ -3,9 +3,10 @@
     check_schema_supported(schema, span) -> [Diagnostic]   # E470-E472, empty when enforceable
     GuardFactory(tok, schema).processor(max_new_tokens)    # a fresh LogitsProcessor per call
     write_guard(out_dir, ir.JsonConstraint)                # custom_generate/ in a checkpoint
+    guarded_config(config_json) -> dict                    # + steerc_json_guard: generate() needs it
 """
 
-from steerc.guard.checkpoint import GUARD_DIR, REQUIREMENTS, write_guard
+from steerc.guard.checkpoint import CONFIG_KEY, GUARD_DIR, REQUIREMENTS, guarded_config, write_guard
 from steerc.guard.schema import UNENFORCED_KEYWORDS, check_schema_supported
 
 _PROCESSOR = ("GuardFactory", "JsonGuard", "json_guard")
@@ -20,5 +21,5 @@ def __getattr__(name: str):
         return getattr(processor, name)
     raise AttributeError(f"module 'steerc.guard' has no attribute {name!r}")
 
-__all__ = ["GUARD_DIR", "REQUIREMENTS", "write_guard", "GuardFactory", "JsonGuard", "json_guard",
+__all__ = ["CONFIG_KEY", "GUARD_DIR", "REQUIREMENTS", "guarded_config", "write_guard", "GuardFactory", "JsonGuard", "json_guard",
            "UNENFORCED_KEYWORDS", "check_schema_supported"]

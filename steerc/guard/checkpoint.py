@@ -20,6 +20,15 @@ from steerc.guard.schema import check_schema_supported
 # One constraint per line: transformers' check_python_requirements reads only the first
 # `name<op>version` of a line, so "xgrammar>=0.2.8,<0.3" would skip the upper bound.
 REQUIREMENTS = "xgrammar>=0.2.8\nxgrammar<0.3\n"
+# config.json key naming the guard: the shipped model class (steerc/runtime/steered_model.py,
+# same constant) carries custom_generate/ through save_pretrained and refuses to generate
+# without it.
+CONFIG_KEY = "steerc_json_guard"
+
+
+def guarded_config(config: dict) -> dict:
+    """`config` (a checkpoint's config.json) marked as needing the JSON guard to generate."""
+    return {**config, CONFIG_KEY: True}
 
 
 def write_guard(out_dir: str | Path, constraint: ir.JsonConstraint) -> list[Path]:

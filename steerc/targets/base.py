@@ -86,12 +86,14 @@ class Target(Protocol):
     """An output format. `name` is what `--target` takes; `summary` one line for help and the
     README; `expresses` completes "cannot be lowered to ..." in a refusal; `runs_hooks`:
     whether hook modules can run in its output (if not, no plan pass moves an exact edit to
-    a hook)."""
+    a hook); `engines`: where its output runs (`engines.EngineSupport` rows, printed by the
+    model card: every target states them, so no card is silent or wrong about it)."""
 
     name: str
     summary: str
     expresses: str
     runs_hooks: bool
+    engines: tuple
 
     def refusal(self, lowering: "Lowering") -> Refusal | None:
         """Why this target cannot express `lowering`, or None when it can."""

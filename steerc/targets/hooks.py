@@ -15,6 +15,7 @@ from pathlib import Path
 
 from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, code_bytes
 from steerc.diagnostics import Diagnostic
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.files.write import write_new
 from steerc.targets.base import Artifacts, Job, Refusal
 
@@ -48,6 +49,22 @@ class HooksTarget:
                "trust_remote_code=True (transformers only)")
     expresses = "a hook module"
     runs_hooks = True
+    # `model_type` steerc_<family>, classes in the checkpoint's own .py files.
+    engines = (
+        EngineSupport(TRANSFORMERS, True,
+                      '`AutoModelForCausalLM.from_pretrained("PATH", trust_remote_code=True)` only',
+                      "steerc's tests load every output in an interpreter without steerc"),
+        EngineSupport(VLLM, False, "not supported: `SteercForCausalLM` (`steerc_<family>`) is not a "
+                      "vLLM architecture, and vLLM's model code has no place for the hook modules",
+                      "vLLM's model registry"),
+        EngineSupport(LLAMACPP, False, "not supported: `convert_hf_to_gguf.py` refuses the "
+                      "`SteercForCausalLM` architecture; GGUF has no hook modules",
+                      "llama.cpp's converter"),
+        EngineSupport(TGI, False, "not supported: TGI's models do not know `steerc_<family>`; its "
+                      "transformers fallback (`--trust-remote-code`) may load the class, untested by "
+                      "steerc, and never runs `custom_generate/`",
+                      "TGI's `get_model` (server/text_generation_server/models/__init__.py)"),
+    )
 
     def refusal(self, lowering) -> Refusal | None:
         return None  # every lowering is a weight edit or a hook

