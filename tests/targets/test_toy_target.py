@@ -15,6 +15,7 @@ from steerc.checkpoint.output import TensorOutput
 from steerc.files.write import write_new
 from steerc.saes import load_sae
 from steerc.targets import TARGETS, Artifacts, Job, Refusal
+from steerc.targets.engines import EngineSupport
 from tests.tinymodels import save_tiny
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -27,6 +28,7 @@ class ToyTarget:
     summary = "additive rules as a JSON file of residual vectors"
     expresses = "a toy vector"
     runs_hooks = False
+    engines = (EngineSupport("a toy runner", True, "reads toy.json", "this test"),)
 
     def refusal(self, lowering) -> Refusal | None:
         if lowering.kind != "weights" or lowering.intervention.op.value != "add":
@@ -77,6 +79,7 @@ def test_a_registered_target_compiles_through_the_api(toy, d, tmp_path):
     manifest = json.loads((tmp_path / "out" / "steerc-manifest.json").read_text())
     assert manifest["target"] == "toy"
     assert not (tmp_path / "out" / "config.json").exists()  # not a checkpoint: no side files
+    assert "a toy runner" in (tmp_path / "out" / "README.md").read_text()  # the card's engine table
 
 
 def test_the_target_refuses_what_it_cannot_express_at_the_rule(toy, d, tmp_path):
