@@ -28,6 +28,11 @@ def _rule_row(g) -> str:
 
 def model_card(program, plan, manifest: dict) -> str:
     """The downstream user's model card (Markdown). Deterministic for equal inputs."""
+    from steerc.targets import TARGETS
+
+    own = getattr(TARGETS.get(plan.target), "model_card", None)
+    if own is not None:  # an output that is not a transformers checkpoint says what it is itself
+        return own(program, plan, manifest)
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
     lines = ["---", "library_name: transformers", "tags:", "- steerc", "- steering"]
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
