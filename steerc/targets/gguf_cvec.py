@@ -96,6 +96,13 @@ class GgufCvecTarget:
         """The output's README.md (`model_card` below)."""
         return model_card(program, plan, manifest)
 
+    def explain_lowering(self, lowering) -> tuple[str, str, str]:
+        """(what, where, why) `steerc explain` prints for an accepted lowering."""
+        iv = lowering.intervention
+        names = ", ".join(f"direction.{direction_index(p)}" for p in iv.points)
+        return ("control vector", names, "llama.cpp adds direction.N to layer N's output at every "
+                "token (value x decoder row, summed with the other rules at that layer)")
+
     def refusal(self, lowering) -> Refusal | None:
         from steerc.compiler.ir import Op
 

@@ -93,6 +93,16 @@ def test_output_is_byte_deterministic(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+def test_explain_and_the_cli_say_what_the_output_is(tmp_path, capsys):
+    text = steerc.explain(DEMO_SPEC, target="gguf-cvec").render()
+    assert "-> control vector: direction.2" in text and "weight edit" not in text
+    from steerc.cli import main
+
+    assert main(["compile", str(DEMO_SPEC), "-o", str(tmp_path / "cv"), "--target", "gguf-cvec"]) == 0
+    said = capsys.readouterr()
+    assert "--control-vector" in said.out + said.err and "plain checkpoint" not in said.out + said.err
+
+
 def test_verify_refuses_clearly(tmp_path):
     out = tmp_path / "cv"
     steerc.compile(DEMO_SPEC, out, target="gguf-cvec")
