@@ -110,7 +110,7 @@ def l_out_sums(text: str) -> dict[int, tuple[float, int]]:
             continue
         m = _SUM.match(line)
         if m and current is not None:
-            out[current[0]] = (float(m.group(1)), current[1])
+            out.setdefault(current[0], (float(m.group(1)), current[1]))  # the prompt's pass
             current = None
     return out
 
