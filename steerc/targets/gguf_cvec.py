@@ -10,7 +10,8 @@ the manifest, the lock and a model card; no transformers checkpoint (no config.j
 
 Only unconditional adds at residual points over all positions are expressible: llama.cpp
 adds one fixed vector per layer to every token. Where it adds it, read from llama.cpp's
-source (ggml-org/llama.cpp; identical in every release since control vectors landed):
+source (ggml-org/llama.cpp master; older releases call the first two
+`llama_control_vector_load` and `llama_control_vector`):
 
 - common/common.cpp, `common_control_vector_load_one`: tensor `direction.N` (N >= 1;
   `direction.0` is an error, "invalid (zero) direction tensor layer index") is summed into
@@ -146,8 +147,8 @@ class GgufCvecTarget:
 
 def _point_hint(point: str) -> str:
     if point == "hook_embed" or _RESID.match(point):
-        return ("move the rule to a later layer's SAE, or use --target weights (it folds an add "
-                "before layer 0 into the embeddings where exact) or hooks")
+        return ("move the rule to an SAE at a later layer, or use --target weights (exact where "
+                "the family has a bias slot or an unscaled embedding there) or hooks")
     return _HOOKS_HINT
 
 

@@ -85,6 +85,19 @@ def test_manifest_records_the_file_and_every_direction(tmp_path):
     assert "--control-vector control_vector.gguf" in card and "from_pretrained" not in card
 
 
+def test_manifest_matches_the_schema(tmp_path):
+    import jsonschema
+
+    from steerc.targets import TARGET_NAMES, TARGETS
+
+    schema = json.loads((ROOT / "specs" / "schemas" / "manifest.schema.json").read_text())
+    # the schema's target lists are the registry's (a target added without them fails here)
+    assert schema["properties"]["target"]["enum"] == list(TARGETS)
+    assert schema["properties"]["requested_target"]["enum"] == list(TARGET_NAMES)
+    steerc.compile(DEMO_SPEC, tmp_path / "cv", target="gguf-cvec")
+    jsonschema.validate(json.loads((tmp_path / "cv" / "steerc-manifest.json").read_text()), schema)
+
+
 def test_output_is_byte_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     steerc.compile(DEMO_SPEC, a, target="gguf-cvec")
