@@ -109,8 +109,8 @@ class GgufCvecTarget:
 
         iv = lowering.intervention
         if iv.op == Op.PROJECT_OUT:
-            hint = ("use --target weights (orthogonalized writers)" if iv.everywhere else
-                    _HOOKS_HINT)
+            hint = ("use --target weights (orthogonalized writers, where the family allows) or "
+                    "hooks" if iv.everywhere else _HOOKS_HINT)
             return Refusal(E_OP, "a projection removes a component that depends on the "
                            "activation; a control vector only adds a fixed vector", hint)
         if iv.op != Op.ADD:
