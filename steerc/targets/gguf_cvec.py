@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from steerc.compiler.ir import Op
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.targets.base import Artifacts, Job, Refusal
 
@@ -105,8 +106,6 @@ class GgufCvecTarget:
                 "token (value x decoder row, summed with the other rules at that layer)")
 
     def refusal(self, lowering) -> Refusal | None:
-        from steerc.compiler.ir import Op
-
         iv = lowering.intervention
         if iv.op == Op.PROJECT_OUT:
             hint = ("use --target weights (orthogonalized writers, where the family allows) or "
