@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
                        allow_pickle=args.allow_pickle)
     warn(args, res.warnings)
     n_w, n_h = res.weight_edits, res.hooks
+    usage = getattr(TARGETS.get(res.target), "usage", None)
+    if usage is not None:  # not a transformers checkpoint: no weight edits or hooks to count
+        n = n_w + n_h
+        show(f"wrote {res.out} (target {res.target}: {n} rule lowering{'s' * (n != 1)} as "
+             f"{TARGETS[res.target].expresses}); {usage}", file=human_stream(args))
+        return 0
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
            if res.trust_remote_code else "loads as a plain checkpoint")
     show(f"wrote {res.out} (target {res.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "

@@ -81,9 +81,15 @@ def summary(program: Program) -> str:
 _KIND = {"weights": "weight edit", "hook": "hook", "refused": "REFUSED"}
 
 
-def _lowered(lo) -> tuple[str, str, str]:
-    """(what, where, why) of one lowering, as explain prints them."""
+def _lowered(lo, target: str | None = None) -> tuple[str, str, str]:
+    """(what, where, why) of one lowering, as explain prints them; a target that is not a
+    checkpoint (gguf-cvec) says itself how it expresses the lowerings it accepts."""
+    from steerc.targets import TARGETS
+
     iv = lo.intervention
+    own = getattr(TARGETS.get(target), "explain_lowering", None)
+    if own is not None and lo.kind != "refused":
+        return own(lo)
     what = _KIND[lo.kind] + (f" {lo.code}" if lo.code else "")
     where = (", ".join(lo.tensors[:4]) + (f" (+{len(lo.tensors) - 4} more)" if len(lo.tensors) > 4 else "")
              if lo.kind == "weights" else
@@ -91,12 +97,12 @@ def _lowered(lo) -> tuple[str, str, str]:
     return what, where, lo.reason
 
 
-def _plan_rule(g) -> list[str]:
+def _plan_rule(g, target: str | None = None) -> list[str]:
     """One rule of the plan: its lowering, or per distinct lowering the count of features."""
     first = g.items[0]
     if len(g) == 1:
         iv = first.intervention
-        what, where, why = _lowered(first)
+        what, where, why = _lowered(first, target)
         return [f"  [{first.index}] {iv.op.value} {iv.feature}  # {iv.origin}",
                 f"      -> {what}: {where}", f"         why: {why}"]
     last = g.items[-1].index
@@ -105,7 +111,7 @@ def _plan_rule(g) -> list[str]:
     lines = [f"  {idx} {counted(len(g), 'feature')}: {op_summary(lo.intervention for lo in g.items)}  # {g.origin}"]
     ways: dict[tuple[str, str, str], int] = {}
     for lo in g.items:
-        key = _lowered(lo)
+        key = _lowered(lo, target)
         ways[key] = ways.get(key, 0) + 1
     for (what, where, why), n in ways.items():
         lines += [f"      -> {what} ({counted(n, 'feature')}): {where}", f"         why: {why}"]
@@ -121,7 +127,7 @@ def describe_plan(plan, *, features: bool = False) -> str:
     else:
         groups = group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)
     for g in groups:
-        lines += _plan_rule(g)
+        lines += _plan_rule(g, plan.target)
     if plan.untie:
         lines.append("  untie: the tied LM head is written out as its own tensor")
     n_h = len(plan.hooks)

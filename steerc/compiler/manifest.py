@@ -74,6 +74,18 @@ HASH_SCOPE = {
 }
 
 
+# Added to `hash_scope` only when an output holds a weight file that is not safetensors, so
+# the manifests of checkpoints stay byte-identical.
+OTHER_FILES_SCOPE = ("files (not .safetensors)", "per output file of another format (a "
+                     "gguf-cvec control_vector.gguf): sha256 of the file's bytes")
+
+
+def _hash_scope(files: dict) -> dict:
+    if all(f.endswith(".safetensors") for f in files):
+        return HASH_SCOPE
+    return {**HASH_SCOPE, OTHER_FILES_SCOPE[0]: OTHER_FILES_SCOPE[1]}
+
+
 def _fingerprint(files: dict[str, str]) -> str:
     """hashing.files_fingerprint's formula over already-known file hashes."""
     return hashlib.sha256("".join(f"{n}\t{files[n]}\n" for n in sorted(files)).encode()).hexdigest()
@@ -138,7 +150,7 @@ def build_manifest(program, plan, base, saes: dict, art, out: Path, *, copied: l
         "tensors": dict(sorted(t.hashes.items())),
         "files": dict(sorted(t.files.items())),
         "tensors_sha256": _fingerprint(t.files),
-        "hash_scope": HASH_SCOPE,
+        "hash_scope": _hash_scope(t.files),
         "shards": dict(sorted(t.shards.items())),
         "code_files": {f: sha256_uncached(out / f) for f in art.code_files},
         "side_files": {f: sha256_uncached(out / f) for f in copied},

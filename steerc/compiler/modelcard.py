@@ -64,6 +64,11 @@ def model_card(program, plan, manifest: dict, *, sources=(), out: str | os.PathL
     `sources`: (path to read, name to show) per spec file, whose text the card quotes;
     `out`: the checkpoint's final directory, which absolute paths in that text are shown
     relative to (as everywhere else in the output)."""
+    from steerc.targets import TARGETS
+
+    own = getattr(TARGETS.get(plan.target), "model_card", None)
+    if own is not None:  # an output that is not a transformers checkpoint says what it is itself
+        return own(program, plan, manifest)
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
     lines = _front_matter(program) + ["", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "

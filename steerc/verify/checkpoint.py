@@ -71,6 +71,18 @@ def check_integrity(ckpt: Path, manifest: dict) -> None:
     check_weights(ckpt, manifest)
 
 
+def refuse_non_checkpoint(ckpt: Path, manifest: dict) -> None:
+    """E419 for an output that is not a transformers checkpoint (a target that writes no
+    config.json records `config_sha256: null`, e.g. a gguf-cvec control vector): verify loads
+    the steered model with transformers, which cannot run it."""
+    if "config_sha256" in manifest and manifest["config_sha256"] is None:
+        files = ", ".join(sorted(manifest.get("files") or {})) or "no weight files"
+        _fail("E419", f"'{ckpt}' is a target {str(manifest.get('target'))[:40]!r} output ({files}), "
+              "not a transformers checkpoint: steerc verify cannot load it",
+              "run it in its own engine (its README.md says how), or compile the spec with "
+              "--target weights or hooks and verify that")
+
+
 def resolve_path(recorded: str, ckpt: Path) -> Path | None:
     """A path as recorded at compile time: absolute, or relative to the checkpoint (what
     steerc writes, so verify works from any working directory); manifests written before
@@ -105,6 +117,7 @@ def open_steered(ckpt: str | os.PathLike, *, base_model: str | None = None) -> S
 
     ckpt = Path(ckpt)
     manifest = read_manifest(ckpt)
+    refuse_non_checkpoint(ckpt, manifest)
     check_integrity(ckpt, manifest)
     try:
         program = program_from_dict(manifest["program"])
