@@ -391,7 +391,7 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
 
     Raises DiagnosticError carrying every diagnostic (warnings too) if any is an error.
     """
-    from steerc.compiler.rules import lower_body  # the rule half of resolve
+    from steerc.compiler.resolve.rules import lower_body  # the rule half of resolve
 
     r = Resolver(decls, env, catalogue_override, collector or Collector())
     model = r.model()

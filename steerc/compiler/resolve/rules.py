@@ -1,6 +1,6 @@
 """The rule half of resolve: rules, `when`, `enforce json` and `expect` -> IR.
 
-Called by `resolve.resolve` once the SAEs and the catalogue are bound. Appends to the
+Called by `resolver.resolve` once the SAEs and the catalogue are bound. Appends to the
 resolver's `out` list and collector; never raises.
 """
 
@@ -21,7 +21,7 @@ from steerc.grammar.printer import format_statement as enforce_origin
 from steerc.grammar.printer import format_when_head as when_origin
 
 if TYPE_CHECKING:
-    from steerc.compiler.resolve import Resolver, _Feat
+    from steerc.compiler.resolve.resolver import Resolver, _Feat
 
 _RULES = (ast.Suppress, ast.Ablate, ast.Steer, ast.Clamp, ast.Scale)
 
@@ -76,7 +76,7 @@ def _op_value(r: "Resolver", rule: ast.Rule, f: "_Feat") -> tuple[Op, float] | N
 def _points(r: "Resolver", rule: ast.Rule, hook: str, cond: Condition | None,
             said: set) -> tuple[tuple[str, ...], bool] | None:
     """(points, everywhere) for one feature's SAE hook, or None after an error (once per code)."""
-    from steerc.compiler.resolve import RESIDUAL_HOOKS, RESIDUAL_SPACE_HOOKS
+    from steerc.compiler.resolve.resolver import RESIDUAL_HOOKS, RESIDUAL_SPACE_HOOKS
 
     s = rule.scope
     span = s.span or rule.span
@@ -167,7 +167,7 @@ def lower_rule(r: "Resolver", rule: ast.Rule, cond: Condition | None, origin: st
 
 
 def _warn_units(r: "Resolver", rule: ast.Rule, f: "_Feat", value: float, said: set) -> None:
-    from steerc.compiler.resolve import CLAMP_WARN_FACTOR, SCALE_WARN_RANGE, STEER_WARN_FACTOR
+    from steerc.compiler.resolve.resolver import CLAMP_WARN_FACTOR, SCALE_WARN_RANGE, STEER_WARN_FACTOR
 
     mx = getattr(f.info, "max_activation", None)
     if isinstance(rule, ast.Clamp) and mx and value > CLAMP_WARN_FACTOR * mx and "W200" not in said:
@@ -215,7 +215,7 @@ def lower_when(r: "Resolver", w: ast.When) -> None:
 
 def load_schema(r: "Resolver", s: ast.Str) -> tuple[str, str] | None:
     """(resolved path, text) of a JSON schema file, checked with jsonschema; None on error."""
-    from steerc.compiler.resolve import missing_file, spec_relative
+    from steerc.compiler.resolve.resolver import missing_file, spec_relative
 
     path = spec_relative(s.span, s.value)
     if "\0" not in path and not os.path.lexists(path):
@@ -239,7 +239,7 @@ def load_schema(r: "Resolver", s: ast.Str) -> tuple[str, str] | None:
 
 def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
     """Latent part (tag-based suppress/steer) plus the decode-time constraint."""
-    from steerc.compiler.resolve import DEFAULT_JSON_STRENGTH, JSON_STEER_TAG, JSON_SUPPRESS_TAGS
+    from steerc.compiler.resolve.resolver import DEFAULT_JSON_STRENGTH, JSON_STEER_TAG, JSON_SUPPRESS_TAGS
 
     schema = load_schema(r, e.schema) if e.schema is not None else None
     if schema is not None:
