@@ -1,0 +1,55 @@
+"""A spec's body -> one `Lowered`: every rule, `when`, `enforce json` and `expect` in source
+order (E220 for a second `enforce json`), then the conflicts between the rules."""
+
+from __future__ import annotations
+
+from steerc.compiler import ast
+from steerc.compiler.ir import ExpectCheck
+from steerc.compiler.resolve.conflicts import conflicts
+from steerc.compiler.resolve.context import Context, Lowered
+from steerc.compiler.resolve.enforce import lower_enforce
+from steerc.compiler.resolve.rules import RULES, lower_rule, lower_when
+from steerc.compiler.resolve.specfiles import load_schema
+from steerc.diagnostics import Collector, Diagnostic
+
+
+def lower_body(ctx: Context) -> Lowered:
+    """Lower `ctx.decls.body`; a pure function of the context."""
+    done = Lowered()
+    json_stmt = None
+    for st in ctx.decls.body:
+        if isinstance(st, ast.EnforceJson):
+            if json_stmt is not None:
+                done += Lowered(diagnostics=(Diagnostic(
+                    "E220", "`enforce json` appears twice", st.span,
+                    f"the first is at {json_stmt.span}; a spec has one output format"),))
+                continue
+            json_stmt = st
+        done += lower_statement(ctx, st)
+    return done + Lowered(diagnostics=conflicts(done.interventions))
+
+
+def lower_statement(ctx: Context, st: ast.Statement) -> Lowered:
+    """One body statement (a declaration lowers to nothing: `bind` has read it)."""
+    if isinstance(st, RULES):
+        return lower_rule(ctx, st)
+    if isinstance(st, ast.When):
+        return lower_when(ctx, st)
+    if isinstance(st, ast.EnforceJson):
+        return lower_enforce(ctx, st)
+    if isinstance(st, ast.Expect):
+        return lower_expect(ctx, st)
+    return Lowered()
+
+
+def lower_expect(ctx: Context, x: ast.Expect) -> Lowered:
+    """An `expect` line (`Lowered.expects`); a `matches schema` file is checked like
+    `enforce json schema`'s."""
+    col = Collector()
+    arg = x.arg.value if x.arg is not None else None
+    if x.kind == "matches_schema":
+        loaded = load_schema(x.arg, col)
+        if loaded is None:
+            return Lowered(diagnostics=tuple(col.diagnostics))
+        arg = loaded[0]
+    return Lowered(expects=(ExpectCheck(x.prompt.value, x.kind, arg, x.span),))
