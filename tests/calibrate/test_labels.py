@@ -142,3 +142,14 @@ def test_a_word_piece_is_named_by_the_words_it_sits_in():
     lab = label_feature(ctx, left=1, right=2)
     assert lab.label == "Bu (in \u201cBucket\u201d, \u201cBuffers\u201d, \u201cBuilder\u201d)"
     assert lab.aliases == ("Bu",)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=6).flatmap(
+    lambda col: st.just(col)))
+def test_runner_up_is_the_best_other_group(col):
+    from steerc.catalogue.calibrate.tags import _runner_up
+
+    mean = torch.tensor(col, dtype=torch.float64)[:, None]
+    got = _runner_up(mean)[:, 0].tolist()
+    assert got == [max([x for j, x in enumerate(col) if j != i], default=0.0) for i in range(len(col))]

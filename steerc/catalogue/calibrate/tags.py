@@ -6,20 +6,24 @@ several labels of different kinds, comma-separated (`code,topic:xml=PATH`: Pytho
 about XML). Sources with the same label are pooled.
 
 Tags compare like with like. A tag's kind is the part before its colon (`format`, `topic`,
-`entity`), and each kind is its own contest over all the calibration tokens: the groups of
-that kind, and, giving no tag, the other sources grouped by their tags (`format:prose`,
-`format:json,entity:s3`, ...; unlabelled sources form one group). With m_s a feature's mean
-activation per token of group s (zeros included), its share of s is m_s / sum(m over the
-contest). The feature gets s's tag when the share is >= SHARE (0.6) and it fired on >=
-MIN_ACTIVE (5) tokens of s. So with two groups a tagged feature is at least 1.5x as active
-per token on its group as on the other, and a tag needs evidence from more than a few tokens.
+`entity`); each kind is its own contest over all the calibration tokens. Its groups are the
+sources with a label of that kind (pooled by tag), the unlabelled sources (one background
+group), and, giving no tag, the other sources grouped by their tags (`format:json,entity:s3`
+in the topic contest). With m_s a feature's mean activation per token of group s (zeros
+included), the feature gets s's tag when
 
-So topic corpora (prose or code themselves) do not dilute the format contest: labelled
-`code,topic:xml`, they count as code there. The other sources stay in separate groups rather
-than one pooled remainder, so a feature of rare prose does not look selective for an entity
-just because all the other text, pooled, dilutes it. Within a kind, groups should share a
-register (five topics of Python code, six entities of JSON), so that what tells them apart
-is the topic, not the format.
+1. within its kind, s holds >= SHARE (0.6) of the summed means of the kind's groups and the
+   background (so, with two groups, it is at least 1.5x as active per token on s);
+2. no other group of the contest, of any kind, comes within RATIO (1.5x) of m_s; and
+3. it fired on >= MIN_ACTIVE (5) tokens of s (a tag needs more than a few tokens).
+
+With a single kind (formats only, say) rule 2 follows from rule 1. Rule 1 keeps a feature
+that fires on every topic alike from getting a topic tag; rule 2 keeps a JSON feature that
+fires a little on one topic's code from getting that topic. So topic corpora do not dilute
+the format contest (labelled `code,topic:xml`, they count as code there), and the other
+sources stay separate groups so that no pooled, diluted remainder makes a rare feature look
+selective. Within a kind, groups should share a register (five topics of Python code, five
+entities of JSON), so that what tells them apart is the topic, not the format.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+SHARE = 0.6
 RATIO = 1.5
 MIN_ACTIVE = 5
 FORMATS = frozenset({"code", "json", "prose", "markdown", "html", "xml", "yaml", "csv", "sql", "latex", "math"})
@@ -76,6 +81,15 @@ def label_problem(label: str) -> str | None:
     return f"two labels of kind '{twice}' on one source" if twice else None
 
 
+def _runner_up(mean: torch.Tensor) -> torch.Tensor:
+    """(G, d): for each group and feature, the highest mean among the other groups (0 if none)."""
+    if mean.shape[0] == 1:
+        return torch.zeros_like(mean)
+    top2 = mean.topk(2, dim=0).values  # (2, d)
+    # the best group's runner-up is the second; everyone else's is the best (ties: equal values)
+    return torch.where(mean >= top2[0], top2[1], top2[0])
+
+
 def source_tags(labels: list[str], src_tokens: torch.Tensor, src_count: torch.Tensor,
                 src_sum: torch.Tensor) -> tuple[list[list[str]], list[Contest]]:
     """Per feature its tags (kinds in first-seen order), and one `Contest` per kind.
@@ -90,10 +104,12 @@ def source_tags(labels: list[str], src_tokens: torch.Tensor, src_count: torch.Te
     contests = []
     for kind in kinds:
         # group of each source in this contest: its tag of this kind, else its other tags
+        # ("\0" + tags; "\0" alone is the unlabelled background)
         own = [next((t for t in tags_s if kind_of(t) == kind), None) for tags_s in per_source]
         member = [t if t is not None else "\0" + ",".join(sorted(tags_s)) for t, tags_s in zip(own, per_source)]
         tagged = [g for g in dict.fromkeys(member) if not g.startswith("\0")]
-        groups = tagged + [g for g in dict.fromkeys(member) if g.startswith("\0")]
+        groups = tagged + [g for g in dict.fromkeys(member) if g.startswith("\0") and g != "\0"]
+        groups += ["\0"] if "\0" in member else []  # the background last
         tok = torch.zeros(len(groups), dtype=torch.float64)
         cnt = torch.zeros(len(groups), d, dtype=torch.int64)
         tot = torch.zeros(len(groups), d, dtype=torch.float64)
@@ -103,11 +119,10 @@ def source_tags(labels: list[str], src_tokens: torch.Tensor, src_count: torch.Te
             cnt[gi] += src_count[s]
             tot[gi] += src_sum[s].double()
         mean = tot / tok.clamp_min(1)[:, None]  # (G, d)
-        share = mean / mean.sum(0, keepdim=True).clamp_min(1e-30)
-        # runner-up: the highest mean of the other groups (0 when there is no other group)
-        top2 = mean.topk(min(2, len(groups)), dim=0).values
-        runner = torch.where(mean >= top2[0], top2[1] if len(groups) > 1 else torch.zeros_like(top2[0]), top2[0])
-        hit = (mean > 0) & (mean >= RATIO * runner) & (cnt >= MIN_ACTIVE)
+        # rule 1: shares among the kind's groups and the background
+        own_rows = mean[[i for i, g in enumerate(groups) if not g.startswith("\0") or g == "\0"]]
+        share = mean / own_rows.sum(0, keepdim=True).clamp_min(1e-30)
+        hit = (share >= SHARE) & (mean >= RATIO * _runner_up(mean)) & (cnt >= MIN_ACTIVE)
         for gi, g in enumerate(tagged):
             for i in hit[gi].nonzero().flatten().tolist():
                 tags[i].append(g)
