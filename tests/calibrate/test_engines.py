@@ -54,35 +54,20 @@ def test_ray_equals_local_on_demo(ray_local, demo_slice, tmp_path):
     assert distributed.read_bytes() == local.read_bytes()
 
 
-def test_ray_in_waves_equals_local(ray_local, demo_slice, tmp_path):
-    """Several waves (one checkpoint each) reduce to the same bytes as the local engine."""
-    from steerc.catalogue.calibrate import run
-
-    small = ("--batch-size", "2", "--checkpoint-every", "1")
-    local, distributed = tmp_path / "local.json", tmp_path / "ray.json"
-    assert main(_demo_args(demo_slice, local, *small)) == 0
-    real, saved = run.save_checkpoint, []
-    run.save_checkpoint = lambda *a, **k: saved.append(a[3]) or real(*a, **k)
-    try:
-        assert main(_demo_args(demo_slice, distributed, *small, "--engine", "ray", "--workers", "2")) == 0
-    finally:
-        run.save_checkpoint = real
-    assert len(saved) >= 2 and saved == sorted(saved)  # windows done grow wave by wave
-    assert distributed.read_bytes() == local.read_bytes()
-    assert not (tmp_path / "ray.json.partial").exists()
-
-
 def test_killed_ray_run_resumes_to_the_same_catalogue(ray_local, demo_slice, tmp_path, monkeypatch):
+    """A Ray run checkpoints after each wave (`--checkpoint-every` x `--workers` batches);
+    killed after the first, the rerun continues from it and ends with the local engine's
+    bytes. Two waves here: 4-window batches, 2 batches a wave."""
     from steerc.catalogue.calibrate import run
 
-    small = ("--batch-size", "2", "--checkpoint-every", "1")
+    small = ("--batch-size", "4", "--checkpoint-every", "1")
     local, out = tmp_path / "local.json", tmp_path / "ray.json"
     assert main(_demo_args(demo_slice, local, *small)) == 0
     real, waves = run.save_checkpoint, []
 
     def dying(*a, **k):
         real(*a, **k)
-        waves.append(a[3])
+        waves.append(a[3])  # windows done
         if len(waves) == 1:
             raise KeyboardInterrupt  # as if killed right after the first wave's checkpoint
 
@@ -92,5 +77,5 @@ def test_killed_ray_run_resumes_to_the_same_catalogue(ray_local, demo_slice, tmp
     assert not out.exists() and (tmp_path / "ray.json.partial").exists()
     assert main(ray_args) == 0
     assert out.read_bytes() == local.read_bytes()
-    assert waves[1] > waves[0]  # the rerun's first checkpoint is past the first wave: it continued
+    assert len(waves) >= 2 and waves[1] > waves[0]  # the rerun started past the first wave
     assert not (tmp_path / "ray.json.partial").exists()
