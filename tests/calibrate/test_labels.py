@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from steerc.catalogue.calibrate.labels import Label, dedupe, label_feature, token_name
-from steerc.catalogue.calibrate.tags import source_tags, source_tags_of, tag_for
+from steerc.catalogue.calibrate.tags import source_tags, tag_for
 
 import torch
 

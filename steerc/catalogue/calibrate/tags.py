@@ -42,14 +42,14 @@ _LABEL = re.compile(r"^[^\s=,]+$")
 
 @dataclass(frozen=True)
 class Contest:
-    """One kind's groups: its tags first, then the other sources' label strings ("" for
-    unlabelled ones), and their (G, d) shares of mean activation."""
+    """One kind's groups: its tags first, then the other sources grouped by their tags
+    (comma-joined; "" for the unlabelled ones), and their (G, d) shares of mean activation
+    relative to the kind's groups and the background (rule 1)."""
 
     kind: str
     groups: tuple[str, ...]
     share: torch.Tensor
     n_tags: int  # groups[:n_tags] are this kind's tags
-
 
 
 def tag_for(label: str) -> str:
