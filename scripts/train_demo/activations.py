@@ -1,4 +1,4 @@
-"""Residual-stream activations of the demo model, for SAE training and labelling.
+"""Residual-stream activations of the demo model, for SAE training and its checks.
 
 `blocks.{L}.hook_resid_post` is the output of `model.model.layers[L]` (docs/saes.md). The
 forward pass stops right after layer L (the later layers are not needed), and position 0
@@ -66,4 +66,25 @@ def collect(model, streams: dict, split: str, n_windows: int, layer: int, bos: i
         acts = [resid_post(model, ids[j:j + batch], layer)[:, 1:].reshape(-1, model.config.hidden_size)
                 for j in tqdm(range(0, n_windows, batch), desc=f"acts {fmt}.{split}", leave=False)]
         out[fmt] = torch.cat(acts)
+    return out
+
+
+@torch.no_grad()
+def heldout_activations(model, tok, layer: int, t: dict, heldout: Path) -> dict:
+    """Per format: ids [n, SEQ] (`[BOS] + SEQ-1` windows of the held-out documents of
+    `heldout/{fmt}.txt`, joined by EOS) and the SAE's activations [n, SEQ-1, d_sae] from its
+    JumpReLU tensors `t` (W_enc, b_enc, threshold)."""
+    out = {}
+    for fmt in data.FORMATS:
+        ids = []
+        for doc in data.read_heldout(heldout / f"{fmt}.txt"):
+            ids.extend(tok(doc, add_special_tokens=False).input_ids + [tok.eos_token_id])
+        n = len(ids) // (SEQ - 1)
+        body = torch.tensor(ids[:n * (SEQ - 1)]).view(n, SEQ - 1)
+        win = torch.cat([torch.full((n, 1), tok.bos_token_id), body], 1)
+        acts = []
+        for j in range(0, n, 16):
+            pre = resid_post(model, win[j:j + 16], layer)[:, 1:] @ t["W_enc"] + t["b_enc"]
+            acts.append(torch.relu(pre) * (pre > t["threshold"]))
+        out[fmt] = {"ids": win, "acts": torch.cat(acts)}
     return out

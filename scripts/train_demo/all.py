@@ -1,4 +1,5 @@
-"""Rebuild every demo artefact: data + tokenizer + LM, then the SAE, then the catalogue.
+"""Rebuild every demo artefact: data + tokenizer + LM, then the SAE, then the catalogue
+(the calibration corpus, then `steerc catalogue calibrate` through catalogue.sh).
 
     python -m scripts.train_demo.all                       # time-budgeted LM run
     python -m scripts.train_demo.all <replay arguments>    # replay a recorded run
@@ -10,9 +11,14 @@ replay arguments are in demo/model/training_summary.json ("replay"). Needs the D
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
-from scripts.train_demo import label, train_lm, train_sae
+from scripts.train_demo import calibration_corpus, train_lm, train_sae
+
+CATALOGUE_SH = Path(__file__).with_name("catalogue.sh")
 
 
 def main(argv=None) -> int:
@@ -21,7 +27,9 @@ def main(argv=None) -> int:
         print(__doc__)
         return 0
     for step in (lambda: train_lm.main(lm_args), lambda: train_sae.main([]),
-                 lambda: label.main([])):
+                 lambda: calibration_corpus.main([]),
+                 lambda: subprocess.call(["bash", str(CATALOGUE_SH)], env={**os.environ,
+                                                                            "PYTHON": sys.executable})):
         rc = step()
         if rc:
             return rc

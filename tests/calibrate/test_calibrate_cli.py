@@ -48,6 +48,20 @@ def test_tags_follow_the_corpus_labels(calibrated):
     assert tags <= {"format:code", "format:prose", "inactive"} and tags & {"format:code", "format:prose"}
 
 
+def test_topic_labels_leave_format_tags_alone(calibrated, tiny, tmp_path):
+    """`code,topic:x=` adds a topic contest; the format tags stay those of `code=`."""
+    argv = args(tiny, tmp_path / "t.json")
+    for i, a in enumerate(argv):
+        if a.startswith(("code=", "prose=")):
+            argv[i] = a.replace("code=", "code,topic:parsing=").replace("prose=", "prose,topic:travel=")
+    assert main(argv) == 0
+    fmt = [[t for t in f["tags"] if t.startswith("format:")] for f in json.loads((tmp_path / "t.json").read_text())["features"]]
+    base = [[t for t in f["tags"] if t.startswith("format:")] for f in json.loads(calibrated.read_text())["features"]]
+    assert fmt == base
+    desc = next(f["description"] for f in json.loads((tmp_path / "t.json").read_text())["features"] if f["top_contexts"])
+    assert "topic:parsing" in desc and "format:code" in desc
+
+
 def test_search_covers_context_text(calibrated, capsys):
     doc = json.loads(calibrated.read_text())
     f = next(f for f in doc["features"] if f["top_contexts"])
@@ -104,6 +118,8 @@ def test_jsonl_and_token_budget(tiny, tmp_path):
     (lambda a, t: a.__setitem__(a.index("--corpus") + 1, str(t / "missing.txt")), "E140"),
     (lambda a, t: a.__setitem__(a.index("--context") + 1, "1"), "E150"),
     (lambda a, t: a.__setitem__(a.index("--sae") + 1, "bad id=" + str(t / "sae")), "E143"),
+    (lambda a, t: a.__setitem__(a.index("--corpus") + 1, "code,json=" + str(t / "code.txt")), "E143"),
+    (lambda a, t: a.__setitem__(a.index("--corpus") + 1, "code,=" + str(t / "code.txt")), "E143"),
     (lambda a, t: a.__setitem__(a.index("-o") + 1, str(t / "x.sqlite")), "E150"),
     (lambda a, t: a.__setitem__(a.index("--model") + 1, str(t / "nomodel")), "E146"),
 ])

@@ -52,3 +52,30 @@ def test_ray_equals_local_on_demo(ray_local, demo_slice, tmp_path):
     assert main(_demo_args(demo_slice, local)) == 0
     assert main(_demo_args(demo_slice, distributed, "--engine", "ray", "--workers", "2")) == 0
     assert distributed.read_bytes() == local.read_bytes()
+
+
+def test_killed_ray_run_resumes_to_the_same_catalogue(ray_local, demo_slice, tmp_path, monkeypatch):
+    """A Ray run checkpoints after each wave (`--checkpoint-every` x `--workers` batches);
+    killed after the first, the rerun continues from it and ends with the local engine's
+    bytes. Two waves here: 4-window batches, 2 batches a wave."""
+    from steerc.catalogue.calibrate import run
+
+    small = ("--batch-size", "4", "--checkpoint-every", "1")
+    local, out = tmp_path / "local.json", tmp_path / "ray.json"
+    assert main(_demo_args(demo_slice, local, *small)) == 0
+    real, waves = run.save_checkpoint, []
+
+    def dying(*a, **k):
+        real(*a, **k)
+        waves.append(a[3])  # windows done
+        if len(waves) == 1:
+            raise KeyboardInterrupt  # as if killed right after the first wave's checkpoint
+
+    monkeypatch.setattr(run, "save_checkpoint", dying)
+    ray_args = _demo_args(demo_slice, out, *small, "--engine", "ray", "--workers", "2")
+    assert main(ray_args) != 0
+    assert not out.exists() and (tmp_path / "ray.json.partial").exists()
+    assert main(ray_args) == 0
+    assert out.read_bytes() == local.read_bytes()
+    assert len(waves) >= 2 and waves[1] > waves[0]  # the rerun started past the first wave
+    assert not (tmp_path / "ray.json.partial").exists()

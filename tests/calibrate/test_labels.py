@@ -58,7 +58,98 @@ def test_tag_rule_share_and_minimum_count():
     tokens = torch.tensor([100, 100, 100])
     count = torch.tensor([[10, 4, 10], [1, 0, 10], [0, 0, 10]])
     sums = torch.tensor([[7.0, 9.0, 1.0], [3.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    tags, groups, share = source_tags(labels, tokens, count, sums)
-    assert groups == ["format:code", "topic:news", ""]
+    tags, contests = source_tags(labels, tokens, count, sums)
+    assert [(c.kind, c.groups, c.n_tags) for c in contests] == [("format", ("format:code", "topic:news", ""), 1),
+                                                               ("topic", ("topic:news", "format:code", ""), 1)]
     # feature 0: share 0.7 on code -> tagged; feature 1: share 1.0 but only 4 active tokens; feature 2: flat
     assert tags == [["format:code"], [], []]
+
+
+def test_topic_corpora_do_not_dilute_format_tags():
+    """Each kind is its own contest: prose corpora labelled with topics keep their format
+    tags, a feature that fires on every topic alike gets no topic tag, a feature of another
+    format that fires a little on one topic's text is not that topic's, and neither is a
+    rare feature of one other source (the other sources are not pooled into one diluted
+    remainder)."""
+    labels = ["code", "prose", "json", "prose,topic:startrek", "prose,topic:food", ""]
+    tokens = torch.tensor([100, 100, 100, 100, 100, 1000])
+    # rows: sources; columns: f0 general prose, f1 code, f2 startrek prose, f3 json seen 6x in
+    # food, f4 rare code (5 tokens in 100) also seen 5x in startrek; the unlabelled 1000 tokens never fire
+    count = torch.tensor([[0, 50, 0, 0, 5], [50, 0, 10, 0, 0], [0, 1, 1, 60, 0],
+                          [50, 0, 30, 0, 5], [50, 0, 0, 6, 0], [0, 0, 0, 0, 0]])
+    sums = torch.tensor([[0.0, 80.0, 0.0, 0.0, 5.0], [80.0, 0.0, 9.0, 0.0, 0.0], [1.0, 1.0, 1.0, 90.0, 0.0],
+                         [80.0, 0.0, 60.0, 0.0, 4.0], [80.0, 0.0, 0.0, 3.0, 0.0], [0.0] * 5])
+    tags, contests = source_tags(labels, tokens, count, sums)
+    assert tags == [["format:prose"], ["format:code"], ["format:prose", "topic:startrek"], ["format:json"],
+                    ["format:code"]]
+    assert [(c.kind, c.groups, c.n_tags) for c in contests] == [
+        ("format", ("format:code", "format:prose", "format:json", ""), 3),
+        ("topic", ("topic:startrek", "topic:food", "format:code", "format:prose", "format:json", ""), 2)]
+
+
+_LABELS = st.lists(st.sampled_from(["code", "prose", "json", "", "topic:a", "topic:b", "entity:x",
+                                     "code,topic:a", "json,entity:x", "prose,topic:b,entity:y"]),
+                   min_size=1, max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_LABELS, st.integers(0, 2**31 - 1))
+def test_renaming_another_kinds_labels_changes_no_tag_of_this_kind(labels, seed):
+    """A kind's tags depend on how other kinds group the sources, not on their names."""
+    from steerc.catalogue.calibrate.tags import kind_of
+
+    g = torch.Generator().manual_seed(seed)
+    d, S = 12, len(labels)
+    tokens = torch.randint(1, 1000, (S,), generator=g)
+    count = torch.randint(0, 40, (S, d), generator=g)
+    sums = torch.rand(S, d, generator=g) * count
+    before, _ = source_tags(labels, tokens, count, sums)
+    renamed = [",".join("topic:z" + p.split(":")[1] if p.startswith("topic:") else p for p in lab.split(","))
+               if lab else lab for lab in labels]
+    after, _ = source_tags(renamed, tokens, count, sums)
+    assert [[t for t in ts if kind_of(t) != "topic"] for ts in after] == \
+        [[t for t in ts if kind_of(t) != "topic"] for ts in before]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_LABELS, st.integers(0, 2**31 - 1))
+def test_splitting_a_source_in_two_changes_no_tag(labels, seed):
+    """Sources with the same label are pooled: one source cut into two gives the same tags."""
+    g = torch.Generator().manual_seed(seed)
+    d, S = 12, len(labels)
+    tokens = torch.randint(2, 1000, (S,), generator=g)
+    count = torch.randint(0, 40, (S, d), generator=g)
+    sums = torch.rand(S, d, generator=g).double() * count
+    whole, _ = source_tags(labels, tokens, count, sums)
+    t0, c0, s0 = tokens[0] // 2, count[0] // 2, sums[0] / 2
+    split, _ = source_tags([labels[0]] + labels, torch.cat([t0[None], (tokens[0] - t0)[None], tokens[1:]]),
+                           torch.cat([c0[None], (count[0] - c0)[None], count[1:]]),
+                           torch.cat([s0[None], (sums[0] - s0)[None], sums[1:]]))
+    assert split == whole
+
+
+def test_source_label_problems():
+    from steerc.catalogue.calibrate.tags import label_problem
+
+    assert label_problem("code,topic:xml") is None and label_problem("entity:s3") is None
+    assert "kind 'format'" in label_problem("code,json")
+    assert "whitespace" in label_problem("code,") and "whitespace" in label_problem("a b")
+
+
+def test_a_word_piece_is_named_by_the_words_it_sits_in():
+    ctx = [["the", " Bu", "cket", " is"], ["a", " Bu", "ild", "er"], ["my", " Bu", "cket", "."],
+           ["x", " Bu", "s", " stop"], ["of", " Bu", "ffer", "s"]]
+    lab = label_feature(ctx, left=1, right=2)
+    assert lab.label == "Bu (in \u201cBucket\u201d, \u201cBuffers\u201d, \u201cBuilder\u201d)"
+    assert lab.aliases == ("Bu",)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=6).flatmap(
+    lambda col: st.just(col)))
+def test_runner_up_is_the_best_other_group(col):
+    from steerc.catalogue.calibrate.tags import _runner_up
+
+    mean = torch.tensor(col, dtype=torch.float64)[:, None]
+    got = _runner_up(mean)[:, 0].tolist()
+    assert got == [max([x for j, x in enumerate(col) if j != i], default=0.0) for i in range(len(col))]

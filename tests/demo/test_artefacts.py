@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import torch
 
-from scripts.train_demo import activations, data, label
+from scripts.train_demo import activations, data
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo"
@@ -54,7 +54,7 @@ def heldout_acts(lm, sae):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 threads stall each other on the loaded 2-core machine
     try:
-        return label.heldout_activations(model, tok, 2, t)
+        return activations.heldout_activations(model, tok, 2, t, DEMO / "heldout")
     finally:
         torch.set_num_threads(threads)
 
@@ -140,32 +140,51 @@ def test_catalogue_validates(catalogue, sae):
     assert validate_catalogue(catalogue) == []
     (s,) = catalogue["saes"]
     assert s == {"id": "res2", "hook": sae.hook_name, "d_sae": sae.d_sae,
-                 "sha256": sae.sha256(), "model": "steerc-demo"}
+                 "sha256": sae.sha256(), "model": "./demo/model"}  # as scripts/train_demo/catalogue.sh names it
     assert [f["index"] for f in catalogue["features"]] == list(range(sae.d_sae))
     labels = [" ".join(f["label"].split()).casefold() for f in catalogue["features"]]
     assert len(set(labels)) == len(labels)
 
 
-def test_catalogue_statistics_match_recomputation(catalogue, heldout_acts):
-    acts = torch.cat([heldout_acts[f]["acts"].flatten(0, 1) for f in data.FORMATS])
-    maxact, density = acts.max(0).values, (acts > 0).float().mean(0)
-    got_max = torch.tensor([f["max_activation"] for f in catalogue["features"]])
-    got_den = torch.tensor([f["density"] for f in catalogue["features"]])
-    torch.testing.assert_close(got_max, maxact, atol=2e-3, rtol=1e-3)
-    torch.testing.assert_close(got_den, density, atol=1e-5, rtol=0)
+def test_catalogue_is_calibrates_output(catalogue):
+    """Written by `steerc catalogue calibrate` (scripts/train_demo/catalogue.sh): every
+    statistic calibrate writes, self-consistent, and labels without ASCII double quotes."""
     for f in catalogue["features"]:
+        assert '"' not in f["label"] and all('"' not in a for a in f["aliases"])
+        assert {"mean_active", "quantiles", "promotes", "suppresses"} <= set(f)
+        assert "calibration tokens" in f["description"]
         if f["top_contexts"]:
-            assert f["top_contexts"][0]["activation"] == pytest.approx(f["max_activation"],
-                                                                       abs=2e-3)
+            acts = [c["activation"] for c in f["top_contexts"]]
+            assert acts == sorted(acts, reverse=True)
+            assert acts[0] == pytest.approx(f["max_activation"], abs=1e-4)
+            q = f["quantiles"]
+            assert q["p50"] <= q["p90"] <= q["p99"] <= f["max_activation"] + 1e-9
             assert "«" in f["top_contexts"][0]["text"]
 
 
-def test_catalogue_has_format_tags_and_aliases(catalogue):
+def test_catalogue_tags_every_calibration_corpus(catalogue):
+    """Format tags from the three held-out formats, and topic / entity tags from every
+    labelled corpus catalogue.sh passes (each gives at least one feature)."""
+    script = (ROOT / "scripts" / "train_demo" / "catalogue.sh").read_text()
+    topics = script.split("for t in ")[1].split(";")[0].split()
+    entities = script.split("for e in ")[1].split(";")[0].split()
+    assert topics and entities
     tags = [t for f in catalogue["features"] for t in f["tags"]]
     for fmt in data.FORMATS:
         assert tags.count(f"format:{fmt}") >= 5
-    aliases = {a for f in catalogue["features"] for a in f["aliases"]}
-    assert {"json", "python code"} <= aliases
+    for t in [f"topic:{x}" for x in topics] + [f"entity:{x}" for x in entities]:
+        assert t in tags, t
+    corpora = {p.stem for p in (DEMO / "calibration").glob("*.jsonl")}
+    assert corpora == set(data.FORMATS) | {f"topic-{x}" for x in topics} | {f"entity-{x}" for x in entities}
+
+
+def test_catalogue_search_finds_an_entity_by_its_word(catalogue):
+    from steerc.catalogue import Catalogue
+
+    cat = Catalogue.open(DEMO / "catalogue.json")
+    hits = cat.search("queue", sae_id="res2", limit=20)
+    assert any("entity:sqs" in h.tags for h in hits)
+    assert cat.tagged("entity:sqs", sae_id="res2")
 
 
 def test_sae_suppress_reads_back_as_zero(sae, sae_summary, heldout_acts, lm):

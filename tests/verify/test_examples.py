@@ -17,9 +17,10 @@ from steerc.verify import Options, verify_checkpoint
 from steerc.verify.report import totals
 
 ROOT = Path(__file__).resolve().parents[2]
-# `enforce json format` suppresses 568 prose/code features and scales 349 JSON features x2 in
+# `enforce json format` suppresses 527 prose/code features and scales 346 JSON features x2 in
 # one rule; the scaled decoder rows write along some suppressed features' encoder rows, so
-# some rise (measured: 51 of 568 with verify's defaults, 96 with this test's 8 windows)
+# some rise (measured: 53 of 527 with verify's defaults). On this test's 8 windows a scaled
+# feature can also come out below its base mean (with the calibrated demo catalogue, some do)
 RISING_SUPPRESSIONS = {"json_only": 7, "json_schema": 9}  # name -> line of the enforce rule
 DEMO = ROOT / "demo"
 EXAMPLES = sorted((ROOT / "specs" / "examples").glob("*.steer"))
@@ -56,7 +57,7 @@ def test_example_compiles_and_verifies(spec, tmp_path):
         assert not r.ok and r.failed_features
         line = RISING_SUPPRESSIONS[spec.stem]
         for f in r.failed_features:
-            assert [op.split("=")[0] for op in f.target.ops] == ["set_activation"]
+            assert [op.split("=")[0] for op in f.target.ops] in (["set_activation"], ["scale_activation"])
             assert all(x.span.line == line for x in f.target.rules)
     else:
         assert r.ok and not r.failed_features, [(f.target.feature, f.base_mean, f.steered_mean)

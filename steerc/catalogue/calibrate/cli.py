@@ -22,9 +22,9 @@ def add_arguments(sub) -> None:
     c.add_argument("--model", required=True, help="model folder (transformers checkpoint)")
     c.add_argument("--sae", action="append", required=True, metavar="[ID=]PATH",
                    help="SAE folder or file; ID is the catalogue id (default: the folder name); repeatable")
-    c.add_argument("--corpus", action="append", required=True, metavar="[LABEL=]PATH",
+    c.add_argument("--corpus", action="append", required=True, metavar="[LABEL[,LABEL]=]PATH",
                    help="text file, .jsonl file, or dataset:NAME[:SPLIT]; LABEL makes tags (code= -> format:code, "
-                        "news= -> topic:news, entity:acme= verbatim); repeatable")
+                        "news= -> topic:news, entity:acme= verbatim; code,topic:xml= both); repeatable")
     c.add_argument("-o", "--out", required=True, type=Path, help="output catalogue (.json)")
     c.add_argument("--text-field", default="text", help="JSONL / dataset field holding the text (default: text)")
     c.add_argument("--max-tokens", type=TOKENS, help="token budget (default: the whole corpus)")
@@ -58,7 +58,7 @@ def job_from_args(args: argparse.Namespace):
     """Validate the arguments into a `Job` (E143 / E150 on bad values)."""
     from steerc.catalogue.calibrate.corpus import Source
     from steerc.catalogue.calibrate.job import Job
-    from steerc.catalogue.calibrate.tags import valid_label
+    from steerc.catalogue.calibrate.tags import label_problem
 
     diags = []
     saes = []
@@ -77,8 +77,10 @@ def job_from_args(args: argparse.Namespace):
     sources = []
     for v in args.corpus:
         label, path = ("", v) if v.startswith("dataset:") else _pair(v, "--corpus")
-        if v.startswith("dataset:") is False and label and not valid_label(label):
-            diags.append(Diagnostic(E_ARGS, f"--corpus {v}: label {label!r} may not hold whitespace"))
+        problem = label_problem(label) if label else None
+        if problem:
+            diags.append(Diagnostic(E_ARGS, f"--corpus {v}: {problem}",
+                                    hint="labels look like code, topic:xml or code,topic:xml (one per kind)"))
         sources.append(Source(label, path))
     for name, value, lo in (("--context", args.context, 2), ("--batch-size", args.batch_size, 1),
                             ("--top-k", args.top_k, 1), ("--contexts", args.contexts, 0),

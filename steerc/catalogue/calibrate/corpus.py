@@ -172,7 +172,8 @@ def windows(sources: list[Source], tokenizer, *, context: int, max_tokens: int |
     left = max_tokens
     for si, src in enumerate(sources):
         for text, nbytes in documents(src, text_field):
-            toks = tokenizer(text, add_special_tokens=False)["input_ids"]
+            # verbose=False: documents are longer than the model context on purpose (cut below)
+            toks = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
             for lo in range(0, len(toks), body):
                 piece = toks[lo:lo + body]
                 if left is not None:  # the budget counts content tokens (specials are not seen)

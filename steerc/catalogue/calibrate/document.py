@@ -57,7 +57,7 @@ def features(sae_id: str, p: Partial, tokens: Tokens, shape: Shape, source_label
              output: tuple[torch.Tensor, torch.Tensor] | None) -> list[dict]:
     """Catalogue feature entries for every feature of one SAE, in index order."""
     d, n_tok = p.d_sae, int(p.n_tokens)
-    tag_lists, groups, share = source_tags(source_labels, p.src_tokens, p.src_count, p.src_sum_q.double() / Q)
+    tag_lists, contests = source_tags(source_labels, p.src_tokens, p.src_count, p.src_sum_q.double() / Q)
     labels, fallback, ctx_all = [], [], []
     for i in range(d):
         held = int((p.top_q[i] > 0).sum())
@@ -84,7 +84,7 @@ def features(sae_id: str, p: Partial, tokens: Tokens, shape: Shape, source_label
         if output is not None:
             f["promotes"] = [_shown(tokens.text(t)) for t in output[0][i].tolist() if t not in tokens.special][:shape.n_logits]
             f["suppresses"] = [_shown(tokens.text(t)) for t in output[1][i].tolist() if t not in tokens.special][:shape.n_logits]
-        f["description"] = _describe(f, n_tok, groups, share[:, i] if len(groups) else None)
+        f["description"] = _describe(f, n_tok, [(c.groups[:c.n_tags], c.share[:c.n_tags, i]) for c in contests])
         out.append({"sae": sae_id, **f})
     return out
 
@@ -94,7 +94,7 @@ def _shown(text: str) -> str:
     return text.replace("\n", "\\n").replace("\t", "\\t") if text.strip() else (repr(text)[1:-1] or "<empty>")
 
 
-def _describe(f: dict, n_tok: int, groups: list[str], share) -> str:
+def _describe(f: dict, n_tok: int, shares: list[tuple[tuple[str, ...], torch.Tensor]]) -> str:
     if not f["top_contexts"]:
         return f"Never fired on the {n_tok} calibration tokens."
     parts = [f"Fires on {f['density']:.4%} of {n_tok} calibration tokens; mean {f['mean_active']:.4g} when active"
@@ -102,7 +102,8 @@ def _describe(f: dict, n_tok: int, groups: list[str], share) -> str:
                 if f["quantiles"] else "") + f", max {f['max_activation']:.4g}."]
     if "promotes" in f:
         parts.append("Promotes: " + ", ".join(f["promotes"]) + ". Suppresses: " + ", ".join(f["suppresses"]) + ".")
-    if share is not None:
+    for groups, share in shares:  # one sentence per tag kind (tags.py: kinds are separate contests)
+        rest = 1.0 - float(share.sum())
         parts.append("Share of mean activation: " + ", ".join(
-            f"{g or 'unlabelled'} {float(s):.2f}" for g, s in zip(groups, share)) + ".")
+            [f"{g} {float(s):.2f}" for g, s in zip(groups, share)] + [f"other {rest:.2f}"] * (rest > 0.005)) + ".")
     return " ".join(parts)

@@ -8,7 +8,10 @@ A context is a token window with the firing token at `left`. Rule, per feature:
 2. If one name fires in >= 40% of the top contexts it is the label's core. The most
    frequent phrase around it (up to `left` tokens before and `right` after, seen in at least
    half of those contexts and at least twice) is its pattern; the label is
-   `core (in “pattern”)`, e.g. `Amazon (in “Amazon Web Services”)`.
+   `core (in “pattern”)`, e.g. `Amazon (in “Amazon Web Services”)`. Without such a
+   phrase, a core that is part of words names up to WORDS of the whole words it sits in,
+   most frequent first: `Bu (in “Bucket”, “Build”)` (searchable by those words; only the
+   core becomes an alias, since a word seen in a few contexts does not name a feature).
 3. Otherwise, if one previous token dominates the same way: `after <name>`; otherwise the
    two most frequent names, `a / b`.
 ASCII double quotes never appear in a label or alias (the pattern sits in typographic quotes
@@ -23,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 DOMINANT = 0.4
+WORDS = 3
 _WS_NAMES = {"\n": "newline", "\t": "tab", " ": "space"}
 
 
@@ -70,6 +74,11 @@ def label_feature(contexts: list[list[str]], left: int, right: int) -> Label | N
         if pattern and pattern.casefold() != top.casefold():
             aliases.append(pattern)
             return Label(f"{top} (in \u201c{pattern}\u201d)", tuple(aliases))
+        words = Counter(w for w in (_word(c, left) for c in mine) if w and w.casefold() != top.casefold())
+        if words and any(ch.isalnum() for ch in top):
+            ranked = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:WORDS]
+            shown = ", ".join(f"\u201c{w}\u201d" for w, _ in ranked)
+            return Label(f"{top} (in {shown})", (top,))
         return Label(top, ())
     prev = Counter(token_name(c[left - 1]) for c in contexts if left > 0 and c[left - 1])
     if prev:
@@ -80,6 +89,17 @@ def label_feature(contexts: list[list[str]], left: int, right: int) -> Label | N
     if len(ranked) > 1:
         return Label(f"{ranked[0][0]} / {ranked[1][0]}", (ranked[0][0], ranked[1][0]))
     return Label(top, ())
+
+
+def _word(context: list[str], left: int) -> str:
+    # The whole word the firing token is part of: neighbours joined while no whitespace or
+    # punctuation separates them (`Bu` + `cket` -> `Bucket`).
+    lo, hi = left, left
+    while lo > 0 and context[lo - 1][-1:].isalnum() and context[lo][:1].isalnum():
+        lo -= 1
+    while hi + 1 < len(context) and context[hi][-1:].isalnum() and context[hi + 1][:1].isalnum():
+        hi += 1
+    return _phrase(context[lo:hi + 1])
 
 
 def _pattern(contexts: list[list[str]], left: int, right: int) -> str | None:

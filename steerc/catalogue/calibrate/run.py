@@ -7,7 +7,8 @@ The local engine streams the corpus batch by batch; memory holds one batch and t
 statistics (O(d_sae * (BINS + top_k * width)) per SAE), whatever the corpus size. Every
 `checkpoint_every` batches it writes the statistics and the number of windows done to
 OUT.partial (safetensors, atomically); a rerun of the same job (same fingerprint) continues
-from there, and a finished run deletes it. The output is validated, then written atomically.
+from there, and a finished run deletes it. The Ray engine (ray_engine.py) checkpoints the
+same file after each wave, so either engine resumes the other's run. The output is validated, then written atomically.
 """
 
 from __future__ import annotations
@@ -91,16 +92,27 @@ def _bar(job: Job, done_tokens: int):
                 disable=not job.progress), "bytes"
 
 
-def run_local(job: Job, model, tokenizer, saes: list[SaeJob], fingerprint: str) -> list[Partial]:
-    """The local engine: stream, add, checkpoint; returns the reduced statistics."""
-    encoder = Encoder(model, saes, job.device)
-    parts, windows, tokens = new_partials(job, saes), 0, 0
+def resume_state(job: Job, saes: list[SaeJob], fingerprint: str) -> tuple[list[Partial], int, int]:
+    """(statistics, windows done, tokens done): from OUT.partial when it holds this job
+    (E148 when it holds another), else empty. Both engines start here."""
     if job.partial_path.exists():
         got = _load_checkpoint(job.partial_path, fingerprint, len(saes))
         if got:
-            parts, windows, tokens = got
             if job.progress:
-                print(f"resuming from {job.partial_path}: {windows} windows, {tokens} tokens done", flush=True)
+                print(f"resuming from {job.partial_path}: {got[1]} windows, {got[2]} tokens done", flush=True)
+            return got
+    return new_partials(job, saes), 0, 0
+
+
+def save_checkpoint(job: Job, parts: list[Partial], fingerprint: str, windows: int, tokens: int) -> None:
+    """Write the statistics so far and the windows / tokens done to OUT.partial, atomically."""
+    _save_checkpoint(job.partial_path, parts, fingerprint, windows, tokens)
+
+
+def run_local(job: Job, model, tokenizer, saes: list[SaeJob], fingerprint: str) -> list[Partial]:
+    """The local engine: stream, add, checkpoint; returns the reduced statistics."""
+    encoder = Encoder(model, saes, job.device)
+    parts, windows, tokens = resume_state(job, saes, fingerprint)
     bar, unit = _bar(job, tokens)
     start, since = time.perf_counter(), 0
     stream = corpus.batches(list(job.sources), tokenizer, context=job.context, batch_size=job.batch_size,
@@ -114,7 +126,7 @@ def run_local(job: Job, model, tokenizer, saes: list[SaeJob], fingerprint: str) 
         if unit == "bytes":
             bar.set_postfix_str(f"{since / max(time.perf_counter() - start, 1e-9):,.0f} tok/s", refresh=False)
         if n % job.checkpoint_every == 0:
-            _save_checkpoint(job.partial_path, parts, fingerprint, windows, tokens)
+            save_checkpoint(job, parts, fingerprint, windows, tokens)
     bar.close()
     return parts
 
@@ -144,7 +156,7 @@ def _calibrate(job: Job) -> dict:
     if job.engine == "ray":
         from steerc.catalogue.calibrate.ray_engine import run_ray
 
-        parts = run_ray(job, tok)
+        parts = run_ray(job, tok, fingerprint)
     else:
         parts = run_local(job, model, tok, saes, fingerprint)
     if int(parts[0].n_tokens) == 0:
