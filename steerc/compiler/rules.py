@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import jsonschema
 
 from steerc.compiler import ast
+from steerc.compiler.expects import EXPECTATIONS, lower_expectation, with_baseline
 from steerc.compiler.ir import Condition, ExpectCheck, FeatureId, Intervention, JsonConstraint, Op
 from steerc.diagnostics import DiagnosticError
 from steerc.files import read
@@ -45,12 +46,12 @@ def lower_body(r: "Resolver") -> tuple[JsonConstraint | None, list[ExpectCheck]]
                             f"the first is at {json_stmt.span}; a spec has one output format")
                 continue
             json_stmt, json_c = st, lower_enforce(r, st)
-        elif isinstance(st, ast.Expect):
-            e = lower_expect(r, st)
+        elif isinstance(st, EXPECTATIONS):
+            e = lower_expectation(r, st)
             if e is not None:
                 expects.append(e)
     check_conflicts(r)
-    return json_c, expects
+    return json_c, with_baseline(r, expects)
 
 
 # ---- rules -----------------------------------------------------------------------------
@@ -291,17 +292,6 @@ def lower_enforce(r: "Resolver", e: ast.EnforceJson) -> JsonConstraint | None:
     if e.schema is not None and schema is None:
         return None  # reported by load_schema
     return JsonConstraint(schema[0] if schema else None, schema[1] if schema else None, e.span)
-
-
-def lower_expect(r: "Resolver", x: ast.Expect) -> ExpectCheck | None:
-    """An `expect` line; `matches schema` files are checked like `enforce json schema`."""
-    arg = x.arg.value if x.arg is not None else None
-    if x.kind == "matches_schema":
-        loaded = load_schema(r, x.arg)
-        if loaded is None:
-            return None
-        arg = loaded[0]
-    return ExpectCheck(x.prompt.value, x.kind, arg, x.span)
 
 
 # ---- conflicts ---------------------------------------------------------------------------
