@@ -22,7 +22,7 @@ there to compare (docs/verify.md "Prompting baseline").
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -66,7 +66,8 @@ class MeasuredResult:
 
     @property
     def line(self) -> str:
-        return expect_line(self.expect)
+        """The expect as written, its file named as seen from the working directory."""
+        return expect_line(replace(self.expect, texts=self.source) if self.expect.texts else self.expect)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def load_prompt_files(program: Program, ck_dir: Path) -> dict[str, prompt_files.
                 "E552", f"prompt file '{p}' changed since the checkpoint was compiled (sha256 "
                 f"{e.texts_sha256[:12]} -> {pf.sha256[:12]})", e.span,
                 "recompile, so the expectation, the lock and the figures are about the same prompts")])
-        out[e.texts] = pf
+        out[e.texts] = replace(pf, path=os.path.relpath(p))  # as seen from the working directory
     return out
 
 
