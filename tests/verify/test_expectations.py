@@ -39,7 +39,7 @@ def built(tiny):
     from steerc.compiler.load import load_program
 
     (tiny / "prompts.txt").write_text(PROMPTS)
-    (tiny / "prompts.jsonl").write_text("".join(json.dumps({"text": p}) + "\n" for p in PROMPTS.split()))
+    (tiny / "prompts.jsonl").write_text("".join(json.dumps({"text": p}) + "\n" for p in PROMPTS.splitlines()))
     out, cwd = {}, os.getcwd()
     os.chdir(tiny)
     try:
@@ -120,5 +120,5 @@ def test_a_prompt_file_changed_since_compile_is_refused(built, tiny, tmp_path, c
     (tmp_path / "prompts.txt").unlink()
     rc = main(["verify", str(ck), "--neutral", str(tiny / "neutral.txt")])
     out = capsys.readouterr()
-    assert rc == 1 and "error[E551]: prompt file 'prompts.txt'" in out.err + out.out
+    assert rc == 1 and "error[E551]: prompt file '../prompts.txt'" in out.err + out.out
     assert "Traceback" not in out.err
