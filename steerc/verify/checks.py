@@ -127,6 +127,32 @@ def generate(model, tok, prompt: str, max_new_tokens: int, guarded: bool) -> str
     return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+@torch.no_grad()
+def generate_many(model, tok, prompts: list[str], max_new_tokens: int, guarded: bool,
+                  batch: int = 32) -> list[str]:
+    """Greedy continuations of `prompts`, `batch` at a time, left-padded with an attention
+    mask (one forward pass per new token for a whole batch: rate expectations over a
+    prompt file cost tokens x batches, not tokens x prompts)."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    side = tok.padding_side
+    out: list[str] = []
+    try:
+        tok.padding_side = "left"
+        for i in range(0, len(prompts), batch):
+            rows = [tok(p)["input_ids"] for p in prompts[i:i + batch]]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+            kw = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+            if guarded:
+                kw["tokenizer"] = tok
+            gen = model.generate(input_ids=ids, attention_mask=mask, **kw)
+            out += [tok.decode(g[width:], skip_special_tokens=True) for g in gen]
+    finally:
+        tok.padding_side = side
+    return out
+
+
 def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
                 max_new_tokens: int = 64) -> list[ExpectResult]:
     """Generate for every single-prompt expect (each prompt once per model; with a baseline

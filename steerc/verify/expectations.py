@@ -32,7 +32,7 @@ from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import prompts as prompt_files
 from steerc.verify import measure, texts
 from steerc.verify.capture import content_mask
-from steerc.verify.checks import JUDGED, check_text, expect_line, generate, judge, load_schema
+from steerc.verify.checks import JUDGED, check_text, expect_line, generate_many, judge, load_schema
 
 FAILURES_SHOWN = 5  # failing prompts kept per rate expectation (report and JSON)
 
@@ -109,7 +109,8 @@ def load_prompt_files(program: Program, ck_dir: Path) -> dict[str, prompt_files.
 
 
 class _Runner:
-    """Generations cached per (model, prompt): a prompt in two expectations runs once."""
+    """Generations batched per expectation and cached per (model, prompt): a prompt in two
+    expectations runs once."""
 
     def __init__(self, base, steered, tok, saes, files, defaults: Defaults, *, guard: bool,
                  max_new_tokens: int, window: int, max_windows: int):
@@ -118,12 +119,15 @@ class _Runner:
         self.max_new_tokens, self.window, self.max_windows = max_new_tokens, window, max_windows
         self.cache: dict[tuple[str, str], str] = {}
 
-    def gen(self, which: str, prompt: str) -> str:
-        if (which, prompt) not in self.cache:
+    def gen(self, which: str, prompts: list[str]) -> list[str]:
+        """Continuations of `prompts` by the steered or base model, batched, each once."""
+        todo = list(dict.fromkeys(p for p in prompts if (which, p) not in self.cache))
+        if todo:
             model = self.steered if which == "steered" else self.base
-            self.cache[(which, prompt)] = generate(model, self.tok, prompt, self.max_new_tokens,
-                                                   self.guard and which == "steered")
-        return self.cache[(which, prompt)]
+            for p, text in zip(todo, generate_many(model, self.tok, todo, self.max_new_tokens,
+                                                   self.guard and which == "steered")):
+                self.cache[(which, p)] = text
+        return [self.cache[(which, p)] for p in prompts]
 
     def prefix(self, e: ExpectCheck) -> torch.Tensor | None:
         if e.baseline is None:
@@ -139,16 +143,18 @@ class _Runner:
     def rate(self, e: ExpectCheck, ck_dir: Path) -> MeasuredResult:
         pf = self.files[e.texts]
         schema = load_schema(e, ck_dir) if e.kind == "matches_schema" else None
-        runs = {"steered": [], "base": []} | ({"prompted": []} if e.baseline is not None else {})
-        failures = []
-        for p in pf.prompts:
-            for which in runs:
-                text = self.gen("base", e.baseline + p) if which == "prompted" else self.gen(which, p)
-                j = judge(e, text, schema)
-                runs[which].append(j.passed)
-                if which == "steered" and not j.passed and len(failures) < FAILURES_SHOWN:
-                    failures.append({"prompt": p, "steered": text, "detail": j.detail})
-        n = len(pf.prompts)
+        ps = list(pf.prompts)
+        outputs = {"steered": self.gen("steered", ps), "base": self.gen("base", ps)}
+        if e.baseline is not None:
+            outputs["prompted"] = self.gen("base", [e.baseline + p for p in ps])
+        runs, failures = {}, []
+        for which, texts_ in outputs.items():
+            judged = [judge(e, t, schema) for t in texts_]
+            runs[which] = [j.passed for j in judged]
+            if which == "steered":
+                failures = [{"prompt": p, "steered": t, "detail": j.detail}
+                            for p, t, j in zip(ps, texts_, judged) if not j.passed][:FAILURES_SHOWN]
+        n = len(ps)
 
         def fig(which: str) -> Figure:
             k = sum(runs[which])
