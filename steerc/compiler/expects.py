@@ -17,6 +17,7 @@ from steerc.compiler import ast
 from steerc.compiler.ir import ExpectCheck
 from steerc.diagnostics import DiagnosticError
 from steerc.files import prompts
+from steerc.grammar.printer import format_target
 
 if TYPE_CHECKING:
     from steerc.compiler.resolve import Resolver
@@ -38,8 +39,8 @@ def lower_expectation(r: "Resolver", x: ast.Expect | ast.ExpectRate | ast.Expect
         if texts is False or not feats:
             return None  # an empty set or a bad reference is reported by `targets`
         r.used.update(f.alias for f in feats)
-        return ExpectCheck("", x.direction, None, x.span, *texts, percent=float(x.percent.value),
-                           features=tuple(f.id for f in feats))
+        return ExpectCheck("", x.direction, format_target(x.target), x.span, *texts,
+                           percent=float(x.percent.value), features=tuple(f.id for f in feats))
     arg = x.arg.value if x.arg is not None else None
     if x.kind == "matches_schema":
         from steerc.compiler.rules import load_schema

@@ -122,7 +122,8 @@ class ExpectCheck:
     kind: is_json | matches_schema | mentions | not_mentions (on `prompt`, or with `percent`
     set on every prompt of the file `texts`: at least `percent`% must pass); kl_below (mean
     KL on `texts`, else verify's neutral text, below `bound`); down | up (the summed mean
-    activation of `features` on `texts`, else verify's prompt set, changes by `percent`%).
+    activation of `features` on `texts`, else verify's prompt set, changes by `percent`%;
+    `arg` is the target as written).
     `baseline`: the spec's `baseline prompt`, which verify also runs every expect with."""
 
     prompt: str

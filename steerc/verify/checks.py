@@ -74,7 +74,7 @@ def expect_line(e: ExpectCheck) -> str:
     if e.kind == "kl_below":
         return f"expect kl{on} below {e.bound:g}"
     if e.kind in ("down", "up"):
-        what = str(e.features[0]) if len(e.features) == 1 else f"{len(e.features)} features"
+        what = e.arg or (str(e.features[0]) if len(e.features) == 1 else f"{len(e.features)} features")
         return f"expect {what} {e.kind} by at least {e.percent:g}%{on}"
     if e.percent is not None:
         return f"expect at least {e.percent:g}% of {json.dumps(e.texts)} {check_text(e)}"
