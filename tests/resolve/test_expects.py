@@ -3,13 +3,17 @@ lock), `expect T down|up` targets, one `baseline prompt` (E207, E036, E034, E035
 
 from __future__ import annotations
 
+import json
 import os
 
 import jsonschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from steerc.compiler.load import load_program
 from steerc.compiler.lock import build_lock, diff_lock, lock_schema
 from steerc.compiler.serialize import program_from_dict, program_to_dict
+from steerc.files.prompts import CHECK_KIND, parse_prompts
 
 from conftest import codes, errors
 
@@ -77,3 +81,24 @@ def test_one_nonempty_baseline_and_a_target_that_exists(spec):
     assert codes(spec('baseline prompt "  "\nexpect "x" is json\n')) == ["E035"]
     assert codes(spec('expect features tagged "no:such" down by at least 10%\n')) == ["E206"]
     assert "E203" in codes(spec('expect res2["no such label"] down by at least 10%\n'))
+
+
+# --- the prompt-file reader over its input space ------------------------------------------
+
+_prompt = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_prompt.filter(str.strip), min_size=1, max_size=8))
+def test_jsonl_prompts_read_back_exactly(ps):
+    text = "".join(json.dumps({"text": p}) + "\n" for p in ps)
+    assert parse_prompts(text, "x.jsonl", CHECK_KIND) == tuple(ps)
+    assert parse_prompts(text.replace("\n", "\r\n"), "x.JSONL", CHECK_KIND) == tuple(ps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_prompt.filter(lambda p: p.strip() and "\n" not in p and "\r" not in p), min_size=1,
+                max_size=8))
+def test_text_prompts_are_the_non_blank_lines(ps):
+    text = "\n\n".join(ps) + "\n"
+    assert parse_prompts(text, "x.txt", CHECK_KIND) == tuple(ps)
