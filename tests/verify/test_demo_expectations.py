@@ -78,3 +78,13 @@ def test_the_json_rates_example_resolves():
     assert down.kind == "down" and len(down.features) > 50 and kl.kind == "kl_below"
     assert {e.baseline for e in p.expects} == {"Answer only in JSON.\n"}
     assert sum(1 for ln in Path(rate.texts).read_text().splitlines() if ln.strip()) >= 50
+
+
+def test_the_guardrail_example_resolves_with_its_held_out_code_prompts():
+    from steerc.compiler.load import load_program
+
+    p = load_program(ROOT / "specs" / "examples" / "no_self_rates.steer")
+    rate, down, kl = p.expects
+    assert (rate.kind, rate.arg, rate.percent) == ("not_mentions", "self", 90.0)
+    assert (down.kind, [f.index for f in down.features]) == ("down", [1221])
+    assert sum(1 for ln in Path(rate.texts).read_text().splitlines() if ln.strip()) >= 50
