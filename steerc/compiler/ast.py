@@ -231,8 +231,52 @@ class Expect:
     span: Span
 
 
+@dataclass(frozen=True)
+class ExpectRate:
+    """`expect at least 95% of "prompts.txt" not mentions "t"`: the check of `Expect`, on
+    every prompt of a prompt file; `percent` of them must pass."""
+
+    percent: Num
+    prompts: Str
+    kind: ExpectKind
+    arg: Str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExpectKl:
+    """`expect kl [on "texts.txt"] below 0.05`: mean next-token KL(base || steered)."""
+
+    texts: Str | None
+    bound: Num
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExpectChange:
+    """`expect res2["x"] down by at least 50% [on "texts.txt"]` (or `up`): the summed mean
+    activation of the target's features, steered vs base."""
+
+    target: Target
+    direction: Literal["down", "up"]
+    percent: Num
+    texts: Str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """`baseline prompt "Answer only in JSON."`: verify also runs every expect on the base
+    model with this text prepended."""
+
+    prompt: Str
+    span: Span
+
+
+Expectation = Union[Expect, ExpectRate, ExpectKl, ExpectChange, Baseline]
+
 Statement = Union[ModelDecl, SaeDecl, CatalogueDecl, Use, Suppress, Ablate, Steer, Clamp, Scale,
-                  When, EnforceJson, Expect]
+                  When, EnforceJson, Expect, ExpectRate, ExpectKl, ExpectChange, Baseline]
 
 
 @dataclass(frozen=True)

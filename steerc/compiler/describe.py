@@ -65,8 +65,25 @@ def describe_program(program: Program, *, features: bool = False) -> str:
         lines.append("json guard: " + (f"schema {program.json.schema_path}" if program.json.schema_path
                                        else "any JSON"))
     for e in program.expects:
-        lines.append(f"expect {e.prompt!r} {e.kind.replace('_', ' ')}" + (f" {e.arg!r}" if e.arg else ""))
+        lines.append(describe_expect(e))
+    if program.expects and program.expects[0].baseline is not None:
+        lines.append(f"baseline prompt {program.expects[0].baseline!r}")
     return "\n".join(lines)
+
+
+def describe_expect(e) -> str:
+    """One expect as `explain` lists it (`expect 'p' is json`, `expect >= 95% of f.txt ...`)."""
+    check = e.kind.replace("_", " ") + (f" {e.arg!r}" if e.arg else "")
+    on = f" on {e.texts}" if e.texts else ""
+    if e.kind == "kl_below":
+        return f"expect kl{on} below {e.bound:g}"
+    if e.kind in ("down", "up"):
+        names = ", ".join(str(f) for f in e.features[:SHOWN_FEATURES])
+        more = f" (+{len(e.features) - SHOWN_FEATURES} more)" if len(e.features) > SHOWN_FEATURES else ""
+        return f"expect {e.kind} by at least {e.percent:g}%{on}: {names}{more}"
+    if e.percent is not None:
+        return f"expect at least {e.percent:g}% of {e.texts} {check}"
+    return f"expect {e.prompt!r} {check}"
 
 
 def summary(program: Program) -> str:

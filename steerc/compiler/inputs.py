@@ -15,7 +15,7 @@ from steerc.compiler.ir import Program
 
 def program_inputs(program: Program, extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
     """The spec, every spec it uses, the base model folder (when local), each SAE, the
-    catalogue and every JSON schema, plus `extra` (e.g. a lock file that is read)."""
+    catalogue, every JSON schema and prompt file, plus `extra` (e.g. a lock file that is read)."""
     out = [("the spec", program.spec_file)]
     out += [("a spec it uses", f) for f in program.files if f != program.spec_file]
     if program.model and os.path.exists(program.model):
@@ -26,4 +26,5 @@ def program_inputs(program: Program, extra: tuple[tuple[str, str], ...] = ()) ->
     if program.json is not None and program.json.schema_path:
         out.append(("a JSON schema", program.json.schema_path))
     out += [("a JSON schema", e.arg) for e in program.expects if e.kind == "matches_schema" and e.arg]
+    out += [("a prompt file", e.texts) for e in program.expects if e.texts]
     return out + list(extra)

@@ -146,10 +146,25 @@ class JsonConstraint:
 
 @dataclass(frozen=True)
 class ExpectCheck:
+    """One `expect` line for `steerc verify` (docs/verify.md "Expectations").
+
+    kind: is_json | matches_schema | mentions | not_mentions (on `prompt`, or with `percent`
+    set on every prompt of the file `texts`: at least `percent`% must pass); kl_below (mean
+    KL on `texts`, else verify's neutral text, below `bound`); down | up (the summed mean
+    activation of `features` on `texts`, else verify's prompt set, changes by `percent`%;
+    `arg` is the target as written).
+    `baseline`: the spec's `baseline prompt`, which verify also runs every expect with."""
+
     prompt: str
-    kind: str  # is_json | matches_schema | mentions | not_mentions
+    kind: str
     arg: str | None
     span: Span | None = None
+    texts: str | None = None         # a prompt file (path as resolved)
+    texts_sha256: str | None = None  # of its bytes when the spec was resolved
+    percent: float | None = None
+    bound: float | None = None
+    features: tuple[FeatureId, ...] = ()
+    baseline: str | None = None
 
 
 @dataclass(frozen=True)

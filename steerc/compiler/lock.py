@@ -70,6 +70,8 @@ def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
     if program.json is not None and program.json.schema_path:
         schemas.add(program.json.schema_path)
     schemas.update(e.arg for e in program.expects if e.kind == "matches_schema" and e.arg)
+    # the hash the spec's reader took of the bytes it parsed (not a second read)
+    prompt_files = {_rel(e.texts, base): e.texts_sha256 for e in program.expects if e.texts}
     rules: list[dict] = []
     index: dict[tuple, dict] = {}
     for iv in program.interventions:
@@ -92,6 +94,8 @@ def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
             "path": _rel(program.catalogue, base), "sha256": file_sha256(program.catalogue)},
         "schemas": {_rel(s, base): file_sha256(s) for s in sorted(schemas)},
         "rules": rules,
+        # only when there are some: a lock without prompt files keeps its bytes
+        **({"prompt_files": prompt_files} if prompt_files else {}),
     }
 
 
@@ -263,6 +267,7 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         if co["sha256"] != cn["sha256"]:
             out.append(f"catalogue hash changed {_h(co['sha256'])} -> {_h(cn['sha256'])}")
     out += _diff_map("schema", old.get("schemas", {}), new.get("schemas", {}))
+    out += _diff_map("prompt file", old.get("prompt_files", {}), new.get("prompt_files", {}))
     ro, rn = _keyed(old.get("rules", [])), _keyed(new.get("rules", []))
     for k, r in ro.items():
         if k not in rn:

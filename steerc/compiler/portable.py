@@ -40,7 +40,7 @@ def portable_program(program: Program, out: str | os.PathLike) -> Program:
                                      span=span(b.span)) for b in program.saes)
     json_c = program.json and dataclasses.replace(program.json, schema_path=rel(program.json.schema_path),
                                                   span=span(program.json.span))
-    expects = tuple(dataclasses.replace(e, span=span(e.span),
+    expects = tuple(dataclasses.replace(e, span=span(e.span), texts=rel(e.texts),
                                         arg=rel(e.arg) if e.kind == "matches_schema" and e.arg else e.arg)
                     for e in program.expects)
     return dataclasses.replace(

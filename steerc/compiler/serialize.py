@@ -85,6 +85,31 @@ def _unsae(d: dict) -> SaeBinding:
     return SaeBinding(**d, source=None if src is None else HubSource(**src), span=span)
 
 
+_EXPECT_EXTRAS = ("texts", "texts_sha256", "percent", "bound", "baseline")
+
+
+def _expect(e: ExpectCheck) -> dict:
+    """An expect; the keys of rate / kl / feature expects and the baseline only when set, so
+    a program with plain expects serializes as before (byte-identical manifests)."""
+    out = {"prompt": e.prompt, "kind": e.kind, "arg": e.arg, "span": _span(e.span)}
+    for k in _EXPECT_EXTRAS:
+        v = getattr(e, k)
+        if v is not None:
+            out[k] = _f(v) if isinstance(v, float) else v
+    if e.features:
+        out["features"] = [_feat(f) for f in e.features]
+    return out
+
+
+def _unexpect(d: dict) -> ExpectCheck:
+    extras = {k: d[k] for k in _EXPECT_EXTRAS if d.get(k) is not None}
+    for k in ("percent", "bound"):
+        if k in extras:
+            extras[k] = float(extras[k])
+    return ExpectCheck(d["prompt"], d["kind"], d["arg"], _unspan(d["span"]), **extras,
+                       features=tuple(_unfeat(f) for f in d.get("features", ())))
+
+
 def program_to_dict(p: Program) -> dict[str, Any]:
     """The Program as a JSON-safe dict (`json.dumps` works on it, sort_keys or not)."""
     out = {
@@ -96,8 +121,7 @@ def program_to_dict(p: Program) -> dict[str, Any]:
         "interventions": [intervention_to_dict(i) for i in p.interventions],
         "json": None if p.json is None else {"schema_path": p.json.schema_path,
                                              "schema": p.json.schema, "span": _span(p.json.span)},
-        "expects": [{"prompt": e.prompt, "kind": e.kind, "arg": e.arg, "span": _span(e.span)}
-                    for e in p.expects],
+        "expects": [_expect(e) for e in p.expects],
         "files": list(p.files),
         "model_span": _span(p.model_span),
     }
@@ -117,8 +141,7 @@ def program_from_dict(d: dict[str, Any]) -> Program:
         catalogue=d["catalogue"],
         interventions=tuple(intervention_from_dict(i) for i in d["interventions"]),
         json=None if j is None else JsonConstraint(j["schema_path"], j["schema"], _unspan(j["span"])),
-        expects=tuple(ExpectCheck(e["prompt"], e["kind"], e["arg"], _unspan(e["span"]))
-                      for e in d["expects"]),
+        expects=tuple(_unexpect(e) for e in d["expects"]),
         files=tuple(d["files"]),
         model_source=HubSource(**d["model_source"]) if d.get("model_source") else None,
         model_span=_unspan(d.get("model_span")),

@@ -16,14 +16,18 @@ from steerc.diagnostics import Diagnostic, Span, did_you_mean
 from steerc.grammar.lexer import LexProblem
 
 STATEMENT_WORDS = ("model", "sae", "catalogue", "use", "suppress", "ablate", "steer", "amplify",
-                   "clamp", "scale", "when", "enforce", "expect")
+                   "clamp", "scale", "when", "enforce", "expect", "baseline")
 RULE_WORDS = ("suppress", "ablate", "steer", "amplify", "clamp", "scale", "when")
 KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
-    "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id"))
+    "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id",
+    "least", "of", "kl", "below", "down", "up"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
+EXPECT_FORMS = ('`expect "prompt" is json` (or `matches schema "f"`, `[not] mentions "t"`), '
+                '`expect at least 95% of "prompts.txt" is json`, `expect kl [on "texts.txt"] below 0.05`, '
+                '`expect res2["x"] down by at least 50% [on "texts.txt"]`')
 _PUNCT = {"LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}", "MORETHAN": ">",
           "EQUAL": "=", "_DOTDOT": ".."}
 
@@ -101,8 +105,9 @@ def _non_ascii_digits(p: LexProblem, span: Span) -> Diagnostic:
                       f"write {ascii_form}")
 
 
-def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:
-    """A Diagnostic for `tok` arriving where the parser accepts only `expected`."""
+def classify(tok: Token, expected: set[str], file: str, statement: str | None = None) -> Diagnostic:
+    """A Diagnostic for `tok` arriving where the parser accepts only `expected`; `statement`
+    is the terminal of the keyword that opened the statement being parsed (`EXPECT`), if any."""
     span = token_span(file, tok)
     found = describe(tok)
     word = str(tok.value)
@@ -116,6 +121,16 @@ def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:
                  "other verbs take a plain number (`steer res2[1] by 4`)")
     if "SUPPRESS" in expected:  # at the start of a statement
         return _statement_start(tok, expected, d, found)
+    if expected == {"PERCENT"}:
+        hint = "rates and changes are percentages: `at least 95%`"
+        if tok.type == "NUMBER":
+            hint = (f"for a fraction of {word} write `{float(word) * 100:g}%`"
+                    if 0 < float(word) <= 1 else f"write `{word}%`")
+        return d("E031", f"expected a percentage such as 95%, found {found}", hint)
+    if statement in ("EXPECT", "BASELINE"):
+        special = _expect_problem(expected, statement)
+        if special is not None:
+            return d("E027", f"incomplete `{statement.lower()}`: found {found}", special)
     if expected == {"NUMBER", "STRING", "SEARCH"}:
         return d("E008", f"bad feature reference: expected an index, a \"label\" or `search`, found {found}",
                  f"write {FEATURE_FORMS}")
@@ -195,6 +210,26 @@ def classify(tok: Token, expected: set[str], file: str) -> Diagnostic:
             return d("E012", "unexpected '}': no `when` block is open", "delete it")
         return d("E014", f"expected end of statement, found {found}", hint)
     return d("E020", f"unexpected {found}; expected {describe_expected(expected)}")
+
+
+def _expect_problem(expected: set[str], statement: str) -> str | None:
+    """The hint for a token an `expect` / `baseline` statement cannot take here, or None
+    when the general rules below say it better (a missing number, string or bracket)."""
+    if statement == "BASELINE":
+        return 'write `baseline prompt "Answer only in JSON."`' if expected == {"PROMPT"} else None
+    if "KL" in expected:  # right after `expect`
+        return "write " + EXPECT_FORMS
+    if expected == {"LEAST"}:
+        return 'write `expect at least 95% of "prompts.txt" ...`'
+    if expected == {"OF"}:
+        return 'write `expect at least 95% of "prompts.txt" is json` (the prompt file follows `of`)'
+    if expected == {"DOWN", "UP"}:
+        return 'after the feature: `down by at least 50%` or `up by at least 50%`'
+    if expected == {"BY"}:
+        return 'write `down by at least 50%`'
+    if expected <= {"ON", "BELOW"}:
+        return 'write `expect kl below 0.05` or `expect kl on "texts.txt" below 0.05`'
+    return None
 
 
 def _statement_start(tok: Token, expected: set[str], d, found: str) -> Diagnostic:

@@ -21,7 +21,7 @@ from steerc.compiler import ast
 from steerc.diagnostics import (Collector, Diagnostic, DiagnosticError, Span, is_spec_file,
                                 register_spec_source)
 from steerc.files import read
-from steerc.grammar.errors import classify, classify_lex
+from steerc.grammar.errors import STATEMENT_WORDS, classify, classify_lex
 from steerc.grammar.lexer import LexProblem, make_lexer, tokenize
 from steerc.grammar.transform import Builder
 
@@ -44,6 +44,7 @@ def _cache_file() -> str | bool:
 _PARSER = Lark.open("steer.lark", rel_to=__file__, parser="lalr", lexer="basic",
                     propagate_positions=True, maybe_placeholders=True, cache=_cache_file())
 _LEXER = make_lexer(_PARSER)
+_STATEMENT_TERMINALS = frozenset(w.upper() for w in STATEMENT_WORDS)
 
 
 def parse(text: str, file: str = "<string>") -> ast.Spec:
@@ -251,7 +252,7 @@ class _Recovering:
             self.ps.feed_token(item)
             return True, False
         except UnexpectedToken:
-            if item.line not in self.error_lines and not self.report(classify(item, self.expected(), self.file)):
+            if item.line not in self.error_lines and not self.report(classify(item, self.expected(), self.file, self.statement())):
                 return False, False
             if item.type == "_SEP" or item.type == "RBRACE" and self.open_braces():
                 self.feed_sync(item)
@@ -274,7 +275,7 @@ class _Recovering:
                     first = False
                     expected = self.expected()
                     if not recovering and "RBRACE" not in expected:
-                        if not self.report(classify(end, expected, self.file)):
+                        if not self.report(classify(end, expected, self.file, self.statement())):
                             return None
                     diag = self.missing_brace()
                     if diag is not None and not self.report(diag):
@@ -283,6 +284,14 @@ class _Recovering:
                     return None
                 self.ps.state_stack.pop()
                 self.ps.value_stack.pop()
+
+    def statement(self) -> str | None:
+        """The keyword terminal (`EXPECT`, ...) that opened the statement being parsed, if any:
+        the innermost keyword token still on the value stack (a finished statement is a tree)."""
+        for v in reversed(self.ps.value_stack):
+            if isinstance(v, Token) and v.type in _STATEMENT_TERMINALS:
+                return v.type
+        return None
 
     def open_braces(self) -> list[Token]:
         return [v for v in self.ps.value_stack if isinstance(v, Token) and v.type == "LBRACE"]

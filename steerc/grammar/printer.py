@@ -96,13 +96,29 @@ def format_statement(st: ast.Statement) -> str:
         head = "enforce json format" if st.schema is None else f"enforce json schema {quote(st.schema.value)}"
         return head + ("" if st.strength is None else f" strength {number(st.strength.value)}")
     if isinstance(st, ast.Expect):
-        tail = {"is_json": "is json", "matches_schema": "matches schema", "mentions": "mentions",
-                "not_mentions": "not mentions"}[st.kind]
-        arg = "" if st.arg is None else " " + quote(st.arg.value)
-        return f"expect {quote(st.prompt.value)} {tail}{arg}"
+        return f"expect {quote(st.prompt.value)} {format_check(st.kind, st.arg)}"
+    if isinstance(st, ast.ExpectRate):
+        return (f"expect at least {number(st.percent.value)}% of {quote(st.prompts.value)} "
+                + format_check(st.kind, st.arg))
+    if isinstance(st, ast.ExpectKl):
+        on = "" if st.texts is None else f" on {quote(st.texts.value)}"
+        return f"expect kl{on} below {number(st.bound.value)}"
+    if isinstance(st, ast.ExpectChange):
+        on = "" if st.texts is None else f" on {quote(st.texts.value)}"
+        return (f"expect {format_target(st.target)} {st.direction} by at least "
+                f"{number(st.percent.value)}%{on}")
+    if isinstance(st, ast.Baseline):
+        return f"baseline prompt {quote(st.prompt.value)}"
     if isinstance(st, ast.When):
         raise ValueError("format `when` with format_spec")
     return format_rule(st)
+
+
+def format_check(kind: str, arg: ast.Str | None) -> str:
+    """The tail of an expect: `is json`, `matches schema "f"`, `[not] mentions "t"`."""
+    tail = {"is_json": "is json", "matches_schema": "matches schema", "mentions": "mentions",
+            "not_mentions": "not mentions"}[kind]
+    return tail + ("" if arg is None else " " + quote(arg.value))
 
 
 def format_rule(r: ast.Rule) -> str:

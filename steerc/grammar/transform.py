@@ -3,7 +3,7 @@
 This is the only module that reads Lark trees. It also checks what the grammar cannot
 say: string escapes, integer-only numbers (indices, layers, limits), finite numbers,
 layer ranges, non-empty and not too deep `when` bodies. Problems go to a `Collector` (E003,
-E013, E015, E016, E017, E028; see docs/language.md).
+E013, E015, E016, E017, E028, E032, E033; see docs/language.md).
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ class Builder:
         self.diags.error("E003", message, span,
                          'valid escapes: \\" \\\\ \\n \\t \\r \\uXXXX (write \\\\ for a backslash)')
 
-    def number(self, tok: Token, maxmul: bool = False) -> ast.Num:
-        text = tok.value[:-1] if maxmul else tok.value
+    def number(self, tok: Token, suffixed: bool = False) -> ast.Num:
+        text = tok.value[:-1] if suffixed else tok.value  # `5x`, `95%`
         value = float(text)
         if not math.isfinite(value):
             self.diags.error("E016", f"number {_short(text)} is too large", self.tok_span(tok),
@@ -127,13 +127,51 @@ class Builder:
             return ast.EnforceJson(None, self.strength(c[0]), span)
         if kind == "enforce_schema":
             return ast.EnforceJson(self.string(c[0]), self.strength(c[1]), span)
-        if kind == "expect_json":
-            return ast.Expect(self.string(c[0]), "is_json", None, span)
-        expect_kinds = {"expect_schema": "matches_schema", "expect_mentions": "mentions",
-                        "expect_not_mentions": "not_mentions"}
-        if kind in expect_kinds:
-            return ast.Expect(self.string(c[0]), expect_kinds[kind], self.string(c[1]), span)
+        if kind.startswith("expect_") or kind == "baseline":
+            return self.expect(t)
         raise AssertionError(f"grammar and transform disagree on {kind!r}")
+
+    def expect(self, t: Tree) -> ast.Statement:
+        kind, c, span = str(t.data), t.children, self.tree_span(t)
+        if kind == "baseline":
+            return ast.Baseline(self.string(c[0]), span)
+        if kind == "expect_one":
+            check, arg = self.check(c[1])
+            return ast.Expect(self.string(c[0]), check, arg, span)
+        if kind == "expect_rate":
+            check, arg = self.check(c[2])
+            return ast.ExpectRate(self.percent(c[0], "a rate", 100.0), self.string(c[1]), check, arg, span)
+        if kind == "expect_kl":
+            bound = self.number(c[1])
+            if bound.value <= 0:
+                self.diags.error("E033", f"`expect kl ... below {_short(c[1].value)}` can never pass: "
+                                 "KL is never negative", bound.span,
+                                 "give a positive bound in nats per token, e.g. `below 0.05`")
+            return ast.ExpectKl(self.text_on(c[0]), bound, span)
+        target, change, pct, text = c
+        direction = "down" if change.data == "change_down" else "up"
+        limit = 100.0 if direction == "down" else None  # a mean cannot drop by more than 100%
+        return ast.ExpectChange(self.target(target), direction, self.percent(pct, "a change", limit),
+                                self.text_on(text), span)
+
+    def check(self, t: Tree) -> tuple[ast.ExpectKind, ast.Str | None]:
+        """The `is json` / `matches schema "f"` / `[not] mentions "t"` tail of an expect."""
+        kinds = {"check_json": "is_json", "check_schema": "matches_schema",
+                 "check_mentions": "mentions", "check_not_mentions": "not_mentions"}
+        return kinds[str(t.data)], (self.string(t.children[0]) if t.children else None)
+
+    def text_on(self, t: Tree | None) -> ast.Str | None:
+        return None if t is None else self.string(t.children[0])
+
+    def percent(self, tok: Token, what: str, limit: float | None) -> ast.Num:
+        """`95%` as Num(95); E032 unless 0 < value (<= limit)."""
+        num = self.number(tok, suffixed=True)  # drops the trailing `%` as it drops `x`
+        if num.value <= 0 or (limit is not None and num.value > limit):
+            rng = f"above 0% and at most {limit:g}%" if limit is not None else "above 0%"
+            self.diags.error("E032", f"{what} of {_short(tok.value)} is out of range: it must be {rng}",
+                             num.span, "a bound that always holds (0%) or never can (over 100% of a "
+                             "set, or a drop past 100%) tests nothing")
+        return num
 
     def strength(self, t: Tree | None) -> ast.Num | None:
         return None if t is None else self.number(t.children[0])
@@ -151,7 +189,7 @@ class Builder:
         if kind == "clamp_abs":
             return ast.Clamp(target, self.number(c[1]), "abs", scope, span)
         if kind == "clamp_max":
-            return ast.Clamp(target, self.number(c[1], maxmul=True), "max", scope, span)
+            return ast.Clamp(target, self.number(c[1], suffixed=True), "max", scope, span)
         return ast.Scale(target, self.number(c[1]), scope, span)
 
     def scope(self, t: Tree) -> ast.Scope:

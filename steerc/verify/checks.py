@@ -3,7 +3,8 @@
     results = run_expects(program, base, steered, tok, ck_dir, guard=True, max_new_tokens=64)
 
 Each expect prompt is generated greedily (bounded by `max_new_tokens`) by both models; the
-check is judged on the steered continuation (the base result is shown for contrast):
+check is judged on the steered continuation (the base result, and with a `baseline prompt`
+the base model's with that text prepended, are shown for contrast):
 
   is_json          json.loads(continuation.strip()) succeeds
   matches_schema   ... and the value validates against the schema (jsonschema)
@@ -28,6 +29,9 @@ from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read
 
 
+JUDGED = ("is_json", "matches_schema", "mentions", "not_mentions")  # checks of one continuation
+
+
 @dataclass(frozen=True)
 class Judgement:
     passed: bool
@@ -44,6 +48,8 @@ class ExpectResult:
     steered: Judgement
     base: Judgement
     guarded: bool  # generated through the checkpoint's JSON guard
+    prompted_text: str | None = None   # the base model with the spec's baseline prompt first
+    prompted: Judgement | None = None
 
     @property
     def passed(self) -> bool:
@@ -52,10 +58,27 @@ class ExpectResult:
     @property
     def line(self) -> str:
         """The expect as written (`expect "p" mentions "x"`)."""
-        e = self.expect
-        tail = {"is_json": "is json", "matches_schema": f'matches schema "{e.arg}"',
-                "mentions": f'mentions "{e.arg}"', "not_mentions": f'not mentions "{e.arg}"'}
-        return f"expect {json.dumps(e.prompt)} {tail.get(e.kind, e.kind)}"
+        return expect_line(self.expect)
+
+
+def check_text(e: ExpectCheck) -> str:
+    """The check of an expect as written: `is json`, `not mentions "x"`."""
+    tail = {"is_json": "is json", "matches_schema": f'matches schema "{e.arg}"',
+            "mentions": f'mentions "{e.arg}"', "not_mentions": f'not mentions "{e.arg}"'}
+    return tail.get(e.kind, e.kind)
+
+
+def expect_line(e: ExpectCheck) -> str:
+    """An expect as written in the spec (paths as recorded in the checkpoint)."""
+    on = f" on {json.dumps(e.texts)}" if e.texts else ""
+    if e.kind == "kl_below":
+        return f"expect kl{on} below {e.bound:g}"
+    if e.kind in ("down", "up"):
+        what = e.arg or (str(e.features[0]) if len(e.features) == 1 else f"{len(e.features)} features")
+        return f"expect {what} {e.kind} by at least {e.percent:g}%{on}"
+    if e.percent is not None:
+        return f"expect at least {e.percent:g}% of {json.dumps(e.texts)} {check_text(e)}"
+    return f"expect {json.dumps(e.prompt)} {check_text(e)}"
 
 
 def load_schema(expect: ExpectCheck, ck_dir: Path):
@@ -104,9 +127,36 @@ def generate(model, tok, prompt: str, max_new_tokens: int, guarded: bool) -> str
     return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+@torch.no_grad()
+def generate_many(model, tok, prompts: list[str], max_new_tokens: int, guarded: bool,
+                  batch: int = 32) -> list[str]:
+    """Greedy continuations of `prompts`, `batch` at a time, left-padded with an attention
+    mask (one forward pass per new token for a whole batch: rate expectations over a
+    prompt file cost tokens x batches, not tokens x prompts)."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    side = tok.padding_side
+    out: list[str] = []
+    try:
+        tok.padding_side = "left"
+        for i in range(0, len(prompts), batch):
+            rows = [tok(p)["input_ids"] for p in prompts[i:i + batch]]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+            kw = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+            if guarded:
+                kw["tokenizer"] = tok
+            gen = model.generate(input_ids=ids, attention_mask=mask, **kw)
+            out += [tok.decode(g[width:], skip_special_tokens=True) for g in gen]
+    finally:
+        tok.padding_side = side
+    return out
+
+
 def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
                 max_new_tokens: int = 64) -> list[ExpectResult]:
-    """Generate for every expect prompt (each prompt once per model) and judge the checks."""
+    """Generate for every single-prompt expect (each prompt once per model; with a baseline
+    prompt, the base model once more with it prepended) and judge the checks."""
     cache: dict[tuple[str, str], str] = {}
 
     def gen(which: str, prompt: str) -> str:
@@ -118,9 +168,13 @@ def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bo
 
     results = []
     for e in program.expects:
+        if e.kind not in JUDGED or e.percent is not None:
+            continue  # measured over a file or a text set: steerc/verify/expectations.py
         schema = load_schema(e, ck_dir) if e.kind == "matches_schema" else None
         s, b = gen("steered", e.prompt), gen("base", e.prompt)
-        results.append(ExpectResult(e, s, b, judge(e, s, schema), judge(e, b, schema), guard))
+        p = None if e.baseline is None else gen("base", e.baseline + e.prompt)
+        results.append(ExpectResult(e, s, b, judge(e, s, schema), judge(e, b, schema), guard,
+                                    p, None if p is None else judge(e, p, schema)))
     return results
 
 

@@ -41,6 +41,7 @@ class Target:
     hook: str
     ops: tuple[str, ...]  # e.g. ("set_activation=0", "add=4") for the report
     rules: tuple[RuleRef, ...] = ()  # one per intervention, in spec order
+    max_activation: float | None = None  # the catalogue's, when it knows the feature
 
     @property
     def direction(self) -> str:
@@ -91,23 +92,47 @@ class FeatureStats:
         return 100.0 * (self.steered_mean - self.base_mean) / self.base_mean
 
 
+def with_prefix(windows: torch.Tensor, prefix: torch.Tensor | None, bos: int | None) -> torch.Tensor:
+    """(N, T) windows with the token ids `prefix` (P,) put after their BOS (before their first
+    token when they have none): (N, P + T). Position t of a window is position P + t of the
+    result, and position P + t predicts what position t predicted, so `[:, P:P + T]` of
+    anything computed on the result lines up with the original windows."""
+    if prefix is None or not len(prefix):
+        return windows
+    pre = prefix.to(windows.dtype).expand(len(windows), -1)
+    if bos is not None and len(windows) and windows.shape[1] and bool((windows[:, 0] == bos).all()):
+        return torch.cat([windows[:, :1], pre, windows[:, 1:]], 1)
+    return torch.cat([pre, windows], 1)
+
+
 @torch.no_grad()
 def _acts(model, saes: dict, targets: list[Target], windows: torch.Tensor, mask: torch.Tensor,
-          batch: int) -> list[torch.Tensor]:
-    """Per target: activations at content tokens, float32 [n_tokens]."""
+          batch: int, prefix: torch.Tensor | None = None, bos: int | None = None) -> list[torch.Tensor]:
+    """Per target: activations at content tokens, float32 [n_tokens]; with `prefix`, the
+    model reads `with_prefix(windows)` and only the windows' own positions are kept."""
     hooks = sorted({t.hook for t in targets})
     out: list[list[torch.Tensor]] = [[] for _ in targets]
+    P = 0 if prefix is None else len(prefix)
     with capture(model, hooks) as got:
         for i in range(0, len(windows), batch):
             ids, m = windows[i:i + batch], mask[i:i + batch]
-            model(input_ids=ids, use_cache=False)
+            model(input_ids=with_prefix(ids, prefix, bos), use_cache=False)
             encoded = {}
             for j, t in enumerate(targets):
                 key = (t.feature.sae, t.hook)
                 if key not in encoded:
-                    encoded[key] = saes[t.feature.sae].encode(got[t.hook].float())  # (B, T, d_sae)
+                    x = got[t.hook][:, P:P + ids.shape[1]].float()           # (B, T, d)
+                    encoded[key] = saes[t.feature.sae].encode(x)            # (B, T, d_sae)
                 out[j].append(encoded[key][..., t.feature.index][m])
     return [torch.cat(x) for x in out]
+
+
+def summed_mean(model, saes: dict, targets: list[Target], windows: torch.Tensor, mask: torch.Tensor,
+                *, prefix: torch.Tensor | None = None, bos: int | None = None, batch: int = 8) -> float:
+    """Sum over `targets` of each feature's mean activation at the content tokens of
+    `windows` (one figure for a feature set, as `totals` in the report)."""
+    acts = _acts(model, saes, targets, windows, mask, batch, prefix, bos)
+    return float(sum(float(a.mean()) if a.numel() else 0.0 for a in acts))
 
 
 def feature_activations(base, steered, saes: dict, targets: list[Target], windows: torch.Tensor,
@@ -139,13 +164,18 @@ class KL:
 
 
 @torch.no_grad()
-def next_token_kl(base, steered, windows: torch.Tensor, batch: int = 8) -> KL:
-    """Per-token KL(p_base || p_steered) over every position of `windows` (N, T)."""
+def next_token_kl(base, steered, windows: torch.Tensor, batch: int = 8, *,
+                  prefix: torch.Tensor | None = None, bos: int | None = None) -> KL:
+    """Per-token KL(p_base || p_steered) over every position of `windows` (N, T). With
+    `prefix` (the baseline prompt's ids), `steered` reads `with_prefix(windows)`: the KL of
+    prompting instead of steering, on the same next tokens."""
     vals = []
+    P = 0 if prefix is None else len(prefix)
     for i in range(0, len(windows), batch):
         ids = windows[i:i + batch]
         lp = torch.log_softmax(base(input_ids=ids, use_cache=False).logits.float(), -1)   # (B, T, V)
-        lq = torch.log_softmax(steered(input_ids=ids, use_cache=False).logits.float(), -1)
+        out = steered(input_ids=with_prefix(ids, prefix, bos), use_cache=False).logits
+        lq = torch.log_softmax(out[:, P:P + ids.shape[1]].float(), -1)                   # (B, T, V)
         vals.append((lp.exp() * (lp - lq)).sum(-1).flatten().clamp_min(0))  # fp noise < 0
     v = torch.cat(vals) if vals else torch.zeros(0)
     if not v.numel():

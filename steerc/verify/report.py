@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from steerc.diagnostics import Diagnostic, render
 from steerc.verify.checks import ExpectResult
+from steerc.verify.expectations import Figure, MeasuredResult
 from steerc.verify.measure import KL, FeatureStats
-from steerc.verify.verdicts import judge
+from steerc.verify.verdicts import judge, tolerance
 
-REPORT_VERSION = 2        # 2: feature verdict `failed` fails the run; reason/where/rules per feature
+REPORT_VERSION = 3        # 3: rate / kl / feature-change expects, the prompting baseline, tolerances
+                          # 2: feature verdict `failed` fails the run; reason/where/rules per feature
 TEXT_ROWS = 12            # features listed in the text report (all are in the JSON)
 WORST_ROWS = 5            # failed features listed per rule in the text report
 
@@ -31,9 +33,10 @@ class Report:
     neutral_source: str
     features: tuple[FeatureStats, ...]
     kl: KL
-    expects: tuple[ExpectResult, ...]
+    expects: tuple[ExpectResult | MeasuredResult, ...]
     samples: tuple[dict, ...]
     warnings: tuple[str, ...] = ()
+    baseline: str | None = None  # the spec's `baseline prompt`
 
     @property
     def failed_features(self) -> tuple[FeatureStats, ...]:
@@ -96,8 +99,24 @@ def _rule_diagnostic(x: dict) -> Diagnostic:
 
 
 def feature_diagnostics(r: Report) -> list[Diagnostic]:
-    """One E540 per rule with features that moved the wrong way (for `--format` reports)."""
-    return [_rule_diagnostic(x) for x in rule_failures(r)]
+    """One E540 per rule with features that moved the wrong way, one E550 per failed
+    expectation (for `--format` reports)."""
+    return [_rule_diagnostic(x) for x in rule_failures(r)] + expect_diagnostics(r)
+
+
+def expect_diagnostics(r: Report) -> list[Diagnostic]:
+    """E550 at each failed expectation, with what was measured."""
+    out = []
+    for e in r.expects:
+        if e.passed:
+            continue
+        if isinstance(e, MeasuredResult):
+            what = f"{e.steered.detail} on {e.source}"
+        else:
+            what = f"the steered continuation {e.steered.detail}"
+        out.append(Diagnostic("E550", f"expectation failed: {what}", e.expect.span,
+                              "see the report for the base (and prompted base) figures"))
+    return out
 
 
 def _feature_json(f: FeatureStats) -> dict:
@@ -107,18 +126,35 @@ def _feature_json(f: FeatureStats) -> dict:
             "base": {"mean": f.base_mean, "max": f.base_max, "active_fraction": f.base_active},
             "steered": {"mean": f.steered_mean, "max": f.steered_max,
                         "active_fraction": f.steered_active},
-            "change_pct": f.change_pct, "verdict": v.status, "reason": v.reason,
+            "change_pct": f.change_pct, "max_activation": t.max_activation,
+            "tolerance": tolerance(f.base_mean, t.max_activation),
+            "verdict": v.status, "reason": v.reason,
             "where": v.spans[0] if v.spans else None,
             "rules": [{"where": str(r.span) if r.span else None, "rule": r.origin,
                        "op": f"{r.op}={r.value:g}", "measurable": r.measurable} for r in t.rules]}
 
 
-def _expect_json(e: ExpectResult) -> dict:
+def _figure_json(f: Figure | None) -> dict | None:
+    return None if f is None else {"value": f.value, "passed": f.passed, "detail": f.detail}
+
+
+def _expect_json(e: ExpectResult | MeasuredResult) -> dict:
     x = e.expect
-    return {"line": e.line, "prompt": x.prompt, "kind": x.kind, "arg": x.arg,
-            "where": str(x.span) if x.span else None, "passed": e.passed, "guarded": e.guarded,
+    head = {"line": e.line, "prompt": x.prompt, "kind": x.kind, "arg": x.arg,
+            "where": str(x.span) if x.span else None, "passed": e.passed, "guarded": e.guarded}
+    if isinstance(e, MeasuredResult):
+        return {**head, "prompt": None, "percent": x.percent, "bound": x.bound,
+                "features": [[f.sae, f.index] for f in x.features],
+                "texts": {"source": e.source, "count": e.count,
+                          "unit": "prompts" if x.kind not in ("kl_below", "down", "up") else "tokens"},
+                "unit": e.unit, "steered": _figure_json(e.steered), "base": _figure_json(e.base),
+                "prompted": _figure_json(e.prompted), "failures": list(e.failures)}
+    prompted = None if e.prompted is None else {
+        "text": e.prompted_text, "passed": e.prompted.passed, "detail": e.prompted.detail}
+    return {**head,
             "steered": {"text": e.steered_text, "passed": e.steered.passed, "detail": e.steered.detail},
-            "base": {"text": e.base_text, "passed": e.base.passed, "detail": e.base.detail}}
+            "base": {"text": e.base_text, "passed": e.base.passed, "detail": e.base.detail},
+            "prompted": prompted}
 
 
 def to_json(r: Report) -> dict:
@@ -136,6 +172,7 @@ def to_json(r: Report) -> dict:
                                         for f in x["failed"]]} for x in rule_failures(r)],
         "kl": {"source": r.neutral_source, "mean": r.kl.mean, "p95": r.kl.p95, "max": r.kl.max,
                "tokens": r.kl.n_tokens},
+        "baseline": r.baseline,
         "expects": [_expect_json(e) for e in r.expects],
         "samples": list(r.samples),
         "warnings": list(r.warnings),
@@ -149,6 +186,45 @@ def _short(text: str, n: int = 70) -> str:
 
 def _pct(p: float | None) -> str:
     return "n/a" if p is None else f"{p:+.1f}%"
+
+
+def _value(f: Figure | None, unit: str, signed: bool) -> str:
+    if f is None or f.value is None:
+        return "n/a"
+    if unit == "nats/token":
+        return f"{f.value:.4f}"
+    return f"{f.value:+.1f}%" if signed else f"{f.value:.1f}%"
+
+
+def render_expects(r: Report) -> list[str]:
+    """The expectations section: one block per expect, base / prompted base / steered."""
+    out = ["Expectations (judged on the steered model" + (
+        f"; prompted = the base model with the baseline prompt {_short(repr(r.baseline), 40)} first"
+        if r.baseline is not None else "") + "):"]
+    for e in r.expects:
+        out.append(f"  {'PASS' if e.passed else 'FAIL'}  {e.line}"
+                   + (f"   [{e.expect.span}]" if e.expect.span else ""))
+        if isinstance(e, MeasuredResult):
+            kind = e.expect.kind
+            what = ("KL(base || model)" if kind == "kl_below" else "rate" if e.base is not None
+                    else "change vs base")
+            out.append(f"        on {e.source} ({e.count} {'prompts' if e.base is not None else 'tokens'}); {what}:")
+            rows = [("base", e.base), ("prompted", e.prompted), ("steered", e.steered)]
+            for name, f in rows:
+                if f is None and name != "steered":
+                    continue
+                out.append(f"        {name + ':':<10}{_value(f, e.unit, kind in ('down', 'up')):>9}   {f.detail}")
+            for x in e.failures[:3]:
+                out.append(f"        e.g. {_short(repr(x['prompt']), 40)} -> "
+                           f"{_short(repr(x['steered']), 50)}  ({x['detail']})")
+            continue
+        out.append(f"        steered:  {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
+        out.append(f"        base:     {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
+        if e.prompted is not None:
+            out.append(f"        prompted: {_short(repr(e.prompted_text), 90)}  -> {e.prompted.detail}")
+    for d in expect_diagnostics(r):
+        out.append(render(d))
+    return out
 
 
 def render_text(r: Report) -> str:
@@ -181,7 +257,7 @@ def render_text(r: Report) -> str:
         failures = rule_failures(r)
         if failures:
             out += ["", f"FAILED features: {len(r.failed_features)} targeted feature(s) moved the "
-                    "wrong way (beyond 5% of the base mean and 0.01):"]
+                    "wrong way (beyond 5% of the base mean and 0.1% of its max activation):"]
             for x in failures:
                 out.append(render(_rule_diagnostic(x)))
                 for f in x["failed"][:WORST_ROWS]:
@@ -195,12 +271,7 @@ def render_text(r: Report) -> str:
     out += ["", f"KL(base || steered) on neutral text ({r.neutral_source}): mean {r.kl.mean:.4f} "
             f"nats/token, p95 {r.kl.p95:.4f}, max {r.kl.max:.4f} over {r.kl.n_tokens} tokens", ""]
     if r.expects:
-        out.append("Expectations (greedy generation; judged on the steered model):")
-        for e in r.expects:
-            out.append(f"  {'PASS' if e.passed else 'FAIL'}  {e.line}"
-                       + (f"   [{e.expect.span}]" if e.expect.span else ""))
-            out.append(f"        steered: {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
-            out.append(f"        base:    {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
+        out += render_expects(r)
     else:
         out.append("Expectations: none in the spec")
     if r.samples:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from steerc.diagnostics import render
-from steerc.verify import checks, measure, texts
+from steerc.verify import checks, expectations, measure, texts
 from steerc.verify.capture import content_mask
 from steerc.verify.checkpoint import load_models, open_steered, resolve_path
 from steerc.verify.report import Report
@@ -60,11 +60,13 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
 
     torch.manual_seed(0)
     ck = open_steered(ckpt, base_model=opts.base_model)
-    # the text files first: a bad --prompts/--neutral is reported before any model loads
+    # the text files first: a bad --prompts/--neutral or prompt file is reported before any
+    # model loads
     pset = texts.prompt_set(opts.prompts, ck.base_model)
     nset = texts.neutral_set(opts.neutral, ck.base_model)
-    base, steered, tok = load_models(ck)
     program = _local_spans(ck.program, Path(ck.path))
+    files = expectations.load_prompt_files(program, Path(ck.path))
+    base, steered, tok = load_models(ck)
     saes = {alias: load_sae(p, allow_pickle=opts.allow_pickle) for alias, p in ck.sae_paths.items()}
     warnings = [render(w) for w in ck.warnings]
     for b in program.saes:
@@ -72,15 +74,25 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
         if b.sha256 and got != b.sha256:
             warnings.append(f"SAE '{b.alias}' at {ck.sae_paths[b.alias]} differs from the one "
                             "compiled against (content hash); activations use the file on disk")
-    win = _window(base, opts.window)
+    baseline = next((e.baseline for e in program.expects if e.baseline is not None), None)
+    # room for the baseline prompt before a window (the prompted base reads both)
+    room = 0 if baseline is None else len(tok(baseline, add_special_tokens=False)["input_ids"])
+    win = max(2, _window(base, opts.window + room) - room)
 
     pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
     mask = content_mask(pwin, tok)
-    feats = measure.feature_activations(base, steered, saes, measure.targeted_features(program),
-                                        pwin, mask)
-    kl = measure.next_token_kl(base, steered, texts.windows(nset.docs, tok, win, opts.max_windows))
-    expects = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
+    targets = with_max_activation(measure.targeted_features(program), program, Path(ck.path), saes)
+    feats = measure.feature_activations(base, steered, saes, targets, pwin, mask)
+    nwin = texts.windows(nset.docs, tok, win, opts.max_windows)
+    kl = measure.next_token_kl(base, steered, nwin)
+    singles = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
                                  max_new_tokens=opts.max_new_tokens)
+    defaults = expectations.Defaults(pset.source, pwin, mask, nset.source, nwin, kl)
+    measured = expectations.run_measured(program, base, steered, tok, saes, files, defaults, Path(ck.path),
+                                         guard=ck.guard, max_new_tokens=opts.max_new_tokens,
+                                         window=win, max_windows=opts.max_windows)
+    order = {id(e): i for i, e in enumerate(program.expects)}
+    expects = sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
     samples = ()
     if not expects:  # still show what the steering does to text
         starts = [d[:60] for d in pset.docs[:3]]
@@ -88,4 +100,30 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
                                        max_new_tokens=opts.max_new_tokens))
     return Report(str(ck.path), program.spec_file, str(ck.base_model), ck.target, ck.guard,
                   pset.source, int(mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
-                  samples, tuple(warnings))
+                  samples, tuple(warnings), baseline)
+
+
+def with_max_activation(targets: list, program, ckpt: Path, saes: dict) -> list:
+    """`targets` with the catalogue's max activation of each feature (the scale of a move
+    that matters, steerc/verify/verdicts.py); unchanged when the catalogue cannot be read."""
+    from steerc.catalogue import Catalogue
+    from steerc.diagnostics import DiagnosticError
+    from steerc.verify.checkpoint import resolve_path
+    from steerc.verify.trace import match_catalogue
+
+    path = resolve_path(program.catalogue, ckpt) if program.catalogue else None
+    if path is None or not targets:
+        return targets
+    try:
+        cat = Catalogue.open(path)
+    except DiagnosticError:  # the figures stand without it; the floor falls back to absolute
+        return targets
+    with cat:
+        ids = {alias: match_catalogue(cat, alias, sae) for alias, sae in saes.items()}
+        out = []
+        for t in targets:
+            cid = ids.get(t.feature.sae)
+            info = cat.get(cid, t.feature.index) if cid else None
+            mx = getattr(info, "max_activation", None)
+            out.append(replace(t, max_activation=float(mx)) if mx is not None else t)
+    return out

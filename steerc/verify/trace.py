@@ -169,3 +169,85 @@ def trace_table(rows: list[TokenRow], top: int) -> str:
             out.append(f"        {h.sae}[{h.index}]".ljust(22) + f"{h.activation:8.3f}  "
                        + (h.label if h.label is not None else "-"))
     return "\n".join(out)
+
+
+# ---- trace --contrast A B: features most different between two prompt sets -----------------
+
+@dataclass(frozen=True)
+class ContrastRow:
+    """One feature's mean activation over the content tokens of prompt sets A and B."""
+
+    sae: str
+    index: int
+    label: str | None
+    mean_a: float
+    mean_b: float
+
+    @property
+    def diff(self) -> float:
+        return self.mean_a - self.mean_b
+
+
+def read_contrast_file(path: str):
+    """The prompts of a `--contrast` file (one per line, or `*.jsonl`); E553 when unusable."""
+    from steerc.files import prompts, read
+
+    kind = read.Kind("--contrast prompt file", 64 * read.MiB, "E553", "E553",
+                     "one prompt per line, or JSON lines with a \"text\" field (*.jsonl)")
+    return prompts.read_prompts(path, kind).prompts
+
+
+@torch.no_grad()
+def _means(model, tok, saes: list[TracedSae], prompts, window: int, max_windows: int,
+           batch: int = 8) -> tuple[dict[str, torch.Tensor], int]:
+    """Per SAE alias: the mean activation of every feature (d_sae,) over the content tokens of
+    `prompts` cut into windows (as verify's KL windows); and the token count."""
+    from steerc.verify.capture import content_mask
+    from steerc.verify.texts import windows as cut
+
+    w = cut(prompts, tok, window, max_windows)
+    mask = content_mask(w, tok)
+    sums: dict[str, torch.Tensor] = {}
+    with capture(model, [s.sae.hook_name for s in saes]) as got:
+        for i in range(0, len(w), batch):
+            ids, m = w[i:i + batch], mask[i:i + batch]
+            model(input_ids=ids, use_cache=False)
+            for s in saes:
+                total = s.sae.encode(got[s.sae.hook_name].float())[m].sum(0)   # (d_sae,)
+                sums[s.alias] = total if s.alias not in sums else sums[s.alias] + total
+    n = int(mask.sum())
+    return {a: v / max(n, 1) for a, v in sums.items()}, n
+
+
+def contrast(model, tok, saes: list[TracedSae], catalogue, a_prompts, b_prompts, *, top: int = 10,
+             window: int = 128, max_windows: int = 32) -> tuple[list[ContrastRow], int, int]:
+    """The `top` features of each SAE whose mean activation differs most between prompt sets
+    A and B (largest |mean_A - mean_B| first), labelled from the catalogue; and the token
+    counts of A and B."""
+    ma, na = _means(model, tok, saes, a_prompts, window, max_windows)
+    mb, nb = _means(model, tok, saes, b_prompts, window, max_windows)
+    rows = []
+    for s in saes:
+        d = ma[s.alias] - mb[s.alias]
+        for i in d.abs().topk(min(top, d.numel())).indices.tolist():
+            info = catalogue.get(s.cat_id, i) if catalogue is not None and s.cat_id else None
+            rows.append(ContrastRow(s.alias, i, info.label if info else None,
+                                    float(ma[s.alias][i]), float(mb[s.alias][i])))
+    return rows, na, nb
+
+
+def contrast_table(rows: list[ContrastRow], a: str, b: str) -> str:
+    """Plain-text table, one line per feature, largest difference first (per SAE)."""
+    out = [f"features most different between A = {a} and B = {b} (mean activation per token)",
+           f"  {'feature':<14}{'mean A':>9}{'mean B':>9}{'A - B':>9}  label"]
+    for r in rows:
+        out.append(f"  {f'{r.sae}[{r.index}]':<14}{r.mean_a:9.3f}{r.mean_b:9.3f}{r.diff:+9.3f}  "
+                   + (r.label if r.label is not None else "-"))
+    return "\n".join(out)
+
+
+def contrast_json(rows: list[ContrastRow], a: str, b: str, na: int, nb: int) -> dict:
+    """The `--format json` document of `trace --contrast`."""
+    return {"a": {"source": a, "tokens": na}, "b": {"source": b, "tokens": nb},
+            "features": [{"sae": r.sae, "index": r.index, "label": r.label, "mean_a": r.mean_a,
+                          "mean_b": r.mean_b, "diff": r.diff} for r in rows]}

@@ -21,9 +21,13 @@ from dataclasses import dataclass
 from steerc.arch.hookpoint import HookPoint
 from steerc.compiler.ir import Op
 
-# A move the wrong way fails only beyond both tolerances: 5% of the base mean and an
-# absolute 0.01 (activation units), so fp noise and a feature that barely fires never fail.
+# A move the wrong way fails only beyond both tolerances: 5% of the base mean, and a floor
+# of 0.1% of the feature's catalogue max activation (a mean move as large as firing at full
+# strength on one more token in a thousand), so fp noise and a feature that barely fires
+# never fail, whatever the scale of the SAE's activations (demo maxima run from 4 to 110).
+# Without a catalogue max, the floor is 0.01 absolute.
 REL_TOL = 0.05
+MAX_FRACTION = 0.001
 ABS_TOL = 0.01
 SUPPRESS_DROP_PCT = 90.0  # a suppressed/ablated feature should lose >= 90% of its mean
 
@@ -60,9 +64,16 @@ class Verdict:
         return self.status == FAILED
 
 
-def tolerance(base_mean: float) -> float:
+def floor(max_activation: float | None) -> float:
+    """The smallest move that counts: 0.1% of the catalogue max activation, else 0.01."""
+    if max_activation is None or not max_activation > 0:
+        return ABS_TOL
+    return MAX_FRACTION * max_activation
+
+
+def tolerance(base_mean: float, max_activation: float | None = None) -> float:
     """How far a feature may move the wrong way before it fails."""
-    return max(REL_TOL * abs(base_mean), ABS_TOL)
+    return max(REL_TOL * abs(base_mean), floor(max_activation))
 
 
 def judge(f) -> Verdict:
@@ -78,7 +89,7 @@ def judge(f) -> Verdict:
         return Verdict(NA, "no rule moves it" if not wants else "rules pull different ways", spans)
     [(want, v)] = wants
     b, s = f.base_mean, f.steered_mean
-    tol, delta = tolerance(b), s - b
+    tol, delta = tolerance(b, f.target.max_activation), s - b
     if want == "down":
         if delta > tol:
             return Verdict(FAILED, f"rose {b:.3g} -> {s:.3g} but its rules lower it", spans)

@@ -69,7 +69,7 @@ def expected(tok) -> str:
     t, v = tok.type, str(tok.value)
     if t == "STRING":
         return "string.quoted.double.steer"
-    if t in ("NUMBER", "MAXMUL"):
+    if t in ("NUMBER", "MAXMUL", "PERCENT"):
         return "constant.numeric.steer"
     if t == "COMMENT":
         return "comment.line.number-sign.steer"

@@ -83,6 +83,8 @@ ints = st.integers(0, 10**12)
 N = lambda: floats.map(lambda v: A.Num(v, None))  # noqa: E731
 S = lambda: texts.map(lambda v: A.Str(v, None))  # noqa: E731
 NM = names.map(lambda v: A.Name(v, None))
+# a percentage or bound the checks accept: 0 < value <= hi
+P = lambda hi: st.floats(min_value=0, max_value=hi, exclude_min=True).map(lambda v: A.Num(v, None))  # noqa: E731
 
 feature = st.one_of(
     st.builds(A.IndexRef, NM, ints, st.none()),
@@ -119,6 +121,13 @@ statement = st.one_of(
     st.builds(A.EnforceJson, st.none() | S(), st.none() | N(), st.none()),
     st.builds(A.Expect, S(), st.just("is_json"), st.none(), st.none()),
     st.builds(A.Expect, S(), st.sampled_from(["matches_schema", "mentions", "not_mentions"]), S(), st.none()),
+    st.builds(A.ExpectRate, P(100), S(), st.just("is_json"), st.none(), st.none()),
+    st.builds(A.ExpectRate, P(100), S(), st.sampled_from(["matches_schema", "mentions", "not_mentions"]),
+              S(), st.none()),
+    st.builds(A.ExpectKl, st.none() | S(), P(1e300), st.none()),
+    st.builds(A.ExpectChange, target, st.just("down"), P(100), st.none() | S(), st.none()),
+    st.builds(A.ExpectChange, target, st.just("up"), P(1e300), st.none() | S(), st.none()),
+    st.builds(A.Baseline, S(), st.none()),
 )
 
 

@@ -80,6 +80,18 @@ CASES = [
     ('expect "p" mentions "bridge"', A.Expect(S("p"), "mentions", S("bridge"), None)),
     ('expect "Describe your inbox" not mentions "email"',
      A.Expect(S("Describe your inbox"), "not_mentions", S("email"), None)),
+    ('expect at least 95% of "prompts/heldout.txt" not mentions "Amazon"',
+     A.ExpectRate(N(95), S("prompts/heldout.txt"), "not_mentions", S("Amazon"), None)),
+    ('expect at least 99.5% of "p.jsonl" is json', A.ExpectRate(N(99.5), S("p.jsonl"), "is_json", None, None)),
+    ('expect at least 1e2% of "p.txt" matches schema "s.json"',
+     A.ExpectRate(N(100), S("p.txt"), "matches_schema", S("s.json"), None)),
+    ('expect kl on "neutral.txt" below 0.05', A.ExpectKl(S("neutral.txt"), N(0.05), None)),
+    ("expect kl below 1e-3", A.ExpectKl(None, N(1e-3), None)),
+    ('expect res2["self"] down by at least 50% on "code.txt"',
+     A.ExpectChange(lab("self"), "down", N(50), S("code.txt"), None)),
+    ('expect features tagged "format:json" in res2 limit 3 up by at least 250%',
+     A.ExpectChange(A.TagSet(S("format:json"), R2, 3, None), "up", N(250), None, None)),
+    ('baseline prompt "Answer only in JSON.\\n"', A.Baseline(S("Answer only in JSON.\n"), None)),
 ]
 
 

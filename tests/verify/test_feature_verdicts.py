@@ -25,7 +25,7 @@ from steerc.diagnostics import Span
 from steerc.verify import Options, to_json, verify_checkpoint
 from steerc.verify.measure import FeatureStats, RuleRef, Target
 from steerc.verify.report import render_text
-from steerc.verify.verdicts import ABS_TOL, REL_TOL, judge, reads_after
+from steerc.verify.verdicts import ABS_TOL, MAX_FRACTION, REL_TOL, judge, reads_after, tolerance
 from tests.verify.conftest import HOOK
 
 HEAD = 'model "model"\nsae res = "sae_leak"\ncatalogue "catalogue.json"\n'
@@ -123,9 +123,10 @@ def test_normal_suppression_on_the_same_sae_passes(leaky, tiny, capsys):
 
 # --- the verdict rule itself, over its input space ---------------------------------------
 
-def _stats(op: str, value: float, base: float, steered: float, measurable: bool = True):
+def _stats(op: str, value: float, base: float, steered: float, measurable: bool = True,
+           max_activation: float | None = None):
     rule = RuleRef(op, value, Span("s.steer", 3, 1), "rule", measurable)
-    t = Target(FeatureId("res", 0), HOOK, (f"{op}={value:g}",), (rule,))
+    t = Target(FeatureId("res", 0), HOOK, (f"{op}={value:g}",), (rule,), max_activation)
     return FeatureStats(t, base, base, steered, steered, 0.5, 0.5)
 
 
@@ -165,3 +166,25 @@ def test_weak_is_a_warning_and_downstream_adds_are_not_measurable():
     assert reads_after("blocks.1.hook_resid_pre", "blocks.1.hook_resid_post")
     assert not reads_after("blocks.2.hook_resid_post", "blocks.1.hook_resid_post")
     assert not reads_after("blocks.1.hook_resid_post", "blocks.1.hook_resid_mid")
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.floats(0, 2, allow_nan=False), rise=st.floats(0, 1, allow_nan=False),
+       max_activation=st.floats(0.5, 500, allow_nan=False))
+def test_the_floor_scales_with_the_catalogue_max_activation(base, rise, max_activation):
+    """A suppressed feature fails exactly when it rises by more than 5% of its base mean and
+    0.1% of its catalogue max: the same move is noise for a feature whose max is 500 and a
+    failure for one whose max is 0.5 (an absolute 0.01 floor judged both alike)."""
+    v = judge(_stats("set_activation", 0.0, base, base + rise, max_activation=max_activation))
+    assert v.failed == (rise > max(REL_TOL * base, MAX_FRACTION * max_activation))
+    assert tolerance(base, max_activation) == max(REL_TOL * base, MAX_FRACTION * max_activation)
+
+
+def test_trivial_moves_of_strong_features_no_longer_fail_and_weak_features_now_do():
+    # max 110 (the demo's largest): a mean rise of 0.05 is 0.05% of its range -> weak, not failed
+    assert judge(_stats("set_activation", 0.0, 0.0001, 0.05, max_activation=110)).status == "weak"
+    assert judge(_stats("set_activation", 0.0, 0.0001, 0.05)).failed          # was: 0.01 floor
+    # max 4: a rise of 0.008 is 0.2% of its range -> fails (under the old 0.01 floor it passed)
+    assert judge(_stats("set_activation", 0.0, 0.0001, 0.008, max_activation=4)).failed
+    assert not judge(_stats("set_activation", 0.0, 0.0001, 0.008)).failed
+    assert tolerance(0.0, None) == ABS_TOL and tolerance(0.0, 0.0) == ABS_TOL

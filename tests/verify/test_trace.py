@@ -58,3 +58,58 @@ def test_trace_usage_errors(tiny, capsys):
     assert rc == 1 and "E510" in err
     rc, _, err = _trace(capsys, "ab", "--model", tiny / "nope", "--sae", tiny / "sae")
     assert rc == 1 and "E511" in err and "Traceback" not in err
+
+
+def test_contrast_ranks_features_by_the_difference_of_their_means(tiny, capsys, tmp_path):
+    """`--contrast A B`: each feature's mean over A's content tokens minus B's, checked
+    against a direct encode; the order is by |A - B|, labels from the catalogue."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from steerc.saes import load_sae
+    from steerc.verify.capture import content_mask
+    from steerc.verify.texts import windows
+
+    a, b = ["the cat sat", "a dog ran far"], ['{"key": 1}', "[1, 2, 3]"]
+    (tmp_path / "a.txt").write_text("\n".join(a) + "\n")
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"text": x}) + "\n" for x in b))
+    rc, out, err = _trace(capsys, "--contrast", tmp_path / "a.txt", tmp_path / "b.jsonl", "--spec",
+                          tiny / "suppress.steer", "--top", 16, "--format", "json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    tok = AutoTokenizer.from_pretrained(tiny / "model")
+    model = AutoModelForCausalLM.from_pretrained(tiny / "model").eval()
+    sae = load_sae(tiny / "sae")
+
+    def means(texts):
+        w = windows(texts, tok, 128, 32)
+        with torch.no_grad():
+            acts = sae.encode(model(w, output_hidden_states=True).hidden_states[2])
+        return acts[content_mask(w, tok)].mean(0)
+
+    want = means(a) - means(b)
+    got = {f["index"]: f["diff"] for f in doc["features"]}
+    assert len(got) == 16 and all(abs(got[i] - float(want[i])) < 1e-4 for i in got)
+    diffs = [abs(f["diff"]) for f in doc["features"]]
+    assert diffs == sorted(diffs, reverse=True)
+    assert doc["features"][0]["label"] == (LABELS_OF(doc["features"][0]["index"]))
+    rc, out, _ = _trace(capsys, "--contrast", tmp_path / "a.txt", tmp_path / "b.jsonl", "--spec",
+                        tiny / "suppress.steer", "--top", 3)
+    assert rc == 0 and "mean A" in out and len(out.strip().splitlines()) == 5
+
+
+def LABELS_OF(i):
+    from tests.verify.conftest import LABELS
+
+    return LABELS[i] if i < len(LABELS) else None
+
+
+def test_contrast_usage_errors(tiny, capsys, tmp_path):
+    rc, _, err = _trace(capsys, "ab", "--contrast", "x", "y", "--spec", tiny / "suppress.steer")
+    assert rc == 1 and "E510" in err
+    rc, _, err = _trace(capsys, "--contrast", tmp_path / "nope.txt", tmp_path / "nope.txt", "--spec",
+                        tiny / "suppress.steer")
+    assert rc == 1 and "E553" in err and "Traceback" not in err
+    (tmp_path / "empty.txt").write_text("\n\n")
+    rc, _, err = _trace(capsys, "--contrast", tmp_path / "empty.txt", tmp_path / "empty.txt", "--spec",
+                        tiny / "suppress.steer")
+    assert rc == 1 and "E553" in err and "holds no prompts" in err

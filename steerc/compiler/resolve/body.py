@@ -3,14 +3,15 @@ order (E220 for a second `enforce json`), then the conflicts between the rules."
 
 from __future__ import annotations
 
+import dataclasses
+
 from steerc.compiler import ast
-from steerc.compiler.ir import ExpectCheck
 from steerc.compiler.resolve.conflicts import conflicts
 from steerc.compiler.resolve.context import Context, Lowered
 from steerc.compiler.resolve.enforce import lower_enforce
+from steerc.compiler.resolve.expects import EXPECTATIONS, lower_expectation, with_baseline
 from steerc.compiler.resolve.rules import RULES, lower_rule, lower_when
-from steerc.compiler.resolve.specfiles import load_schema
-from steerc.diagnostics import Collector, Diagnostic
+from steerc.diagnostics import Diagnostic
 
 
 def lower_body(ctx: Context) -> Lowered:
@@ -26,7 +27,10 @@ def lower_body(ctx: Context) -> Lowered:
                 continue
             json_stmt = st
         done += lower_statement(ctx, st)
-    return done + Lowered(diagnostics=conflicts(done.interventions))
+    done += Lowered(diagnostics=conflicts(done.interventions))
+    baseline = with_baseline(ctx, done.expects)  # every check carries the baseline prompt
+    return dataclasses.replace(done, diagnostics=done.diagnostics + baseline.diagnostics,
+                               expects=baseline.expects)
 
 
 def lower_statement(ctx: Context, st: ast.Statement) -> Lowered:
@@ -37,19 +41,6 @@ def lower_statement(ctx: Context, st: ast.Statement) -> Lowered:
         return lower_when(ctx, st)
     if isinstance(st, ast.EnforceJson):
         return lower_enforce(ctx, st)
-    if isinstance(st, ast.Expect):
-        return lower_expect(ctx, st)
+    if isinstance(st, EXPECTATIONS):
+        return lower_expectation(ctx, st)
     return Lowered()
-
-
-def lower_expect(ctx: Context, x: ast.Expect) -> Lowered:
-    """An `expect` line (`Lowered.expects`); a `matches schema` file is checked like
-    `enforce json schema`'s."""
-    col = Collector()
-    arg = x.arg.value if x.arg is not None else None
-    if x.kind == "matches_schema":
-        loaded = load_schema(x.arg, col)
-        if loaded is None:
-            return Lowered(diagnostics=tuple(col.diagnostics))
-        arg = loaded[0]
-    return Lowered(expects=(ExpectCheck(x.prompt.value, x.kind, arg, x.span),))
