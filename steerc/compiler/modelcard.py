@@ -28,8 +28,14 @@ def _rule_row(g) -> str:
 
 def model_card(program, plan, manifest: dict) -> str:
     """The downstream user's model card (Markdown). Deterministic for equal inputs."""
+    from steerc.targets import TARGETS
+
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
-    lines = ["---", "library_name: transformers", "tags:", "- steerc", "- steering"]
+    # a target whose output is not a transformers checkpoint (an adapter) says how to load it
+    target = TARGETS.get(plan.target)
+    own = getattr(target, "card_sections", None)
+    library = getattr(target, "library_name", "transformers")
+    lines = ["---", f"library_name: {library}", "tags:", "- steerc", "- steering"]
     lines += ["---", "", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
               f"against base model {_base(program)}, target **{plan.target}**.", ""]
@@ -37,9 +43,25 @@ def model_card(program, plan, manifest: dict) -> str:
     lines += [_rule_row(g) for g in group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)]
     if not plan.lowerings:
         lines.append("| (no rules) | 0 | unchanged | |")
-    lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
-              "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
-              "hashes before and after.", ""]
+    if own is not None:
+        lines += [""] + own(program, plan, manifest)
+    else:
+        lines += _checkpoint_sections(program, plan, manifest, hooks)
+    if program.json is not None:
+        lines += _other_engines(program.json.schema is not None)
+    lines += ["## Provenance", "",
+              f"- base model tensors sha256: `{manifest['base_model']['tensors_sha256']}`",
+              f"- output tensors sha256: `{manifest['tensors_sha256']}`"]
+    for s in manifest["saes"]:
+        lines.append(f"- SAE `{s['alias']}` ({s['hook']}): `{s['sha256']}`")
+    return "\n".join(lines) + "\n"
+
+
+def _checkpoint_sections(program, plan, manifest: dict, hooks: bool) -> list[str]:
+    """What changed and how to load a transformers checkpoint (weights or hooks target)."""
+    lines = ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
+             "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
+             "hashes before and after.", ""]
     lines += ["## How to load", "", "```python",
               "from transformers import AutoModelForCausalLM, AutoTokenizer", ""]
     if hooks:
@@ -60,14 +82,7 @@ def model_card(program, plan, manifest: dict) -> str:
                   'tok = AutoTokenizer.from_pretrained("PATH")', "```", "",
                   "Every rule is an exact weight edit: this is a plain checkpoint of the base "
                   "architecture (no custom code), usable by any runtime that loads it.", ""]
-    if program.json is not None:
-        lines += _other_engines(program.json.schema is not None)
-    lines += ["## Provenance", "",
-              f"- base model tensors sha256: `{manifest['base_model']['tensors_sha256']}`",
-              f"- output tensors sha256: `{manifest['tensors_sha256']}`"]
-    for s in manifest["saes"]:
-        lines.append(f"- SAE `{s['alias']}` ({s['hook']}): `{s['sha256']}`")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _other_engines(has_schema: bool) -> list[str]:
