@@ -42,6 +42,7 @@ class LoraTarget:
     expresses = "a LoRA adapter"
     runs_hooks = False
     library_name = "peft"  # the model card's Hub metadata
+    loads_as = "a PEFT LoRA adapter: PeftModel.from_pretrained(base_model, OUT)"  # compile's last line
 
     def refusal(self, lowering) -> Refusal | None:
         if lowering.kind == "hook":
@@ -71,8 +72,8 @@ class LoraTarget:
         base = program.model_source.repo if program.model_source else "BASE"
         edited = [e["tensor"] for e in manifest["edits"]]
         biased = any(t.endswith(".bias") for t in edited)
-        lines = [f"This is a PEFT LoRA adapter (`{CONFIG_FILE}`, `{ADAPTER_FILE}`) holding exact "
-                 f"low-rank deltas for {len(edited)} base tensors; the base model is not in this "
+        lines = [f"This is a PEFT LoRA adapter (`{CONFIG_FILE}`, `{ADAPTER_FILE}`) that changes "
+                 f"{len(edited)} base tensors with exact low-rank deltas; the base model is not in this "
                  "directory.", "",
                  "## How to load", "", "```python",
                  "from peft import PeftModel",

@@ -18,7 +18,7 @@ import torch
 pytest.importorskip("peft")
 
 from steerc.compiler.build_checkpoint import compile_program  # noqa: E402
-from steerc.compiler.ir import Op, Program  # noqa: E402
+from steerc.compiler.ir import JsonConstraint, Op, Program  # noqa: E402
 from steerc.diagnostics import DiagnosticError, Span  # noqa: E402
 from tests.emit.conftest import P1, Bases, _iv, interventions  # noqa: E402
 
@@ -171,6 +171,12 @@ def test_refusals_name_the_rule_and_write_nothing(bases, tmp_path):
             compile_program(program, tmp_path / code, target="lora", saes={"r": bases.sae})
         assert _span_line(e) == {(code, 5)}, e.value.diagnostics
         assert not (tmp_path / code).exists()
+    guarded = Program("x.steer", str(d), (bases.binding,), None, (),
+                      json=JsonConstraint(None, None, Span("x.steer", 7, 1, 6)))
+    with pytest.raises(DiagnosticError) as e:  # the decode-time guard is code
+        compile_program(guarded, tmp_path / "json", target="lora", saes={"r": bases.sae})
+    assert _span_line(e) == {("E413", 7)}
+    assert not (tmp_path / "json").exists()
     moe, _ = bases.base("qwen2_moe")  # fused experts in transformers: no module to wrap
     program = Program("x.steer", str(moe), (bases.binding,), None, _with_spans(interventions("ablate")[:1]))
     with pytest.raises(DiagnosticError) as e:
