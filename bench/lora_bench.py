@@ -60,11 +60,13 @@ def bench(name: str, base: Path, make, root: Path, tokens: int) -> list[str]:
     rows = []
     outs = {}
     for target in ("weights", "lora"):
-        out = root / f"{name}-{target}"
+        out = root / f"{name.replace(' ', '-')}-{target}"
         secs = compile_timed(make, out, target)
         total, new = sizes(out)
         outs[target] = out
         rows.append(f"| {name} | {target} | {secs:.2f} | {total / 2**20:.2f} | {new / 2**20:.2f} |")
+    if not tokens:
+        return rows
     ids = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29]])
     base_model = tf.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
     peft_model = PeftModel.from_pretrained(base_model, outs["lora"]).eval()
@@ -73,8 +75,8 @@ def bench(name: str, base: Path, make, root: Path, tokens: int) -> list[str]:
     tps_merged = tokens_per_s(merged, ids, tokens)
     weights = tf.AutoModelForCausalLM.from_pretrained(outs["weights"], dtype=torch.float32).eval()
     tps_weights = tokens_per_s(weights, ids, tokens)
-    rows.append(f"|| tokens/s (greedy, batch 1, {tokens} new, fp32): PEFT-loaded {tps_peft:.1f}, "
-                f"merged {tps_merged:.1f}, weights checkpoint {tps_weights:.1f} ||||")
+    rows.append(f"|| tokens/s (greedy, batch 1, {tokens} new, fp32): PEFT-loaded {tps_peft:.2f}, "
+                f"merged {tps_merged:.2f}, weights checkpoint {tps_weights:.2f} ||||")
     return rows
 
 
@@ -82,7 +84,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="/tmp/lora-bench")
     ap.add_argument("--shape", default="", help="also a synthetic checkpoint (bench/synth_checkpoint.py SHAPES)")
-    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--tokens", type=int, default=64, help="0: no tokens/s measurement")
+    ap.add_argument("--untied", action="store_true", help="the synthetic shape with an untied head")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -102,10 +105,18 @@ def main() -> None:
     if args.shape:
         from bench.scale_bench import _program, ensure
 
+        if args.untied:  # written before `ensure`, which then only adds the SAE
+            import dataclasses
+
+            from bench.synth_checkpoint import SHAPES, write_checkpoint
+
+            if not (root / args.shape / "model.safetensors.index.json").exists():
+                write_checkpoint(dataclasses.replace(SHAPES[args.shape], tied=False), root / args.shape,
+                                 shard_bytes=2 << 30)
         base, sae = ensure(args.shape, root)
         program = _program(base, sae, "ablate")
         saes = load_saes(program)
-        rows += bench(args.shape, base, lambda out, t: compile_program(program, out, target=t, saes=saes),
+        rows += bench(args.shape + (" untied" if args.untied else ""), base, lambda out, t: compile_program(program, out, target=t, saes=saes),
                       root, args.tokens)
     print("\n".join(rows))
 
