@@ -52,7 +52,7 @@ for c in cases:
 # (family case, scenario): ablations on untied and tied heads, Conv1D writers (GPT-2 with
 # zero writer biases: a biased writer is E414), embedding adds, bias adds (LoRA bias).
 CASES = (("llama", "ablate"), ("llama_tied", "ablate"), ("llama_tied", "add_embed"),
-         ("qwen2", "ablate"), ("phi3", "ablate"), ("gpt2_nobias", "ablate"),
+         ("qwen2", "ablate"), ("phi3", "ablate"), ("mistral", "ablate"), ("qwen3", "ablate"), ("gpt2_nobias", "ablate"),
          ("gpt2", "add_embed"), ("gpt2", "add_bias"), ("llama", "add_bias"),
          ("qwen2_moe", "add_embed"))
 
