@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     how = ("load with AutoModelForCausalLM.from_pretrained(OUT, trust_remote_code=True)"
            if res.trust_remote_code else "loads as a plain checkpoint")
+    how = getattr(TARGETS.get(res.target), "loads_as", None) or how  # not a checkpoint (an adapter)
     show(f"wrote {res.out} (target {res.target}: {n_w} exact weight edit{'s' * (n_w != 1)}, "
           f"{n_h} hook{'s' * (n_h != 1)}, {res.tensors_rewritten} tensors rewritten); {how}",
           file=human_stream(args))

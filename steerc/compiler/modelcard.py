@@ -24,7 +24,7 @@ _NOT_VERIFIED = ("Not verified yet. `steerc verify PATH --card` measures this ch
                  "against its base model and writes the results here.")
 
 
-def _front_matter(program) -> list[str]:
+def _front_matter(program, library: str = "transformers") -> list[str]:
     """Hub metadata. `base_model` only when the spec named a Hub repo: a local path means
     nothing on the Hub (and would leak the build machine's layout)."""
     import yaml  # PyYAML: a transformers dependency; quotes whatever needs quoting
@@ -32,7 +32,7 @@ def _front_matter(program) -> list[str]:
     meta: dict = {}
     if program.model_source is not None:
         meta["base_model"] = program.model_source.repo
-    meta["library_name"] = "transformers"
+    meta["library_name"] = library
     meta["tags"] = list(TAGS)
     return ["---", yaml.safe_dump(meta, sort_keys=False, default_flow_style=False).rstrip("\n"), "---"]
 
@@ -63,24 +63,30 @@ def model_card(program, plan, manifest: dict, *, sources=(), out: str | os.PathL
     `program` is the checkpoint's portable program (paths relative to the checkpoint);
     `sources`: (path to read, name to show) per spec file, whose text the card quotes;
     `out`: the checkpoint's final directory, which absolute paths in that text are shown
-    relative to (as everywhere else in the output)."""
-    from steerc.targets import TARGETS
-
-    own = getattr(TARGETS.get(plan.target), "model_card", None)
+    relative to (as everywhere else in the output). A target may write the whole card
+    (`model_card`: a file that is no checkpoint) or its "how to load" part (`card_sections`:
+    an adapter) and name its Hub `library_name`."""
+    target = TARGETS.get(plan.target)
+    own = getattr(target, "model_card", None)
     if own is not None:  # an output that is not a transformers checkpoint says what it is itself
         return own(program, plan, manifest)
     hooks = plan.target == "hooks" and (bool(plan.hooks) or program.json is not None)
-    lines = _front_matter(program) + ["", "# Steered checkpoint (steerc)", ""]
+    library = getattr(target, "library_name", "transformers")
+    lines = _front_matter(program, library) + ["", "# Steered checkpoint (steerc)", ""]
     lines += [f"Compiled by steerc {manifest['compiler']['version']} from `{program.spec_file}` "
               f"against base model {_base(program)}, target **{plan.target}**.", ""]
     lines += ["## What changed", "", "| rule | features | lowered as | why |", "|---|---|---|---|"]
     lines += [_rule_row(g) for g in group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)]
     if not plan.lowerings:
         lines.append("| (no rules) | 0 | unchanged | |")
-    lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
-              "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
-              "hashes before and after.", ""]
-    lines += _how_to_load(plan, program, hooks)
+    sections = getattr(target, "card_sections", None)
+    if sections is not None:
+        lines += [""] + sections(program, plan, manifest)
+    else:
+        lines += ["", f"{len(manifest['edits'])} tensors were rewritten; every other tensor is "
+                  "byte-identical to the base. `steerc-manifest.json` lists each edit with content "
+                  "hashes before and after.", ""]
+        lines += _how_to_load(plan, program, hooks)
     lines += _engines(plan.target)
     if program.json is not None:
         lines += _guard_section(program.json.schema is not None)

@@ -56,10 +56,25 @@ def _bias_dtype(base: Checkpoint, weight_key: str) -> str:
     return base.info(weight_key).dtype if base.has(weight_key) else "F32"
 
 
-def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
-                      directions: Directions) -> WeightEdits:
-    """The tensors and config changes that realise every `weights` lowering of `plan`."""
-    out = WeightEdits()
+@dataclass(frozen=True)
+class EditTerms:
+    """The exact edits of a plan before they meet a tensor: `Q` [d, r], an orthonormal basis
+    of every `everywhere` direction (None without one); `adds`: tensor key (a bias slot or
+    an embedding) -> summed delta [d] (fp32); `ops`: tensor key -> its audit records; the
+    config changes a bias slot needs (`flags`, `zero` biases, a `retarget` family). Every
+    target that writes exact edits (a checkpoint, an adapter) starts here."""
+
+    d: int
+    Q: torch.Tensor | None
+    adds: dict[str, torch.Tensor]
+    ops: dict[str, list[dict]]
+    flags: dict
+    zero: frozenset[str]
+    retarget: str | None
+
+
+def edit_terms(plan: Plan, config, adapter, directions: Directions) -> EditTerms:
+    """`plan`'s `weights` lowerings summed per tensor (adds) and per subspace (projections)."""
     d = adapter.d_model(config)
     adds: dict[str, torch.Tensor] = {}  # tensor -> summed delta [d] (fp32)
     ops: dict[str, list[dict]] = {}
@@ -90,8 +105,18 @@ def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
                 retarget = bs.retarget_model_type or retarget
             adds[key] = adds.get(key, torch.zeros(d)) + iv.value * d_i
             ops.setdefault(key, []).append(rec)
-
     Q = edits.orthonormal_basis(everywhere) if everywhere else None
+    return EditTerms(d, Q, adds, ops, flags, frozenset(zero), retarget)
+
+
+def plan_weight_edits(plan: Plan, program, config, adapter, base: Checkpoint,
+                      directions: Directions) -> WeightEdits:
+    """The tensors and config changes that realise every `weights` lowering of `plan`."""
+    out = WeightEdits()
+    terms = edit_terms(plan, config, adapter, directions)
+    d, Q, adds, ops = terms.d, terms.Q, terms.adds, terms.ops
+    flags, zero, retarget = terms.flags, terms.zero, terms.retarget
+
     writer_w = {w.weight: w for w in adapter.writers(config)}
     writer_b = {w.bias for w in adapter.writers(config) if w.bias}
     emb = {e.weight: e for e in adapter.embeddings(config)}

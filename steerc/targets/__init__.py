@@ -8,9 +8,11 @@ exact weight edit and the spec has no decode-time guard, else to `hooks`.
 from steerc.targets.base import Artifacts, BaseModel, Job, Refusal, Target
 from steerc.targets.gguf_cvec import GgufCvecTarget
 from steerc.targets.hooks import HooksTarget
+from steerc.targets.lora import LoraTarget
 from steerc.targets.weights import WeightsTarget
 
-TARGETS: dict[str, Target] = {t.name: t for t in (WeightsTarget(), HooksTarget(), GgufCvecTarget())}
+TARGETS: dict[str, Target] = {t.name: t for t in (WeightsTarget(), HooksTarget(), LoraTarget(),
+                                                    GgufCvecTarget())}
 TARGET_NAMES = ("auto", *TARGETS)  # what --target accepts
 
 
