@@ -4,7 +4,7 @@ llama.cpp build is on PATH) the control vector run in llama.cpp. Not run by CI.
     .venv/bin/python bench/gguf_cvec_bench.py [--repeats 5] [--synth llama-3.2-1b]
 
 Always: compiles the demo's additive spec (specs/examples/more_json.steer, `amplify
-res2["json"] by 20` at blocks.2.hook_resid_post) to both targets, `--repeats` times each
+res2[143] by 20` at blocks.2.hook_resid_post) to both targets, `--repeats` times each
 after one warm-up (in process: imports and the SAE file cache are warm), and reports the
 median wall time, the output's size (every file, as a copy or an upload moves it) and its
 new bytes (files not hard-linked to the base). `--synth SHAPE` does the same on a synthetic

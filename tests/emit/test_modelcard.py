@@ -35,8 +35,8 @@ def _spec(d: Path, body: str) -> Path:
 def built(tmp_path_factory):
     """{target: (spec, out)}: a weights output and a hooks output, from absolute-path specs."""
     res = {}
-    for target, body in (("weights", 'amplify res2["json"] by 20\n'),
-                         ("hooks", 'suppress res2["self"]\nexpect "def f(self):" not mentions "self"\n')):
+    for target, body in (("weights", 'amplify res2[143] by 20\n'),
+                         ("hooks", 'suppress res2[1221]\nexpect "def f(self):" not mentions "self"\n')):
         d = tmp_path_factory.mktemp(target)
         spec, out = _spec(d, body), d / "build" / "out"
         assert main(["compile", str(spec), "-o", str(out)]) == 0
@@ -73,7 +73,7 @@ def test_front_matter_engines_and_spec_text(built, target):
     runs = {e.engine for e in TARGETS[target].engines if e.runs}
     assert runs == ({"transformers"} if target == "hooks" else {"transformers", "vLLM", "llama.cpp", "TGI"})
     # the spec's text, its absolute paths shown relative to the checkpoint
-    assert 'amplify res2["json"] by 20' in card or 'suppress res2["self"]' in card
+    assert 'amplify res2[143] by 20' in card or 'suppress res2[1221]' in card
     assert '# steer\nmodel "../../../../' in card and 'sae res2 = "../../../../' in card
 
 

@@ -88,8 +88,8 @@ def _logits(model, ids, config):
 
 
 SPECS = {
-    "one amplify": 'amplify res2["json"] by 20\n',
-    "three features, one point, summed": 'steer res2[3] by 4\nsteer res2[17] by -2.5\namplify res2["json"] by 6\n',
+    "one amplify": 'amplify res2[143] by 20\n',
+    "three features, one point, summed": 'steer res2[3] by 4\nsteer res2[17] by -2.5\namplify res2[143] by 6\n',
     "the same feature twice": 'steer res2[5] by 3\nsteer res2[5] by 1.5\n',
 }
 
@@ -125,7 +125,7 @@ def test_csv_row_read_back_equals_the_reference(tmp_path, demo):
     from steerc.compiler.load import load_program
 
     model, ids = demo
-    spec = _spec(tmp_path, 'amplify res2["json"] by 20\n')
+    spec = _spec(tmp_path, 'amplify res2[143] by 20\n')
     program = load_program(spec)
     src = HubSource("org/saes", None, "0" * 40, "res2", release="demo-release", sae_id="blocks.2")
     named = dataclasses.replace(program, saes=tuple(dataclasses.replace(b, source=src) for b in program.saes))
@@ -153,7 +153,7 @@ REFUSED = {
     "suppress a set": ('suppress features tagged "format:code" in res2\n', "E450", 4, 1),
     "scale": ('scale res2[4] by 0.5\n', "E450", 4, 1),
     "ablate": ('ablate res2[4] everywhere\n', "E450", 4, 1),
-    "when": ('when res2["self"] > 3 {\n  amplify res2["json"] by 100\n}\n', "E451", 5, 3),
+    "when": ('when res2[1221] > 3 {\n  amplify res2[143] by 100\n}\n', "E451", 5, 3),
     "on generated": ('steer res2[3] by 2 on generated\n', "E451", 4, 1),
     "enforce json": ('enforce json format\n', "E456", 4, 1),
     "nothing": ('', "E453", None, None),

@@ -26,14 +26,14 @@ CODE = ["import os\n", "class Foo:\n    def get(self):\n        return self.", "
 SPEC = f'''model "{DEMO / 'model'}"
 sae res2 = "{DEMO / 'saes' / 'blocks.2.hook_resid_post'}"
 catalogue "{DEMO / 'catalogue.json'}"
-suppress res2["self"]
+suppress res2[1221]
 baseline prompt "# Python without methods\\n"
 expect at least 60% of "code.jsonl" not mentions "self"
 expect at least 100% of "code.jsonl" mentions "self"
 expect kl on "neutral.txt" below 0.05
 expect kl on "neutral.txt" below 1e-9
-expect res2["self"] down by at least 90% on "code.jsonl"
-expect res2["self"] up by at least 1%
+expect res2[1221] down by at least 90% on "code.jsonl"
+expect res2[1221] up by at least 1%
 '''
 
 
