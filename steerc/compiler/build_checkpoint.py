@@ -20,6 +20,7 @@ from steerc.checkpoint.reader import open_checkpoint
 from steerc.compiler import numeric
 from steerc.compiler.inputs import program_inputs
 from steerc.compiler.ir import Program
+from steerc.compiler.lock import LOCK_NAME
 from steerc.compiler.plan import Plan, plan as make_plan
 from steerc.compiler.weight_plan import check_edit_targets, directions_from
 from steerc.files.outdir import atomic_dir
@@ -107,7 +108,7 @@ def compile_program(program: Program, out: str | Path, *, target: str = "auto",
                 copied = output.copy_side_files(info.root, tmp, skip={"config.json", "README.md"})
                 output.write_json(tmp / "config.json", art.config)
             if lock_text is not None:
-                write_new(tmp / "steer.lock", lock_text)
+                write_new(tmp / LOCK_NAME, lock_text)
             manifest = mf.build_manifest(program, p, base, saes, art, tmp, copied=copied,
                                          spec_hashes=spec_hashes or {}, final_out=Path(out))
             output.write_json(tmp / mf.MANIFEST, manifest)

@@ -87,7 +87,14 @@ class Target(Protocol):
     README; `expresses` completes "cannot be lowered to ..." in a refusal; `runs_hooks`:
     whether hook modules can run in its output (if not, no plan pass moves an exact edit to
     a hook); `engines`: where its output runs (`engines.EngineSupport` rows, printed by the
-    model card: every target states them, so no card is silent or wrong about it)."""
+    model card: every target states them, so no card is silent or wrong about it).
+
+    Optional members, for an output that is not a transformers checkpoint (read with
+    `getattr`; a checkpoint target defines none): `library_name` (the card's Hub metadata,
+    default "transformers"), `card_sections(program, plan, manifest) -> lines` (the card's
+    "how to load" part: lora), `model_card(program, plan, manifest) -> str` (the whole card:
+    gguf-cvec), `loads_as` / `usage` (the last line `steerc compile` prints), and
+    `explain_lowering(lowering) -> str` (how `explain` names an accepted lowering)."""
 
     name: str
     summary: str
