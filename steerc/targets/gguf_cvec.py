@@ -40,8 +40,8 @@ from pathlib import Path
 
 from steerc.compiler.ir import Op
 from steerc.diagnostics import Diagnostic, DiagnosticError
-from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.targets.base import Artifacts, Job, Refusal
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 
 GGUF_FILE = "control_vector.gguf"
 ARCH = "controlvector"  # general.architecture of every llama.cpp control vector
@@ -243,7 +243,7 @@ def model_card(program, plan, manifest: dict) -> str:
              "| rule | feature | value | hook point | tensor |", "|---|---|---|---|---|", *rows, "",
              "## How to run", "", "```",
              f"llama-cli -m BASE.gguf --control-vector {GGUF_FILE}", "```", "",
-             f"`BASE.gguf` is the base model converted with llama.cpp's `convert_hf_to_gguf.py`. "
+             "`BASE.gguf` is the base model converted with llama.cpp's `convert_hf_to_gguf.py`. "
              "`--control-vector-scaled FILE S` scales every direction by S; "
              "`--control-vector-layer-range A B` limits the layers. This is not a transformers "
              "checkpoint: transformers, vLLM and `steerc verify` do not load it (compile with "

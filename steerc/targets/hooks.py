@@ -15,9 +15,9 @@ from pathlib import Path
 
 from steerc.compiler.codefiles import AUTO_MAP, CODE_FILES, code_bytes
 from steerc.diagnostics import Diagnostic
-from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.files.write import write_new
 from steerc.targets.base import Artifacts, Job, Refusal
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 
 STEERING_SHARD = "steering.safetensors"
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from steerc.diagnostics import Diagnostic, DiagnosticError
-from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.targets.base import Artifacts, Job, Refusal
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 
 ADAPTER_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from steerc.diagnostics import Diagnostic
-from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 from steerc.targets.base import Artifacts, Job, Refusal
+from steerc.targets.engines import LLAMACPP, TGI, TRANSFORMERS, VLLM, EngineSupport
 
 
 class WeightsTarget:
