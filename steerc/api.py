@@ -186,7 +186,7 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
 
 def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None = None,
             allow_pickle: bool = False) -> Explained:
-    """Resolve `spec` and plan it for `target` (auto | weights | hooks) without writing
+    """Resolve `spec` and plan it for `target` (auto or a name in `steerc.targets.TARGETS`) without writing
     anything; refused rules are reported on the result (`refusals`), not raised."""
     from steerc.compiler.build_checkpoint import load_base
     from steerc.compiler.plan import plan as make_plan
@@ -203,10 +203,11 @@ def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None 
 def compile(spec: PathLike, out: PathLike, *, target: str = "auto", force: bool = False,  # noqa: A001
             catalogue: PathLike | None = None, lock: PathLike | None = None, locked: bool = False,
             jobs: int | None = None, progress: bool = False, allow_pickle: bool = False) -> Compiled:
-    """Compile `spec` into a standalone checkpoint directory `out` (written atomically).
+    """Compile `spec` into an output directory `out` (written atomically).
 
-    `target`: auto (weights when every rule is an exact weight edit, else hooks), weights
-    (a plain checkpoint; refuses anything else, E410) or hooks. `force` replaces an existing
+    `target`: auto (weights when every rule is an exact weight edit, else hooks), or any name
+    in `steerc.targets.TARGETS`: weights (a plain checkpoint; refuses anything else, E410),
+    hooks, lora (a PEFT adapter), gguf-cvec (a llama.cpp control vector). `force` replaces an existing
     `out` (E401 otherwise). `locked`: E222 when the resolution differs from the lock file
     (`lock`, else `<spec>.lock`); the lock text is copied into the checkpoint as `steer.lock`.
     `jobs`: tensors made at once (the output does not depend on it)."""
