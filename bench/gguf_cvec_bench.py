@@ -33,19 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.outsize import sizes  # noqa: E402
 DEMO_SPEC = ROOT / "specs" / "examples" / "more_json.steer"
 PROMPT = "def main():\n    "
-
-
-def sizes(out: Path) -> tuple[int, int]:
-    """(bytes of every file under `out`, bytes of the files that are not hard links)."""
-    total = new = 0
-    for p in out.rglob("*"):
-        if p.is_file():
-            st = p.stat()
-            total += st.st_size
-            new += st.st_size if st.st_nlink == 1 else 0
-    return total, new
 
 
 def time_target(spec: Path, target: str, work: Path, repeats: int) -> dict:

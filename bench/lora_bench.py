@@ -20,16 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def sizes(out: Path) -> tuple[int, int]:
-    """(all bytes, bytes not hard-linked from elsewhere) of the files under `out`."""
-    total = new = 0
-    for p in out.rglob("*"):
-        if p.is_file():
-            st = p.stat()
-            total += st.st_size
-            new += st.st_size if st.st_nlink == 1 else 0
-    return total, new
+from bench.outsize import sizes  # noqa: E402
 
 
 def compile_timed(make, out: Path, target: str) -> float:

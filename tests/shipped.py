@@ -5,6 +5,18 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+# The first lines of a script run in an interpreter that must not see steerc (`python -S`,
+# site-packages passed as argv[1]): it fails at once if steerc is importable there.
+NO_STEERC = r'''
+import sys
+sys.path.append(sys.argv[1])          # site-packages only: no .pth files, so no editable steerc
+try:
+    import steerc
+    raise SystemExit("steerc is importable in the standalone interpreter")
+except ImportError:
+    pass
+'''
+
 
 def top_level_imports(path: str | Path) -> set[str]:
     """Root package names a Python file imports; asserts it has no relative import

@@ -15,15 +15,9 @@ import torch
 
 from steerc.runtime.apply import apply
 from tests.emit.conftest import FAMILIES, WEIGHTS
+from tests.shipped import NO_STEERC
 
-SCRIPT = r'''
-import sys
-sys.path.append(sys.argv[1])          # site-packages only: no .pth files, so no editable steerc
-try:
-    import steerc
-    raise SystemExit("steerc is importable in the standalone interpreter")
-except ImportError:
-    pass
+SCRIPT = NO_STEERC + r'''
 import torch
 import transformers as tf
 cases = torch.load(sys.argv[2])

@@ -21,15 +21,10 @@ from steerc.compiler.build_checkpoint import compile_program  # noqa: E402
 from steerc.compiler.ir import JsonConstraint, Op, Program  # noqa: E402
 from steerc.diagnostics import DiagnosticError, Span  # noqa: E402
 from tests.emit.conftest import P1, Bases, _iv, interventions  # noqa: E402
+from tests.shipped import NO_STEERC  # noqa: E402
 
-SCRIPT = r'''
-import json, sys, warnings
-sys.path.append(sys.argv[1])          # site-packages only: no .pth files, so no editable steerc
-try:
-    import steerc
-    raise SystemExit("steerc is importable in the standalone interpreter")
-except ImportError:
-    pass
+SCRIPT = NO_STEERC + r'''
+import json, warnings
 warnings.filterwarnings("ignore")
 import torch
 import transformers as tf
