@@ -84,8 +84,21 @@ class SearchSet:
     span: Span
 
 
+@dataclass(frozen=True)
+class DirectionRef:
+    """`refusal`: a direction the spec declares (`direction refusal = ...`), by bare name."""
+
+    name: Name
+    span: Span
+
+    @property
+    def sae(self) -> None:
+        """A direction names no SAE (so code that asks a target for its SAE gets None)."""
+        return None
+
+
 FeatureRef = Union[IndexRef, LabelRef, SearchRef]
-Target = Union[IndexRef, LabelRef, SearchRef, TagSet, SearchSet]
+Target = Union[IndexRef, LabelRef, SearchRef, TagSet, SearchSet, DirectionRef]
 
 Positions = Literal["all", "prompt", "generated"]
 
@@ -128,6 +141,36 @@ class SaeDecl:
     span: Span
     kind: SourceKind = "plain"
     sub: Str | None = None  # hub: the folder inside the repo; saelens: the SAE id
+
+
+@dataclass(frozen=True)
+class DirFile:
+    """`file "v.safetensors" [key "name"]`: a vector file (safetensors, GGUF control vector,
+    `.svec`, or a torch `.pt` with --allow-pickle)."""
+
+    path: Str
+    key: Str | None = None
+
+
+@dataclass(frozen=True)
+class DirMean:
+    """`mean "a.txt" - mean "b.txt"`: the difference of the mean residual activations over
+    the prompts of two files (difference of means)."""
+
+    a: Str
+    b: Str
+
+
+@dataclass(frozen=True)
+class DirectionDecl:
+    """`direction NAME = file "f" [key "k"] [at layer L | at layers A..B]` or
+    `direction NAME = mean "a" - mean "b" at layer L | at layers A..B`; `layers` is inclusive."""
+
+    name: Name
+    source: DirFile | DirMean
+    layers: tuple[int, int] | None
+    span: Span
+    layers_span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +245,7 @@ Rule = Union[Suppress, Ablate, Steer, Clamp, Scale]
 class When:
     """`when res2["greeting"] > 0.5 { rules }`: rules apply on tokens where the condition holds."""
 
-    feature: FeatureRef
+    feature: FeatureRef | DirectionRef
     threshold: Num
     body: tuple["Rule | When", ...]
     span: Span
@@ -275,7 +318,7 @@ class Baseline:
 
 Expectation = Union[Expect, ExpectRate, ExpectKl, ExpectChange, Baseline]
 
-Statement = Union[ModelDecl, SaeDecl, CatalogueDecl, Use, Suppress, Ablate, Steer, Clamp, Scale,
+Statement = Union[ModelDecl, SaeDecl, DirectionDecl, CatalogueDecl, Use, Suppress, Ablate, Steer, Clamp, Scale,
                   When, EnforceJson, Expect, ExpectRate, ExpectKl, ExpectChange, Baseline]
 
 

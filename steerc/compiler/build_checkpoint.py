@@ -51,13 +51,17 @@ def load_base(model_dir: str | Path):
 
 
 def load_saes(program: Program, saes: dict | None = None, *, allow_pickle: bool = False) -> dict:
-    """alias -> SAE for every binding of `program` (loaded lazily from its path);
-    torch-pickled SAEs only with `allow_pickle` (E307 otherwise)."""
+    """alias -> SAE for every binding of `program` (loaded lazily from its path; a named
+    direction's vector read or computed now, `steerc.directions`); torch-pickled files only
+    with `allow_pickle` (E307 otherwise)."""
+    from steerc.directions.build import direction_saes
     from steerc.saes import load_sae
 
     saes = dict(saes or {})
-    for b in program.saes:
-        if b.alias not in saes:
+    todo = [b for b in program.saes if b.alias not in saes]
+    saes.update(direction_saes(todo, program.model, allow_pickle=allow_pickle))
+    for b in todo:
+        if b.direction is None:
             saes[b.alias] = load_sae(b.path, allow_pickle=allow_pickle)
     return saes
 

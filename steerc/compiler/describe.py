@@ -59,8 +59,7 @@ def describe_program(program: Program, *, features: bool = False) -> str:
     else:
         lines = [ln for g in group_by_rule(program.interventions) for ln in describe_rule(g)]
     for b in program.saes:
-        lines.append(f"sae {b.alias}: {b.path} ({b.format}, {b.hook}, d_in {b.d_in}, d_sae {b.d_sae}, "
-                     f"sha256 {b.sha256[:12]})")
+        lines.append(describe_binding(b))
     if program.json is not None:
         lines.append("json guard: " + (f"schema {program.json.schema_path}" if program.json.schema_path
                                        else "any JSON"))
@@ -87,12 +86,16 @@ def describe_expect(e) -> str:
 
 
 def summary(program: Program) -> str:
-    """`7 interventions on 1 SAE (3 rules)`."""
+    """`7 interventions on 1 SAE (3 rules)`; `... on 1 SAE and 2 directions ...`."""
     n = len(program.interventions)
     rules = len(group_by_rule(program.interventions))
-    saes = len({iv.feature.sae for iv in program.interventions})
-    return (f"{n} intervention{'s' * (n != 1)} on {saes} SAE{'s' * (saes != 1)} "
-            f"({rules} rule{'s' * (rules != 1)})")
+    used = {iv.feature.sae for iv in program.interventions}
+    saes = len({iv.feature.sae for iv in program.interventions if not iv.feature.direction})
+    dirs = len({b.direction.name for b in program.saes if b.direction and b.alias in used})
+    on = f"{saes} SAE{'s' * (saes != 1)}"
+    if dirs:
+        on = (f"{on} and " if saes else "") + f"{dirs} direction{'s' * (dirs != 1)}"
+    return f"{n} intervention{'s' * (n != 1)} on {on} ({rules} rule{'s' * (rules != 1)})"
 
 
 _KIND = {"weights": "weight edit", "hook": "hook", "refused": "REFUSED"}
@@ -155,3 +158,17 @@ def describe_plan(plan, *, features: bool = False) -> str:
     elif plan.target == "weights" and not any(lo.kind == "refused" for lo in plan.lowerings):
         lines.append("output: plain checkpoint (no custom code)")
     return "\n".join(lines)
+
+
+def describe_binding(b) -> str:
+    """One line per SAE, or per layer of a named direction."""
+    d = b.direction
+    if d is None:
+        return (f"sae {b.alias}: {b.path} ({b.format}, {b.hook}, d_in {b.d_in}, d_sae {b.d_sae}, "
+                f"sha256 {b.sha256[:12]})")
+    if d.kind == "mean":
+        how = f"mean {d.paths[0]} - mean {d.paths[1]} (computed at compile time)"
+    else:
+        how = (f"file {d.paths[0]}" + (f" key {d.key!r}" if d.key else "")
+               + ("" if d.layer is None else f", its layer {d.layer}"))
+    return f"direction {b.alias}: {how} ({b.hook}, d {b.d_in}, sha256 {b.sha256[:12]})"

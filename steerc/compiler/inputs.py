@@ -20,7 +20,9 @@ def program_inputs(program: Program, extra: tuple[tuple[str, str], ...] = ()) ->
     out += [("a spec it uses", f) for f in program.files if f != program.spec_file]
     if program.model and os.path.exists(program.model):
         out.append(("the spec's base model", program.model))
-    out += [(f"SAE '{b.alias}'", b.path) for b in program.saes]
+    out += [(f"SAE '{b.alias}'", b.path) for b in program.saes if b.direction is None]
+    out += [(f"a file of direction '{b.direction.name}'", p) for b in program.saes if b.direction
+            for p in b.direction.paths]
     if program.catalogue:
         out.append(("the catalogue", program.catalogue))
     if program.json is not None and program.json.schema_path:

@@ -66,14 +66,22 @@ class Op(str, Enum):
 
 @dataclass(frozen=True)
 class FeatureId:
-    """A concrete feature: the spec's SAE alias and the feature index in that SAE."""
+    """A concrete feature: the spec's SAE alias and the feature index in that SAE. A named
+    direction is the one feature (index 0) of a one-feature linear SAE bound under the
+    direction's alias (`direction` True); it reads as its name."""
 
     sae: str
     index: int
     label: str | None = None
+    direction: bool = False
+
+    @property
+    def ref(self) -> str:
+        """How a spec refers to it, without the label: `res2[123]`, or a direction's name."""
+        return self.sae if self.direction else f"{self.sae}[{self.index}]"
 
     def __str__(self) -> str:
-        return f"{self.sae}[{self.index}]" + (f' "{self.label}"' if self.label else "")
+        return self.ref + (f' "{self.label}"' if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,23 @@ class HubSource:
 
 
 @dataclass(frozen=True)
+class DirectionSource:
+    """How a named direction's vector is made (docs/language.md "Directions").
+
+    kind "file": read from `paths[0]` (`key`: which tensor; `layer`: which of the file's
+    per-layer vectors, None for its one vector). kind "mean": the mean residual over the
+    prompts of `paths[0]` minus that over `paths[1]`, at the binding's hook point, on the
+    spec's model. `sha256s`: of each file's bytes when the spec was resolved."""
+
+    name: str
+    kind: str
+    paths: tuple[str, ...]
+    sha256s: tuple[str, ...]
+    key: str | None = None
+    layer: int | None = None
+
+
+@dataclass(frozen=True)
 class SaeBinding:
     """An SAE declared by the spec: alias, path (as resolved on disk), hook point, sizes, hash;
     `source` when the spec named it on the Hub (then `path` is in the Hub cache)."""
@@ -133,6 +158,7 @@ class SaeBinding:
     format: str = "saelens"
     source: HubSource | None = None
     span: Span | None = None  # the `sae` line's path (where SAE/model mismatches are reported)
+    direction: DirectionSource | None = None  # a named direction's one-feature linear SAE
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from steerc.compiler.locate import sae_key
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
+from steerc.grammar.printer import format_direction
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
     """Split statements into declarations and body; E208 for conflicting declarations."""
     model = catalogue = None
     saes: dict[str, ast.SaeDecl] = {}
+    directions: dict[str, ast.DirectionDecl] = {}
     body = []
     for st in statements:
         if isinstance(st, ast.ModelDecl):
@@ -156,9 +158,16 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
                           "paths", st.alias.span,
                           f"the first declaration is at {prev.span} ('{prev.path.value}'); "
                           "pick another alias for the second SAE")
+        elif isinstance(st, ast.DirectionDecl):
+            prev = directions.setdefault(st.name.value, st)
+            if prev is not st and format_direction(prev) != format_direction(st):
+                col.error("E208", f"direction '{st.name.value}' is declared twice, differently",
+                          st.name.span, f"the first declaration is at {prev.span}; pick another "
+                          "name for the second direction")
         else:
             body.append(st)
-    return Declarations(spec_file, model, catalogue, tuple(saes.values()), tuple(body), tuple(files))
+    return Declarations(spec_file, model, catalogue, tuple(saes.values()), tuple(body), tuple(files),
+                        tuple(directions.values()))
 
 
 def load(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,
@@ -253,6 +262,14 @@ class DiskEnvironment:
         from steerc.catalogue import Catalogue
 
         return CatalogueAdapter(Catalogue.open(path))
+
+    def model_width(self, path: Path) -> int | None:
+        """The hidden size config.json states (None without a config.json)."""
+        from steerc.compiler.modeldesc import CONFIG, HIDDEN_KEYS, config_int, read_config
+
+        if not os.path.lexists(path / CONFIG):
+            return None
+        return config_int(read_config(path), HIDDEN_KEYS)
 
     def model_layers(self, path: Path) -> int | None:
         """The layer count config.json states (None without a config.json); E607 when it is

@@ -72,6 +72,8 @@ def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
     schemas.update(e.arg for e in program.expects if e.kind == "matches_schema" and e.arg)
     # the hash the spec's reader took of the bytes it parsed (not a second read)
     prompt_files = {_rel(e.texts, base): e.texts_sha256 for e in program.expects if e.texts}
+    prompt_files.update({_rel(p, base): h for b in program.saes if b.direction and b.direction.kind == "mean"
+                         for p, h in zip(b.direction.paths, b.direction.sha256s)})
     rules: list[dict] = []
     index: dict[tuple, dict] = {}
     for iv in program.interventions:
@@ -125,6 +127,11 @@ def _sae_entry(b, base: Path) -> dict[str, Any]:
            "hook": b.hook, "d_sae": b.d_sae}
     if b.source is not None:
         out["hub"] = hub_entry(b.source)
+    d = b.direction
+    if d is not None:
+        out["direction"] = {"kind": d.kind, "files": {_rel(p, base): h for p, h in zip(d.paths, d.sha256s)},
+                            **({"key": d.key} if d.key is not None else {}),
+                            **({"layer": d.layer} if d.layer is not None else {})}
     return out
 
 
@@ -250,13 +257,16 @@ def diff_lock(old: dict, new: dict) -> list[str]:
     so, sn = old.get("saes", {}), new.get("saes", {})
     for alias in sorted(set(so) | set(sn)):
         a, b = so.get(alias), sn.get(alias)
+        what = "direction" if (a or b).get("direction") else "SAE"
         if a is None or b is None:
-            out.append(f"SAE {alias} {'added' if a is None else 'removed'}")
+            out.append(f"{what} {alias} {'added' if a is None else 'removed'}")
             continue
         if a["path"] != b["path"]:
-            out.append(f"SAE {alias} path {a['path']} -> {b['path']}")
+            out.append(f"{what} {alias} path {a['path']} -> {b['path']}")
         if a["sha256"] != b["sha256"]:
-            out.append(f"SAE {alias} hash changed {_h(a['sha256'])} -> {_h(b['sha256'])}")
+            out.append(f"{what} {alias} hash changed {_h(a['sha256'])} -> {_h(b['sha256'])}")
+        if a.get("direction") != b.get("direction") and a["sha256"] == b["sha256"]:
+            out.append(f"{what} {alias} source changed")
         out += _diff_hub(f"SAE {alias}", a.get("hub"), b.get("hub"))
     co, cn = old.get("catalogue"), new.get("catalogue")
     if (co is None) != (cn is None):

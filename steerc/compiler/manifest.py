@@ -108,6 +108,12 @@ def _sae_row(b, saes: dict) -> dict:
            "sha256": saes[b.alias].sha256() if b.alias in saes else b.sha256}
     if b.source is not None:
         row["hub"] = hub_entry(b.source)
+    if b.direction is not None and b.alias in saes:  # the vector used, for the audit trail
+        from steerc.directions.files import vectors_sha256
+
+        v = saes[b.alias].W_dec[0].numpy()
+        row["direction"] = {"kind": b.direction.kind, "norm": float((v.astype("float64") ** 2).sum() ** 0.5),
+                            "vector_sha256": vectors_sha256({b.hook: v})}
     return row
 
 

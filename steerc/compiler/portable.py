@@ -37,7 +37,9 @@ def portable_program(program: Program, out: str | os.PathLike) -> Program:
     src = program.model_source
     ivs = tuple(dataclasses.replace(iv, span=span(iv.span)) for iv in program.interventions)
     saes = tuple(dataclasses.replace(b, path=b.source.uri() if b.source else rel(b.path),
-                                     span=span(b.span)) for b in program.saes)
+                                     span=span(b.span), direction=b.direction and dataclasses.replace(
+                                         b.direction, paths=tuple(rel(p) for p in b.direction.paths)))
+                 for b in program.saes)
     json_c = program.json and dataclasses.replace(program.json, schema_path=rel(program.json.schema_path),
                                                   span=span(program.json.span))
     expects = tuple(dataclasses.replace(e, span=span(e.span), texts=rel(e.texts),

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, HubSource, Intervention, JsonConstraint,
-                                Op, Program, SaeBinding)
+                                Op, Program, SaeBinding, DirectionSource)
 from steerc.diagnostics import Span
 
 FORMAT_VERSION = 1
@@ -32,11 +32,14 @@ def _unspan(d: dict | None) -> Span | None:
 
 
 def _feat(f: FeatureId) -> dict:
-    return {"sae": f.sae, "index": f.index, "label": f.label}
+    out = {"sae": f.sae, "index": f.index, "label": f.label}
+    if f.direction:  # only then: programs without directions serialize as they always did
+        out["direction"] = True
+    return out
 
 
 def _unfeat(d: dict) -> FeatureId:
-    return FeatureId(d["sae"], d["index"], d.get("label"))
+    return FeatureId(d["sae"], d["index"], d.get("label"), bool(d.get("direction", False)))
 
 
 def _cond(c: Condition | None) -> dict | None:
@@ -75,6 +78,9 @@ def _sae(b: SaeBinding) -> dict:
            "sha256": b.sha256, "format": b.format, "span": _span(b.span)}
     if b.source is not None:  # only then: a local-only program serializes as it always did
         out["source"] = _source(b.source)
+    if b.direction is not None:
+        out["direction"] = {**vars(b.direction), "paths": list(b.direction.paths),
+                            "sha256s": list(b.direction.sha256s)}
     return out
 
 
@@ -82,7 +88,12 @@ def _unsae(d: dict) -> SaeBinding:
     d = dict(d)
     src = d.pop("source", None)
     span = _unspan(d.pop("span", None))
-    return SaeBinding(**d, source=None if src is None else HubSource(**src), span=span)
+    direc = d.pop("direction", None)
+    if direc is not None:
+        direc = DirectionSource(**{**direc, "paths": tuple(direc["paths"]),
+                                   "sha256s": tuple(direc["sha256s"])})
+    return SaeBinding(**d, source=None if src is None else HubSource(**src), span=span,
+                      direction=direc)
 
 
 _EXPECT_EXTRAS = ("texts", "texts_sha256", "percent", "bound", "baseline")

@@ -16,13 +16,13 @@ from steerc.diagnostics import Diagnostic, Span, did_you_mean
 from steerc.grammar.lexer import LexProblem
 
 STATEMENT_WORDS = ("model", "sae", "catalogue", "use", "suppress", "ablate", "steer", "amplify",
-                   "clamp", "scale", "when", "enforce", "expect", "baseline")
+                   "clamp", "scale", "when", "enforce", "expect", "baseline", "direction")
 RULE_WORDS = ("suppress", "ablate", "steer", "amplify", "clamp", "scale", "when")
 KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
     "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id",
-    "least", "of", "kl", "below", "down", "up"))
+    "least", "of", "kl", "below", "down", "up", "file", "key", "mean"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
 EXPECT_FORMS = ('`expect "prompt" is json` (or `matches schema "f"`, `[not] mentions "t"`), '

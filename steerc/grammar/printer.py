@@ -90,6 +90,8 @@ def format_statement(st: ast.Statement) -> str:
         return head + quote(st.path.value)
     if isinstance(st, ast.CatalogueDecl):
         return f"catalogue {quote(st.path.value)}"
+    if isinstance(st, ast.DirectionDecl):
+        return format_direction(st)
     if isinstance(st, ast.Use):
         return f"use {quote(st.path.value)}"
     if isinstance(st, ast.EnforceJson):
@@ -112,6 +114,17 @@ def format_statement(st: ast.Statement) -> str:
     if isinstance(st, ast.When):
         raise ValueError("format `when` with format_spec")
     return format_rule(st)
+
+
+def format_direction(d: ast.DirectionDecl) -> str:
+    """`direction NAME = file "f" [key "k"] | mean "a" - mean "b"` and its layers."""
+    src = d.source
+    if isinstance(src, ast.DirFile):
+        body = f"file {quote(src.path.value)}" + (f" key {quote(src.key.value)}" if src.key else "")
+    else:
+        body = f"mean {quote(src.a.value)} - mean {quote(src.b.value)}"
+    where = "" if d.layers is None else " " + format_scope(ast.Scope(layers=d.layers))
+    return f"direction {d.name.value} = {body}{where}"
 
 
 def format_check(kind: str, arg: ast.Str | None) -> str:
@@ -157,6 +170,8 @@ def format_scope(s: ast.Scope) -> str:
 
 
 def format_target(t: ast.Target) -> str:
+    if isinstance(t, ast.DirectionRef):
+        return t.name.value
     if isinstance(t, ast.IndexRef):
         return f"{t.sae.value}[{t.index}]"
     if isinstance(t, ast.LabelRef):

@@ -121,6 +121,8 @@ class Builder:
             return ast.SaeDecl(self.name(c[0]), self.string(c[1]), span, "saelens", self.string(c[2]))
         if kind == "catalogue_decl":
             return ast.CatalogueDecl(self.string(c[0]), span)
+        if kind == "direction_decl":
+            return self.direction(t)
         if kind == "use_decl":
             return ast.Use(self.string(c[0]), span)
         if kind == "enforce_format":
@@ -130,6 +132,29 @@ class Builder:
         if kind.startswith("expect_") or kind == "baseline":
             return self.expect(t)
         raise AssertionError(f"grammar and transform disagree on {kind!r}")
+
+    def direction(self, t: Tree) -> ast.DirectionDecl:
+        name, src, where = t.children
+        c = src.children
+        if src.data == "dir_file":
+            key = None if c[1] is None else self.string(c[1].children[0])
+            source = ast.DirFile(self.string(c[0]), key)
+        else:
+            source = ast.DirMean(self.string(c[0]), self.string(c[1]))
+        layers = None if where is None else self.layers(where)
+        return ast.DirectionDecl(self.name(name), source, layers, self.tree_span(t),
+                                 None if where is None else self.tree_span(where))
+
+    def layers(self, part: Tree) -> tuple[int, int]:
+        """`at layer L` -> (L, L); `at layers A..B` -> (A, B), E017 when A > B."""
+        if part.data == "layer_one":
+            n = self.integer(part.children[0], "layer")
+            return n, n
+        a, b = (self.integer(x, "layer") for x in part.children)
+        if a > b:
+            self.diags.error("E017", f"empty layer range {a}..{b}", self.tree_span(part),
+                             f"ranges are inclusive and ascending: write {b}..{a}")
+        return a, b
 
     def expect(self, t: Tree) -> ast.Statement:
         kind, c, span = str(t.data), t.children, self.tree_span(t)
@@ -199,15 +224,8 @@ class Builder:
                 continue
             if part.data == "everywhere":
                 everywhere = True
-            elif part.data == "layer_one":
-                n = self.integer(part.children[0], "layer")
-                layers = (n, n)
-            elif part.data == "layer_range":
-                a, b = (self.integer(x, "layer") for x in part.children)
-                if a > b:
-                    self.diags.error("E017", f"empty layer range {a}..{b}", self.tree_span(part),
-                                     f"ranges are inclusive and ascending: write {b}..{a}")
-                layers = (a, b)
+            elif part.data in ("layer_one", "layer_range"):
+                layers = self.layers(part)
             else:
                 positions = _POSITIONS[part.data]
         span = None if t.meta.empty else self.tree_span(t)
@@ -222,8 +240,10 @@ class Builder:
             return cls(self.string(c[0]), sae, limit, span)
         return self.feature(t)
 
-    def feature(self, t: Tree) -> ast.FeatureRef:
+    def feature(self, t: Tree) -> ast.FeatureRef | ast.DirectionRef:
         c, span = t.children, self.tree_span(t)
+        if t.data == "direction_ref":
+            return ast.DirectionRef(self.name(c[0]), span)
         if t.data == "index_ref":
             return ast.IndexRef(self.name(c[0]), self.integer(c[1], "feature index"), span)
         if t.data == "label_ref":

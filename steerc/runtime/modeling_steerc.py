@@ -99,11 +99,13 @@ def sae_normalize(x, kind: str):
 
 def sae_activate(pre, architecture: str, threshold=None, k=None, cols=None):
     """Activations from pre-activations pre = x' W_enc + b_enc for standard (ReLU), jumprelu
-    (ReLU where pre > threshold) and topk. TopK is exact: a_i = ReLU(pre_i) if i is among the
+    (ReLU where pre > threshold), linear (pre itself: a named direction) and topk. TopK is exact: a_i = ReLU(pre_i) if i is among the
     indices torch.topk(pre, k) returns over ALL d_sae columns of `pre`, else 0; `cols` (c,)
     picks the columns to return ((..., c)), else all ((..., d_sae)). Gated: `gated_activate`."""
     if architecture == "standard":
         return torch.relu(pre)
+    if architecture == "linear":  # a named direction: its coefficient, of either sign
+        return pre
     if architecture == "jumprelu":
         return torch.relu(pre) * (pre > threshold)
     if architecture == "topk":

@@ -28,7 +28,7 @@ from steerc.arch.hookpoint import HookPoint
 if TYPE_CHECKING:  # plain data here; `steerc check` reads configs without importing torch
     import torch
 
-Architecture = Literal["standard", "jumprelu", "topk", "gated"]
+Architecture = Literal["standard", "jumprelu", "topk", "gated", "linear"]  # linear: a named direction
 Normalization = Literal["none", "constant_norm_rescale", "layer_norm"]
 # `expected_average_only_in` and Llama Scope's dataset-wise norm are folded into the
 # weights at load time (docs/saes.md), so they never reach the runtime.

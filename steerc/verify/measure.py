@@ -108,7 +108,8 @@ def with_prefix(windows: torch.Tensor, prefix: torch.Tensor | None, bos: int | N
 @torch.no_grad()
 def _acts(model, saes: dict, targets: list[Target], windows: torch.Tensor, mask: torch.Tensor,
           batch: int, prefix: torch.Tensor | None = None, bos: int | None = None) -> list[torch.Tensor]:
-    """Per target: activations at content tokens, float32 [n_tokens]; with `prefix`, the
+    """Per target: activations at content tokens, float32 [n_tokens] (a named direction's:
+    the size |x . v| / |v|^2 of its coefficient); with `prefix`, the
     model reads `with_prefix(windows)` and only the windows' own positions are kept."""
     hooks = sorted({t.hook for t in targets})
     out: list[list[torch.Tensor]] = [[] for _ in targets]
@@ -123,7 +124,9 @@ def _acts(model, saes: dict, targets: list[Target], windows: torch.Tensor, mask:
                 if key not in encoded:
                     x = got[t.hook][:, P:P + ids.shape[1]].float()           # (B, T, d)
                     encoded[key] = saes[t.feature.sae].encode(x)            # (B, T, d_sae)
-                out[j].append(encoded[key][..., t.feature.index][m])
+                a = encoded[key][..., t.feature.index][m]
+                # a direction's coefficient has either sign: its size is how much of it is there
+                out[j].append(a.abs() if t.feature.direction else a)
     return [torch.cat(x) for x in out]
 
 

@@ -33,7 +33,7 @@ def write_plot(report, out: str | Path) -> Diagnostic | None:
 
     # the features with the highest base mean (a set rule can target hundreds)
     feats = sorted(report.features, key=lambda f: -f.base_mean)[:PLOT_FEATURES]
-    names = [f"{f.target.feature.sae}[{f.target.feature.index}]"
+    names = [f.target.feature.ref
              + (f"\n{f.target.feature.label[:24]}" if f.target.feature.label else "") for f in feats]
     xs = range(len(feats))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(feats) + 2), 3.6), dpi=120)

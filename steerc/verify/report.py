@@ -240,7 +240,7 @@ def render_text(r: Report) -> str:
         shown = sorted(r.features, key=lambda f: -f.base_mean)[:TEXT_ROWS]
         for f in shown:
             t = f.target
-            name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
+            name = t.feature.ref + (f" {t.feature.label}" if t.feature.label else "")
             rows.append((_short(name, 34), _short(",".join(t.ops), 22), f"{f.base_mean:.3f}",
                          f"{f.base_max:.3f}", f"{f.steered_mean:.3f}", f"{f.steered_max:.3f}",
                          _pct(f.change_pct), verdict(f)))
@@ -262,7 +262,7 @@ def render_text(r: Report) -> str:
                 out.append(render(_rule_diagnostic(x)))
                 for f in x["failed"][:WORST_ROWS]:
                     t = f.target
-                    name = f"{t.feature.sae}[{t.feature.index}]" + (f" {t.feature.label}" if t.feature.label else "")
+                    name = t.feature.ref + (f" {t.feature.label}" if t.feature.label else "")
                     out.append(f"    {_short(name, 34)} ({_pct(f.change_pct)}): {judge(f).reason}")
                 if len(x["failed"]) > WORST_ROWS:
                     out.append(f"    ... {len(x['failed']) - WORST_ROWS} more (all in --json)")

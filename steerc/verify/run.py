@@ -56,7 +56,9 @@ def _local_spans(program, ckpt: Path):
 def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Report:
     """Load base and steered models of a compiled checkpoint and measure them (E5xx on a
     checkpoint that is missing, not steerc's, tampered with, or whose base is gone)."""
+    from steerc.directions.build import direction_saes
     from steerc.saes import load_sae
+    from steerc.verify.checkpoint import resolve_path
 
     torch.manual_seed(0)
     ck = open_steered(ckpt, base_model=opts.base_model)
@@ -67,7 +69,10 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     program = _local_spans(ck.program, Path(ck.path))
     files = expectations.load_prompt_files(program, Path(ck.path))
     base, steered, tok = load_models(ck)
-    saes = {alias: load_sae(p, allow_pickle=opts.allow_pickle) for alias, p in ck.sae_paths.items()}
+    saes = direction_saes(program.saes, str(ck.base_model), allow_pickle=opts.allow_pickle,
+                          locate=lambda p: str(resolve_path(p, Path(ck.path)) or p))
+    saes.update({alias: load_sae(p, allow_pickle=opts.allow_pickle)
+                 for alias, p in ck.sae_paths.items() if alias not in saes})
     warnings = [render(w) for w in ck.warnings]
     for b in program.saes:
         got = saes[b.alias].sha256()

@@ -80,7 +80,7 @@ def expected(tok) -> str:
     return {"LBRACE": "punctuation.section.block.begin.steer", "RBRACE": "punctuation.section.block.end.steer",
             "LSQB": "punctuation.section.brackets.begin.steer", "RSQB": "punctuation.section.brackets.end.steer",
             "MORETHAN": "keyword.operator.comparison.steer", "EQUAL": "keyword.operator.assignment.steer",
-            "_DOTDOT": "keyword.operator.range.steer", "_SEP": "punctuation.terminator.statement.steer"}[t]
+            "_DOTDOT": "keyword.operator.range.steer", "MINUS": "keyword.operator.arithmetic.steer", "_SEP": "punctuation.terminator.statement.steer"}[t]
 
 
 def docs_examples(tmp_path: Path) -> list[Path]:

@@ -59,7 +59,7 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
     col.check()
     program = Program(
         spec_file=decls.spec_file, model=ctx.model,
-        saes=tuple(b.sae for b in ctx.bindings.values()),
+        saes=tuple(b.sae for b in ctx.bindings.values()) + ctx.direction_saes(),
         catalogue=ctx.cat_path, interventions=body.interventions, json=body.json,
         expects=body.expects, files=decls.files, model_source=ctx.model_source,
         model_span=decls.model.path.span if decls.model is not None else None)

@@ -15,6 +15,7 @@ from steerc.compiler import ast
 from steerc.compiler.ir import HubSource, SaeBinding
 from steerc.compiler.locate import locate_model, locate_sae, spec_relative
 from steerc.compiler.resolve.context import Binding, CatalogueView, Context, Declarations, Environment
+from steerc.compiler.resolve.directions import bind_directions
 from steerc.compiler.resolve.specfiles import missing_file
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
 
@@ -22,7 +23,7 @@ from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
 def bind(decls: Declarations, env: Environment, catalogue_override: str | None = None
          ) -> tuple[Context, tuple[Diagnostic, ...]]:
     """The context of `decls` (catalogue_override: `--catalogue`), and the diagnostics of
-    binding it, in declaration order: model, catalogue, SAEs."""
+    binding it, in declaration order: model, catalogue, SAEs, directions."""
     col = Collector()
     model, source, n_layers = _model(decls, env, col)
     cat, cat_path = _catalogue(decls, env, catalogue_override, col)
@@ -32,7 +33,9 @@ def bind(decls: Declarations, env: Environment, catalogue_override: str | None =
         if b is not None:
             bindings[d.alias.value] = b
     named = decls.catalogue is not None or catalogue_override is not None
-    ctx = Context(decls, bindings, model, source, n_layers, cat, cat_path, named)
+    directions = bind_directions(decls.directions, {d.alias.value for d in decls.saes}, env,
+                                 model, n_layers, col)
+    ctx = Context(decls, bindings, model, source, n_layers, cat, cat_path, named, directions)
     return ctx, tuple(col.diagnostics)
 
 

@@ -8,7 +8,7 @@ changed afterwards; every lowering function reads it and returns a `Lowered` val
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Protocol, Sequence
@@ -60,6 +60,7 @@ class Declarations:
     saes: tuple[ast.SaeDecl, ...]
     body: tuple[ast.Statement, ...]  # rules, when, enforce, expect: in source order
     files: tuple[str, ...] = ()
+    directions: tuple[ast.DirectionDecl, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,21 @@ class Context:
     cat: CatalogueView | None = None
     cat_path: str | None = None
     catalogue_named: bool = False     # by the spec or --catalogue (it may have failed to load)
+    directions: Mapping[str, Any] = field(default_factory=dict)  # name -> DirectionBinding; read-only
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bindings", MappingProxyType(dict(self.bindings)))
+        object.__setattr__(self, "directions", MappingProxyType(dict(self.directions)))
+
+    def hook_of(self, alias: str) -> str:
+        """The hook point of an SAE alias or of one layer of a direction (`NAME` / `NAME@L`)."""
+        if alias in self.bindings:
+            return self.bindings[alias].sae.hook
+        return next(s.hook for d in self.directions.values() for s in d.saes if s.alias == alias)
+
+    def direction_saes(self) -> tuple[SaeBinding, ...]:
+        """The one-feature bindings of every direction, in declaration order."""
+        return tuple(s for d in self.directions.values() for s in d.saes)
 
     def catalogue_ids(self) -> list[str]:
         """The catalogue ids of the SAEs that have one, in declaration order."""

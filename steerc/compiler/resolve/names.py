@@ -26,10 +26,11 @@ class Feat:
     alias: str
     index: int
     info: Any | None
+    direction: bool = False  # the one feature of a named direction's binding
 
     @property
     def id(self) -> FeatureId:
-        return FeatureId(self.alias, self.index, getattr(self.info, "label", None))
+        return FeatureId(self.alias, self.index, getattr(self.info, "label", None), self.direction)
 
 
 def _norm(text: str) -> str:
@@ -38,7 +39,9 @@ def _norm(text: str) -> str:
 
 def uses(ctx: Context, target: ast.Target) -> frozenset[str]:
     """The bound SAE aliases `target` names: its own SAE, or every SAE with a catalogue
-    entry for a set that names none (a set searches all of them)."""
+    entry for a set that names none (a set searches all of them); none for a direction."""
+    if isinstance(target, ast.DirectionRef):
+        return frozenset()
     if target.sae is not None:
         return frozenset({target.sae.value} & set(ctx.bindings))
     if ctx.cat is None:
@@ -80,8 +83,36 @@ def _cat_for(ctx: Context, b: Binding, span: Span, why: str, col: Collector) -> 
     return b.cat_id
 
 
-def feature(ctx: Context, ref: ast.FeatureRef, col: Collector) -> Feat | None:
-    """One feature from an index, label or search reference (None after an error)."""
+def direction(ctx: Context, ref: ast.DirectionRef, col: Collector) -> list[Feat]:
+    """The features of a named direction, one per layer it has (E272 for an unknown name)."""
+    name = ref.name.value
+    d = ctx.directions.get(name)
+    if d is not None:
+        return [Feat(s.alias, 0, None, direction=True) for s in d.saes]
+    if name in ctx.bindings or name in {x.alias.value for x in ctx.decls.saes}:
+        col.error("E272", f"'{name}' is an SAE, not a direction: name one of its features",
+                  ref.span, f'{name}[123], {name}["label"], {name}[search "text"] or '
+                  f'features tagged "t" in {name}')
+    elif name not in {x.name.value for x in ctx.decls.directions}:  # not one that failed to bind
+        known = list(ctx.directions)
+        col.error("E272", f"unknown direction '{name}'", ref.name.span,
+                  did_you_mean(name, known) or (f"declared directions: {', '.join(known)}" if known
+                                                else 'declare it:  direction NAME = mean "a.txt" - '
+                                                'mean "b.txt" at layer L  (or = file "v.safetensors")'))
+    return []
+
+
+def feature(ctx: Context, ref: ast.FeatureRef | ast.DirectionRef, col: Collector) -> Feat | None:
+    """One feature from an index, label or search reference, or a direction of one layer
+    (None after an error)."""
+    if isinstance(ref, ast.DirectionRef):
+        feats = direction(ctx, ref, col)
+        if len(feats) > 1:
+            col.error("E274", f"direction '{ref.name.value}' has {len(feats)} layers; this needs "
+                      "one hook point", ref.span, "declare a one-layer direction for it "
+                      "(`at layer L`)")
+            return None
+        return feats[0] if feats else None
     b = sae_binding(ctx, ref.sae, col)
     if b is None:
         return None
@@ -186,8 +217,10 @@ def _expand(ctx: Context, t: ast.TagSet | ast.SearchSet, cids: list[str]) -> lis
 
 
 def targets(ctx: Context, target: ast.Target, col: Collector) -> list[Feat]:
-    """The features a rule's target names: one reference or a set."""
+    """The features a rule's target names: one reference, a set, or a direction's layers."""
     if isinstance(target, (ast.TagSet, ast.SearchSet)):
         return feature_set(ctx, target, col)
+    if isinstance(target, ast.DirectionRef):
+        return direction(ctx, target, col)
     f = feature(ctx, target, col)
     return [f] if f else []

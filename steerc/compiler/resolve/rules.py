@@ -19,6 +19,7 @@ from steerc.compiler.resolve.context import Context, Lowered
 from steerc.compiler.resolve.names import Feat, feature, targets, uses
 from steerc.diagnostics import Collector
 from steerc.grammar.printer import format_rule as rule_origin
+from steerc.grammar.printer import format_target
 from steerc.grammar.printer import format_when_head as when_origin
 
 RULES = (ast.Suppress, ast.Ablate, ast.Steer, ast.Clamp, ast.Scale)
@@ -41,7 +42,24 @@ def lower_rule(ctx: Context, rule: ast.Rule, cond: Condition | None = None,
     out = []
     said: set = set()  # each code once per rule, however many features it names
     missing_max = []
-    for f in targets(ctx, rule.target, col):
+    feats = targets(ctx, rule.target, col)
+    layered = isinstance(rule.target, ast.DirectionRef) and len(feats) > 1  # one vector per layer
+    for f in feats:
+        if f.direction and isinstance(rule, ast.Clamp) and rule.unit == "max":
+            if "E275" not in said:
+                said.add("E275")
+                col.error("E275", "`x max` needs a catalogue's max activation, and a direction has "
+                          "none", rule.value.span, "clamp a direction to an absolute coefficient "
+                          "(`clamp D to 2`: 2 times its vector)")
+            continue
+        if layered and rule.scope.layers is not None:
+            if "E274" not in said:
+                said.add("E274")
+                col.error("E274", f"`at layers` on direction '{format_target(rule.target)}', which "
+                          "has its own vector per layer", rule.scope.span or rule.span,
+                          "declare the direction at one layer to apply its vector at others, or "
+                          "drop `at layers`: the rule acts at each of its layers")
+            continue
         pv = _op_value(rule, f)
         if pv is None:
             missing_max.append(f)
@@ -55,7 +73,7 @@ def lower_rule(ctx: Context, rule: ast.Rule, cond: Condition | None = None,
                           f"{num(float(f.info.max_activation))}", rule.value.span,
                           "write an absolute value, or fix the catalogue's statistic")
             continue
-        where = _points(ctx, rule, ctx.bindings[f.alias].sae.hook, cond, said, col)
+        where = _points(ctx, rule, ctx.hook_of(f.alias), cond, said, col)
         if where is None:
             continue
         _warn_units(rule, f, value, said, col)
@@ -78,7 +96,7 @@ def lower_when(ctx: Context, w: ast.When) -> Lowered:
     done = Lowered(used=uses(ctx, w.feature))
     cond = None
     if f is not None:
-        cond = Condition(f.id, ctx.bindings[f.alias].sae.hook, float(w.threshold.value))
+        cond = Condition(f.id, ctx.hook_of(f.alias), float(w.threshold.value))
     head = when_origin(w)
     for st in w.body:
         if isinstance(st, ast.When):
