@@ -1,0 +1,159 @@
+"""Per-rule blame on a tiny model: a two-rule spec where one rule is harmless and the other
+breaks the KL bound must name the second (and not the first, whichever order they are in),
+with each rule's figure left out and alone; the JSON shape; --no-blame; the one-rule case."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from steerc.cli import main
+from steerc.verify import Options, to_json, verify_checkpoint
+
+HEAD = 'model "model"\nsae res = "sae"\ncatalogue "catalogue.json"\n'
+HARMLESS = 'suppress res["alpha topic"]\n'
+HEAVY = 'steer res["json key"] by 40\n'
+EXPECTS = ('baseline prompt "Answer only in JSON.\\n"\n'
+           'expect kl below 0.05\n'
+           'expect "ab" not mentions "qqqq"\n')
+SPECS = {
+    "heavy_second": HEAD + HARMLESS + HEAVY + EXPECTS,   # rules at lines 4 and 5
+    "heavy_first": HEAD + HEAVY + HARMLESS + EXPECTS,
+    "one_rule": HEAD + HEAVY + EXPECTS,
+    "three_rules": HEAD + HARMLESS + HEAVY + 'when res["greeting"] > 0.5 { scale res["city name"] by 2 }\n'
+                   + EXPECTS,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tiny):
+    from steerc.compiler.build_checkpoint import compile_program
+    from steerc.compiler.load import load_program
+
+    out, cwd = {}, os.getcwd()
+    os.chdir(tiny)
+    try:
+        for name, text in SPECS.items():
+            (tiny / f"b_{name}.steer").write_text(text)
+            compile_program(load_program(f"b_{name}.steer"), f"out_b_{name}", force=True)
+            out[name] = tiny / f"out_b_{name}"
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+def _opts(tiny, **kw):
+    return Options(neutral=str(tiny / "neutral.txt"), max_windows=2, max_new_tokens=4, **kw)
+
+
+def _kl_blame(report):
+    [i] = [i for i, e in enumerate(report.expects) if e.expect.kind == "kl_below"]
+    return report.expects[i], report.blame_of(i)
+
+
+@pytest.mark.parametrize("name, heavy_line, harmless_line", [("heavy_second", 5, 4), ("heavy_first", 4, 5)])
+def test_blame_names_the_rule_that_breaks_kl(built, tiny, name, heavy_line, harmless_line):
+    r = verify_checkpoint(built[name], _opts(tiny))
+    kl, b = _kl_blame(r)
+    assert not kl.passed and b is not None and b.skipped == 0
+    rows = {x.span.line: x for x in b.rules}
+    assert sorted(rows) == [4, 5]          # the baseline prompt is not a rule
+    heavy, harmless = rows[heavy_line], rows[harmless_line]
+    assert b.top == heavy.span
+    # left out: the heavy rule's absence passes the bound; the harmless one's changes nothing
+    assert heavy.without.passed and heavy.flips and heavy.without.value < 0.05
+    assert not harmless.without.passed and not harmless.flips
+    assert harmless.without.value == pytest.approx(kl.steered.value, rel=0.02)
+    # alone: the heavy rule carries the whole KL, the harmless one next to none
+    assert heavy.alone.value == pytest.approx(kl.steered.value, rel=0.02)
+    assert harmless.alone.value < 0.05
+    assert heavy.verdict.startswith("this rule moved KL from ") and "makes the expectation pass" in heavy.verdict
+    assert not harmless.moved and heavy.moved
+    assert harmless.verdict == "no effect" or harmless.verdict.startswith("leaving it out changes nothing")
+    # passing expectations are not blamed by default
+    [single] = [i for i, e in enumerate(r.expects) if e.expect.kind == "not_mentions"]
+    assert r.expects[single].passed and r.blame_of(single) is None
+
+
+def test_in_process_all_rules_match_the_checkpoint(built, tiny):
+    """The two-rule variants are each other's complement: 'without A' is 'B alone'."""
+    r = verify_checkpoint(built["heavy_second"], _opts(tiny))
+    _, b = _kl_blame(r)
+    a, c = b.rules
+    assert a.without.value == pytest.approx(c.alone.value, abs=1e-9)
+    assert c.without.value == pytest.approx(a.alone.value, abs=1e-9)
+
+
+def test_blame_all_covers_passing_expectations(built, tiny):
+    r = verify_checkpoint(built["heavy_second"], _opts(tiny, blame="all"))
+    assert all(b is not None for b in r.blame)
+    [i] = [i for i, e in enumerate(r.expects) if e.expect.kind == "not_mentions"]
+    b = r.blame_of(i)
+    assert [x.span.line for x in b.rules] == [4, 5] and all(x.without.passed for x in b.rules)
+    assert all(x.without.value is None and "qqqq" in x.without.detail for x in b.rules)
+
+
+def test_one_rule_is_named_without_re_measuring(built, tiny):
+    r = verify_checkpoint(built["one_rule"], _opts(tiny))
+    _, b = _kl_blame(r)
+    [row] = b.rules
+    assert row.span.line == 4 and row.without is None and row.alone is None and b.top == row.span
+    assert "one rule" in b.note
+
+
+def test_cap_counts_the_rules_not_blamed(built, tiny):
+    r = verify_checkpoint(built["three_rules"], _opts(tiny, blame_rules=2))
+    _, b = _kl_blame(r)
+    assert [x.span.line for x in b.rules] == [4, 5] and b.skipped == 1 and b.top.line == 5
+    r3 = verify_checkpoint(built["three_rules"], _opts(tiny))
+    _, b3 = _kl_blame(r3)
+    assert [x.span.line for x in b3.rules] == [4, 5, 6] and b3.skipped == 0   # a `when` rule counts
+
+
+def test_json_shape_and_text(built, tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tiny)
+    out = tmp_path / "r.json"
+    rc = main(["verify", str(built["heavy_second"]), "--neutral", "neutral.txt", "--max-windows", "2",
+               "--max-new-tokens", "4", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 1
+    assert "blame (the expectation re-measured with each rule left out, and alone):" in text
+    assert "* b_heavy_second.steer:5:1  steer res[\"json key\"] by 40" in text
+    doc = json.loads(out.read_text())
+    assert doc["version"] == 4
+    kl = next(e for e in doc["expects"] if e["kind"] == "kl_below")
+    single = next(e for e in doc["expects"] if e["kind"] == "not_mentions")
+    assert single["blame"] is None
+    b = kl["blame"]
+    assert set(b) == {"rules", "skipped", "top", "note"} and b["top"] == "b_heavy_second.steer:5:1"
+    assert b["skipped"] == 0 and [x["where"] for x in b["rules"]] == ["b_heavy_second.steer:4:1",
+                                                                        "b_heavy_second.steer:5:1"]
+    for x in b["rules"]:
+        assert set(x) == {"where", "rule", "interventions", "without", "alone", "effect", "moved", "flips",
+                          "verdict"}
+        assert set(x["without"]) == set(x["alone"]) == {"value", "passed", "detail"}
+        assert isinstance(x["effect"], float) and x["interventions"] == 1
+    assert b["rules"][1]["flips"] is True and b["rules"][0]["flips"] is False
+
+
+def test_no_blame(built, tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tiny)
+    out = tmp_path / "r.json"
+    rc = main(["verify", str(built["heavy_second"]), "--neutral", "neutral.txt", "--max-windows", "2",
+               "--max-new-tokens", "4", "--no-blame", "--json", str(out)])
+    assert rc == 1 and "blame" not in capsys.readouterr().out
+    assert all(e["blame"] is None for e in json.loads(out.read_text())["expects"])
+
+
+def test_bad_blame_options_are_e570(built):
+    from steerc.diagnostics import DiagnosticError
+    from steerc.verify.blame import check_options
+
+    for mode, n in (("some", 8), ("all", 0), ("failing", True)):
+        with pytest.raises(DiagnosticError) as e:
+            check_options(mode, n)
+        assert e.value.diagnostics[0].code == "E570"
+    rc = main(["verify", str(built["heavy_second"]), "--blame", "--no-blame"])
+    assert rc == 2
