@@ -22,6 +22,7 @@ SPECS = {
     "heavy_second": HEAD + HARMLESS + HEAVY + EXPECTS,   # rules at lines 4 and 5
     "heavy_first": HEAD + HEAVY + HARMLESS + EXPECTS,
     "one_rule": HEAD + HEAVY + EXPECTS,
+    "guarded": HEAD + HEAVY + 'enforce json format\nexpect "ab" is json\n',
     "three_rules": HEAD + HARMLESS + HEAVY + 'when res["greeting"] > 0.5 { scale res["city name"] by 2 }\n'
                    + EXPECTS,
 }
@@ -45,7 +46,7 @@ def built(tiny):
 
 
 def _opts(tiny, **kw):
-    return Options(neutral=str(tiny / "neutral.txt"), max_windows=2, max_new_tokens=4, **kw)
+    return Options(**{"neutral": str(tiny / "neutral.txt"), "max_windows": 2, "max_new_tokens": 4, **kw})
 
 
 def _kl_blame(report):
@@ -103,6 +104,20 @@ def test_one_rule_is_named_without_re_measuring(built, tiny):
     assert "one rule" in b.note
 
 
+def test_the_enforce_rule_owns_the_json_guard(built, tiny):
+    """Left out, `enforce json` takes its decode-time guard with it: the JSON check then
+    fails; the steer rule, left out, changes nothing the guard does not fix."""
+    r = verify_checkpoint(built["guarded"], _opts(tiny, blame="all", max_new_tokens=8))
+    [e] = r.expects
+    assert e.passed and r.guard
+    steer, enforce = r.blame_of(0).rules
+    assert enforce.rule.startswith("enforce json") and steer.rule.startswith("steer")
+    assert enforce.flips and not enforce.without.passed and enforce.alone.passed
+    assert enforce.verdict == "removing it makes the expectation fail"
+    assert not steer.flips and steer.without.passed and not steer.alone.passed
+    assert r.blame_of(0).top == enforce.span
+
+
 def test_cap_counts_the_rules_not_blamed(built, tiny):
     r = verify_checkpoint(built["three_rules"], _opts(tiny, blame_rules=2))
     _, b = _kl_blame(r)
@@ -157,3 +172,19 @@ def test_bad_blame_options_are_e570(built):
         assert e.value.diagnostics[0].code == "E570"
     rc = main(["verify", str(built["heavy_second"]), "--blame", "--no-blame"])
     assert rc == 2
+
+
+def test_card_names_the_rule(built, tiny, monkeypatch):
+    from steerc.compiler.modelcard import VERIFY_END, VERIFY_START
+
+    monkeypatch.chdir(tiny)
+    out = built["heavy_second"]
+    rc = main(["verify", str(out), "--neutral", "neutral.txt", "--max-windows", "2", "--max-new-tokens", "4",
+               "--card"])
+    card = (out / "README.md").read_text(encoding="utf-8")
+    section = card.split(VERIFY_START, 1)[1].split(VERIFY_END, 1)[0]
+    assert rc == 1 and "| ` expect kl below 0.05 ` | FAIL | n/a |" in section
+    [line] = [x for x in section.splitlines() if x.startswith("- ")]
+    assert line.startswith('- ` expect kl below 0.05 `: ` steer res["json key"] by 40 ` (../b_heavy_second.steer')
+    assert ":5:1): this rule moved KL from " in line and "removing it makes the expectation pass" in line
+    assert str(tiny) not in section
