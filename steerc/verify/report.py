@@ -114,7 +114,7 @@ def feature_diagnostics(r: Report) -> list[Diagnostic]:
 def expect_diagnostics(r: Report) -> list[Diagnostic]:
     """E550 at each failed expectation, with what was measured."""
     out = []
-    for e in r.expects:
+    for i, e in enumerate(r.expects):
         if e.passed:
             continue
         if isinstance(e, MeasuredResult):
@@ -122,8 +122,15 @@ def expect_diagnostics(r: Report) -> list[Diagnostic]:
         else:
             what = f"the steered continuation {e.steered.detail}"
         out.append(Diagnostic("E550", f"expectation failed: {what}", e.expect.span,
-                              "see the report for the base (and prompted base) figures"))
+                              _blame_hint(r.blame_of(i))
+                              or "see the report for the base (and prompted base) figures"))
     return out
+
+
+def _blame_hint(b: Blame | None) -> str | None:
+    """The rule that moved a failed expectation most, for its E550 (CI annotations)."""
+    top = None if b is None or b.top is None else next((x for x in b.rules if x.span == b.top), None)
+    return None if top is None else f"blame: `{_short(top.rule, 60)}` at {top.span}: {top.verdict}"
 
 
 def _feature_json(f: FeatureStats) -> dict:
