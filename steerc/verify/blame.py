@@ -13,7 +13,8 @@ model with part of the program applied in process (`steerc.runtime.apply`, the r
 semantics every checkpoint is tested against): once with the rule left out, once with the rule
 alone. The measuring is verify's own (`checks.run_expects`, `expectations.run_measured`); a
 set of rules is measured once for every blamed expectation (with two rules, "without A" is
-"B alone"), and the base model's continuations are generated once for the whole run.
+"B alone"), and the base model's continuations of a rate's prompts are reused from verify's
+own run.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import torch
 
 from steerc.diagnostics import render
 from steerc.verify import checks, expectations, measure, texts
+from steerc.verify.blame import MAX_RULES, check_options
 from steerc.verify.capture import content_mask
 from steerc.verify.checkpoint import load_models, open_steered, resolve_path
 from steerc.verify.report import Report
@@ -31,7 +32,7 @@ class Options:
     max_new_tokens: int = 48
     allow_pickle: bool = False  # torch-pickled SAEs (E307 without it)
     blame: str = "failing"      # per-rule blame of expectations: off | failing | all
-    blame_rules: int = 8        # rules blamed at most (the rest are counted, not measured)
+    blame_rules: int = MAX_RULES  # rules blamed at most (the rest are counted, not measured)
 
 
 def _window(model, want: int) -> int:
@@ -60,7 +61,6 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     """Load base and steered models of a compiled checkpoint and measure them (E5xx on a
     checkpoint that is missing, not steerc's, tampered with, or whose base is gone)."""
     from steerc.saes import load_sae
-    from steerc.verify.blame import check_options
 
     check_options(opts.blame, opts.blame_rules)  # E570 before anything loads
 
