@@ -227,7 +227,28 @@ def render_expects(r: Report) -> list[str]:
         f"; prompted = the base model with the baseline prompt {_short(repr(r.baseline), 40)} first"
         if r.baseline is not None else "") + "):"]
     for i, e in enumerate(r.expects):
-        out += _render_expect(e) + blame_lines(e, r.blame_of(i))
+        out.append(f"  {'PASS' if e.passed else 'FAIL'}  {e.line}"
+                   + (f"   [{e.expect.span}]" if e.expect.span else ""))
+        if isinstance(e, MeasuredResult):
+            kind = e.expect.kind
+            what = ("KL(base || model)" if kind == "kl_below" else "rate" if e.base is not None
+                    else "change vs base")
+            out.append(f"        on {e.source} ({e.count} {'prompts' if e.base is not None else 'tokens'}); {what}:")
+            rows = [("base", e.base), ("prompted", e.prompted), ("steered", e.steered)]
+            for name, f in rows:
+                if f is None and name != "steered":
+                    continue
+                out.append(f"        {name + ':':<10}{_value(f, e.unit, kind in ('down', 'up')):>9}   {f.detail}")
+            for x in e.failures[:3]:
+                out.append(f"        e.g. {_short(repr(x['prompt']), 40)} -> "
+                           f"{_short(repr(x['steered']), 50)}  ({x['detail']})")
+            out += blame_lines(e, r.blame_of(i))
+            continue
+        out.append(f"        steered:  {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
+        out.append(f"        base:     {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
+        if e.prompted is not None:
+            out.append(f"        prompted: {_short(repr(e.prompted_text), 90)}  -> {e.prompted.detail}")
+        out += blame_lines(e, r.blame_of(i))
     for d in expect_diagnostics(r):
         out.append(render(d))
     return out
@@ -258,30 +279,6 @@ def _blame_value(e, f: Figure | None) -> str:
     if f.value is None:
         return "pass" if f.passed else "FAIL"
     return fmt(e, f.value) + ("" if f.passed else " FAIL")
-
-
-def _render_expect(e: ExpectResult | MeasuredResult) -> list[str]:
-    """One expectation: its line and span, then base / prompted base / steered."""
-    out = [f"  {'PASS' if e.passed else 'FAIL'}  {e.line}" + (f"   [{e.expect.span}]" if e.expect.span else "")]
-    if isinstance(e, MeasuredResult):
-        kind = e.expect.kind
-        what = ("KL(base || model)" if kind == "kl_below" else "rate" if e.base is not None
-                else "change vs base")
-        out.append(f"        on {e.source} ({e.count} {'prompts' if e.base is not None else 'tokens'}); {what}:")
-        rows = [("base", e.base), ("prompted", e.prompted), ("steered", e.steered)]
-        for name, f in rows:
-            if f is None and name != "steered":
-                continue
-            out.append(f"        {name + ':':<10}{_value(f, e.unit, kind in ('down', 'up')):>9}   {f.detail}")
-        for x in e.failures[:3]:
-            out.append(f"        e.g. {_short(repr(x['prompt']), 40)} -> "
-                       f"{_short(repr(x['steered']), 50)}  ({x['detail']})")
-        return out
-    out.append(f"        steered:  {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
-    out.append(f"        base:     {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
-    if e.prompted is not None:
-        out.append(f"        prompted: {_short(repr(e.prompted_text), 90)}  -> {e.prompted.detail}")
-    return out
 
 
 def render_text(r: Report) -> str:
