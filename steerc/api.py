@@ -234,15 +234,18 @@ def compile(spec: PathLike, out: PathLike, *, target: str = "auto", force: bool 
 
 def verify(checkpoint: PathLike, *, prompts: PathLike | None = None, neutral: PathLike | None = None,
            base_model: PathLike | None = None, max_windows: int = 32, max_new_tokens: int = 48,
-           allow_pickle: bool = False) -> "Report":
+           allow_pickle: bool = False, blame: str = "failing", blame_rules: int = 8) -> "Report":
     """Measure a compiled checkpoint against its base: feature activations, KL on neutral
     text, the spec's `expect`s (`Report.ok` is False when one failed, or when a targeted
     feature moved against its rule: verdict `failed`). The shipped code is checked against
-    the manifest before anything loads (E504)."""
+    the manifest before anything loads (E504). `blame`: "failing" re-measures each failing
+    expectation with each of the first `blame_rules` rules left out and alone
+    (`Report.blame`), "all" every expectation, "off" none (E570 for anything else)."""
     from steerc.verify.run import Options, verify_checkpoint
 
     opts = Options(prompts=_str(prompts), neutral=_str(neutral), base_model=_str(base_model),
-                   max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle)
+                   max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle,
+                   blame=blame, blame_rules=blame_rules)
     return verify_checkpoint(checkpoint, opts)
 
 

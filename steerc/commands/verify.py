@@ -28,6 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=COUNT, default=48, help="generation budget per expect")
     p.add_argument("--max-windows", type=COUNT, default=32,
                    help="token windows (of up to 128 tokens) per text set (default 32)")
+    blame = p.add_mutually_exclusive_group()
+    blame.add_argument("--blame", dest="blame", action="store_const", const="all",
+                       help="blame every expectation, passing ones too (default: failing ones only)")
+    blame.add_argument("--no-blame", dest="blame", action="store_const", const="off",
+                       help="no per-rule blame (it re-measures a failing expectation twice per rule)")
+    p.set_defaults(blame="failing")
+    p.add_argument("--blame-rules", type=COUNT, default=8, metavar="N",
+                   help="blame at most N rules, in spec order (default 8; the rest are counted)")
     add_allow_pickle_argument(p)
     add_format_argument(p)
 
@@ -48,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         check_card(args.checkpoint)
     report = verify(args.checkpoint, prompts=args.prompts, neutral=args.neutral,
                     base_model=args.base_model, max_windows=args.max_windows,
-                    max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle)
+                    max_new_tokens=args.max_new_tokens, allow_pickle=args.allow_pickle,
+                    blame=args.blame, blame_rules=args.blame_rules)
     show(render_text(report), file=human_stream(args))
     if getattr(args, "format", "text") != "text":  # text: E540 is in the report above
         from steerc.verify.report import feature_diagnostics

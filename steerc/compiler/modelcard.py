@@ -253,10 +253,39 @@ def verify_summary(report, checkpoint: str | os.PathLike) -> list[str]:
             x = e.expect
             arg = _rel(x.arg, checkpoint) if x.kind == "matches_schema" and x.arg else x.arg
             rule = f"expect {_quote(x.prompt)} {x.kind.replace('_', ' ')}" + (f" {_quote(arg)}" if arg else "")
-            lines.append(f"| {_code(rule)} | {'pass' if e.steered.passed else 'FAIL'} | "
-                         f"{'pass' if e.base.passed else 'fail'} |")
+            if x.percent is not None or x.bound is not None or x.features:  # measured
+                from steerc.verify.checks import expect_line
+
+                rule = expect_line(x)  # texts as recorded: relative to the checkpoint
+            base = "n/a" if e.base is None else "pass" if e.base.passed else "fail"  # kl, down/up: no base figure
+            lines.append(f"| {_code(rule)} | {'pass' if e.steered.passed else 'FAIL'} | {base} |")
         lines.append("")
+        lines += _blame_summary(report, checkpoint)
     return lines
+
+
+def _blame_summary(report, checkpoint) -> list[str]:
+    """Per blamed expectation, the rules whose removal moved it (verify's per-rule blame)."""
+    blame_of = getattr(report, "blame_of", None)
+    rows = [(e, blame_of(i)) for i, e in enumerate(report.expects)] if blame_of else []
+    rows = [(e, b) for e, b in rows if b is not None]
+    if not rows:
+        return []
+    from steerc.verify.checks import expect_line
+
+    out = ["Per-rule blame (each expectation re-measured with each rule left out, and alone):", ""]
+    for e, b in rows:
+        head = f"- {_code(expect_line(e.expect))}: "  # texts as recorded: relative to the checkpoint
+        moved = [r for r in b.rules if r.moved]
+        if not moved:
+            out.append(head + (b.note or "no single rule moved it") + ".")
+            continue
+        for r in moved:
+            where = "" if r.span is None else f" ({_cell(_rel(r.span.file, checkpoint))}:{r.span.line}:{r.span.col})"
+            out.append(head + f"{_code(r.rule)}{where}: {_cell(r.verdict)}.")
+        if b.skipped:
+            out.append(f"  ({b.skipped} more rules not blamed.)")
+    return out + [""]
 
 
 def _quote(text: str) -> str:

@@ -4,7 +4,7 @@
     render_text(report); to_json(report); write_plot(report, "out.png")
     rows = trace_text(model, tok, saes, catalogue, "def f(x):", top=10)  # per-token features
 
-Error codes E501-E512, E540 and W501-W502 are listed in docs/verify.md.
+Error codes E501-E512, E540, E570 and W501-W502 are listed in docs/verify.md.
 """
 
 import sys

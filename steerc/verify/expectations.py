@@ -113,11 +113,11 @@ class _Runner:
     expectations runs once."""
 
     def __init__(self, base, steered, tok, saes, files, defaults: Defaults, *, guard: bool,
-                 max_new_tokens: int, window: int, max_windows: int):
+                 max_new_tokens: int, window: int, max_windows: int, cache: dict | None = None):
         self.base, self.steered, self.tok, self.saes = base, steered, tok, saes
         self.files, self.defaults, self.guard = files, defaults, guard
         self.max_new_tokens, self.window, self.max_windows = max_new_tokens, window, max_windows
-        self.cache: dict[tuple[str, str], str] = {}
+        self.cache: dict[tuple[str, str], str] = {} if cache is None else cache
 
     def gen(self, which: str, prompts: list[str]) -> list[str]:
         """Continuations of `prompts` by the steered or base model, batched, each once."""
@@ -213,10 +213,12 @@ class _Runner:
 
 def run_measured(program: Program, base, steered, tok, saes: dict, files: dict, defaults: Defaults,
                  ck_dir: Path, *, guard: bool, max_new_tokens: int, window: int,
-                 max_windows: int) -> list[MeasuredResult]:
-    """Every rate, kl and down/up expectation of `program`, in spec order."""
+                 max_windows: int, cache: dict | None = None) -> list[MeasuredResult]:
+    """Every rate, kl and down/up expectation of `program`, in spec order. `cache`:
+    continuations by (`"base"` | `"steered"`, prompt), read and filled (blame shares the
+    base model's across the models it measures)."""
     r = _Runner(base, steered, tok, saes, files, defaults, guard=guard,
-                max_new_tokens=max_new_tokens, window=window, max_windows=max_windows)
+                max_new_tokens=max_new_tokens, window=window, max_windows=max_windows, cache=cache)
     out = []
     for e in program.expects:
         if e.kind in JUDGED and e.percent is not None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from steerc.diagnostics import Diagnostic, render
+from steerc.verify.blame import Blame, fmt
 from steerc.verify.checks import ExpectResult
 from steerc.verify.expectations import Figure, MeasuredResult
 from steerc.verify.measure import KL, FeatureStats
 from steerc.verify.verdicts import judge, tolerance
 
-REPORT_VERSION = 3        # 3: rate / kl / feature-change expects, the prompting baseline, tolerances
+REPORT_VERSION = 4        # 4: per-rule blame of failing expectations (`expects[].blame`)
+                          # 3: rate / kl / feature-change expects, the prompting baseline, tolerances
                           # 2: feature verdict `failed` fails the run; reason/where/rules per feature
 TEXT_ROWS = 12            # features listed in the text report (all are in the JSON)
 WORST_ROWS = 5            # failed features listed per rule in the text report
@@ -37,6 +39,11 @@ class Report:
     samples: tuple[dict, ...]
     warnings: tuple[str, ...] = ()
     baseline: str | None = None  # the spec's `baseline prompt`
+    blame: tuple[Blame | None, ...] = ()  # per expect (None: not blamed); () when blame is off
+
+    def blame_of(self, i: int) -> Blame | None:
+        """The per-rule blame of `expects[i]`, None when it was not blamed."""
+        return self.blame[i] if i < len(self.blame) else None
 
     @property
     def failed_features(self) -> tuple[FeatureStats, ...]:
@@ -107,7 +114,7 @@ def feature_diagnostics(r: Report) -> list[Diagnostic]:
 def expect_diagnostics(r: Report) -> list[Diagnostic]:
     """E550 at each failed expectation, with what was measured."""
     out = []
-    for e in r.expects:
+    for i, e in enumerate(r.expects):
         if e.passed:
             continue
         if isinstance(e, MeasuredResult):
@@ -115,8 +122,15 @@ def expect_diagnostics(r: Report) -> list[Diagnostic]:
         else:
             what = f"the steered continuation {e.steered.detail}"
         out.append(Diagnostic("E550", f"expectation failed: {what}", e.expect.span,
-                              "see the report for the base (and prompted base) figures"))
+                              _blame_hint(r.blame_of(i))
+                              or "see the report for the base (and prompted base) figures"))
     return out
+
+
+def _blame_hint(b: Blame | None) -> str | None:
+    """The rule that moved a failed expectation most, for its E550 (CI annotations)."""
+    top = None if b is None or b.top is None else next((x for x in b.rules if x.span == b.top), None)
+    return None if top is None else f"blame: `{_short(top.rule, 60)}` at {top.span}: {top.verdict}"
 
 
 def _feature_json(f: FeatureStats) -> dict:
@@ -138,10 +152,21 @@ def _figure_json(f: Figure | None) -> dict | None:
     return None if f is None else {"value": f.value, "passed": f.passed, "detail": f.detail}
 
 
-def _expect_json(e: ExpectResult | MeasuredResult) -> dict:
+def _blame_json(b: Blame | None) -> dict | None:
+    if b is None:
+        return None
+    return {"rules": [{"where": str(r.span) if r.span else None, "rule": r.rule,
+                       "interventions": r.interventions, "without": _figure_json(r.without),
+                       "alone": _figure_json(r.alone), "effect": r.effect, "moved": r.moved, "flips": r.flips,
+                       "verdict": r.verdict} for r in b.rules],
+            "skipped": b.skipped, "top": str(b.top) if b.top else None, "note": b.note}
+
+
+def _expect_json(e: ExpectResult | MeasuredResult, blame: Blame | None = None) -> dict:
     x = e.expect
     head = {"line": e.line, "prompt": x.prompt, "kind": x.kind, "arg": x.arg,
-            "where": str(x.span) if x.span else None, "passed": e.passed, "guarded": e.guarded}
+            "where": str(x.span) if x.span else None, "passed": e.passed, "guarded": e.guarded,
+            "blame": _blame_json(blame)}
     if isinstance(e, MeasuredResult):
         return {**head, "prompt": None, "percent": x.percent, "bound": x.bound,
                 "features": [[f.sae, f.index] for f in x.features],
@@ -173,7 +198,7 @@ def to_json(r: Report) -> dict:
         "kl": {"source": r.neutral_source, "mean": r.kl.mean, "p95": r.kl.p95, "max": r.kl.max,
                "tokens": r.kl.n_tokens},
         "baseline": r.baseline,
-        "expects": [_expect_json(e) for e in r.expects],
+        "expects": [_expect_json(e, r.blame_of(i)) for i, e in enumerate(r.expects)],
         "samples": list(r.samples),
         "warnings": list(r.warnings),
     }
@@ -201,7 +226,7 @@ def render_expects(r: Report) -> list[str]:
     out = ["Expectations (judged on the steered model" + (
         f"; prompted = the base model with the baseline prompt {_short(repr(r.baseline), 40)} first"
         if r.baseline is not None else "") + "):"]
-    for e in r.expects:
+    for i, e in enumerate(r.expects):
         out.append(f"  {'PASS' if e.passed else 'FAIL'}  {e.line}"
                    + (f"   [{e.expect.span}]" if e.expect.span else ""))
         if isinstance(e, MeasuredResult):
@@ -217,14 +242,43 @@ def render_expects(r: Report) -> list[str]:
             for x in e.failures[:3]:
                 out.append(f"        e.g. {_short(repr(x['prompt']), 40)} -> "
                            f"{_short(repr(x['steered']), 50)}  ({x['detail']})")
+            out += blame_lines(e, r.blame_of(i))
             continue
         out.append(f"        steered:  {_short(repr(e.steered_text), 90)}  -> {e.steered.detail}")
         out.append(f"        base:     {_short(repr(e.base_text), 90)}  -> {e.base.detail}")
         if e.prompted is not None:
             out.append(f"        prompted: {_short(repr(e.prompted_text), 90)}  -> {e.prompted.detail}")
+        out += blame_lines(e, r.blame_of(i))
     for d in expect_diagnostics(r):
         out.append(render(d))
     return out
+
+
+def blame_lines(e: ExpectResult | MeasuredResult, b: Blame | None) -> list[str]:
+    """The blame of one expectation (text report): per rule the expectation's figure with the
+    rule left out and with it alone, and the verdict; `*` marks the rule that moved it most."""
+    if b is None:
+        return []
+    if not b.rules or b.rules[0].without is None:
+        return [f"        blame: {b.note}" + (f" ({b.rules[0].span}: {_short(b.rules[0].rule, 60)})"
+                                                       if b.rules else "")]
+    out = ["        blame (the expectation re-measured with each rule left out, and alone):"]
+    for x in b.rules:
+        mark = "*" if b.top is not None and x.span == b.top else " "
+        out.append(f"        {mark} {x.span or '?'}  {_short(x.rule, 60)}")
+        out.append(f"            without: {_blame_value(e, x.without)}  alone: {_blame_value(e, x.alone)}"
+                   f"  -> {x.verdict}")
+    if b.skipped:
+        out.append(f"          ... {b.skipped} more rule(s) not blamed (--blame-rules N raises the cap)")
+    return out
+
+
+def _blame_value(e, f: Figure | None) -> str:
+    if f is None:
+        return "n/a"
+    if f.value is None:
+        return "pass" if f.passed else "FAIL"
+    return fmt(e, f.value) + ("" if f.passed else " FAIL")
 
 
 def render_text(r: Report) -> str:

@@ -14,6 +14,7 @@ import torch
 
 from steerc.diagnostics import render
 from steerc.verify import checks, expectations, measure, texts
+from steerc.verify.blame import MAX_RULES, check_options
 from steerc.verify.capture import content_mask
 from steerc.verify.checkpoint import load_models, open_steered, resolve_path
 from steerc.verify.report import Report
@@ -30,6 +31,8 @@ class Options:
     max_windows: int = 32
     max_new_tokens: int = 48
     allow_pickle: bool = False  # torch-pickled SAEs (E307 without it)
+    blame: str = "failing"      # per-rule blame of expectations: off | failing | all
+    blame_rules: int = MAX_RULES  # rules blamed at most (the rest are counted, not measured)
 
 
 def _window(model, want: int) -> int:
@@ -50,7 +53,8 @@ def _local_spans(program, ckpt: Path):
 
     return replace(program,
                    interventions=tuple(replace(i, span=fix(i.span)) for i in program.interventions),
-                   expects=tuple(replace(e, span=fix(e.span)) for e in program.expects))
+                   expects=tuple(replace(e, span=fix(e.span)) for e in program.expects),
+                   json=program.json and replace(program.json, span=fix(program.json.span)))
 
 
 def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Report:
@@ -59,6 +63,8 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     from steerc.directions.build import direction_saes
     from steerc.saes import load_sae
     from steerc.verify.checkpoint import resolve_path
+
+    check_options(opts.blame, opts.blame_rules)  # E570 before anything loads
 
     torch.manual_seed(0)
     ck = open_steered(ckpt, base_model=opts.base_model)
@@ -93,11 +99,13 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     singles = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
                                  max_new_tokens=opts.max_new_tokens)
     defaults = expectations.Defaults(pset.source, pwin, mask, nset.source, nwin, kl)
+    cache: dict = {}  # continuations; blame reuses the base model's
     measured = expectations.run_measured(program, base, steered, tok, saes, files, defaults, Path(ck.path),
                                          guard=ck.guard, max_new_tokens=opts.max_new_tokens,
-                                         window=win, max_windows=opts.max_windows)
+                                         window=win, max_windows=opts.max_windows, cache=cache)
     order = {id(e): i for i, e in enumerate(program.expects)}
     expects = sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
+    blame = _blame(opts, expects, program, base, tok, saes, files, defaults, Path(ck.path), ck.guard, win, cache)
     samples = ()
     if not expects:  # still show what the steering does to text
         starts = [d[:60] for d in pset.docs[:3]]
@@ -105,7 +113,19 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
                                        max_new_tokens=opts.max_new_tokens))
     return Report(str(ck.path), program.spec_file, str(ck.base_model), ck.target, ck.guard,
                   pset.source, int(mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
-                  samples, tuple(warnings), baseline)
+                  samples, tuple(warnings), baseline, blame)
+
+
+def _blame(opts: Options, expects, program, base, tok, saes, files, defaults, ck_dir: Path, guard: bool,
+           window: int, cache: dict) -> tuple:
+    """Per-rule blame of the expectations `opts.blame` selects (steerc/verify/blame.py)."""
+    from steerc.verify.blame import Setup, blame_expects
+
+    if opts.blame == "off" or not expects:
+        return ()
+    setup = Setup(program, base, tok, saes, files, defaults, ck_dir, guard, opts.max_new_tokens,
+                  window, opts.max_windows, cache)
+    return blame_expects(setup, expects, mode=opts.blame, max_rules=opts.blame_rules)
 
 
 def with_max_activation(targets: list, program, ckpt: Path, saes: dict) -> list:

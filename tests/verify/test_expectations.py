@@ -77,7 +77,7 @@ def test_impossible_bounds_fail_with_the_measured_figure_at_the_line(built, tiny
     assert "x_tight.steer:6:1: error[E550]: expectation failed: mean " in out
     assert "x_tight.steer:7:1: error[E550]: expectation failed: summed mean " in out and "need +10%" in out
     doc = json.loads((tmp_path / "r.json").read_text())
-    assert doc["version"] == 3 and doc["ok"] is False and doc["baseline"] is None
+    assert doc["version"] == 4 and doc["ok"] is False and doc["baseline"] is None
     rate, kl, change = doc["expects"]
     assert (rate["kind"], rate["percent"], rate["steered"]["value"], rate["texts"]["count"]) == \
         ("mentions", 20.0, 0.0, 5)

@@ -47,7 +47,7 @@ def test_steer_weight_edit_raises_feature(reports):
 
 def test_json_report_fields(reports):
     doc = to_json(reports["suppress"])
-    assert doc["version"] == 3 and doc["ok"] is True and doc["target"] == "hooks"
+    assert doc["version"] == 4 and doc["ok"] is True and doc["target"] == "hooks"
     f = doc["features"][0]
     assert set(f) >= {"sae", "index", "label", "hook", "ops", "base", "steered", "change_pct", "verdict"}
     assert f["label"] == "alpha topic" and f["verdict"] == "ok" and f["ops"] == ["set_activation=0"]
