@@ -113,3 +113,11 @@ def test_contrast_usage_errors(tiny, capsys, tmp_path):
     rc, _, err = _trace(capsys, "--contrast", tmp_path / "empty.txt", tmp_path / "empty.txt", "--spec",
                         tiny / "suppress.steer")
     assert rc == 1 and "E553" in err and "holds no prompts" in err
+
+
+def test_cli_constants_match_the_library():
+    """The CLI keeps --rank's choices literal (no torch import at startup): they must agree."""
+    from steerc.commands import trace as cli
+    from steerc.verify import trace as lib
+
+    assert (cli.RANKS, cli.POOL) == (lib.RANKS, lib.POOL)
