@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neutral", metavar="FILE",
                    help="--contrast/--feature: text the output score steers on (default: heldout/neutral.txt "
                         "beside the model, else built-in prose)")
-    p.add_argument("--strength", type=STRENGTH, default=None,
+    p.add_argument("--strength", type=STRENGTH, default=None, metavar="S",
                    help="--contrast/--feature: steering added, in mean residual norms at the feature's hook "
                         "(default 1)")
     p.add_argument("--spec", metavar="SPEC", help="take model, SAEs and catalogue from this spec")
