@@ -1,7 +1,7 @@
 """What an SAE feature does to the output: the tokens its decoder direction promotes and
 suppresses (logit lens), and its output score: how much steering with it raises them.
 
-    lens = lens_tokens(model, tok, sae, [1221], n=5)            # {1221: (up ids, down ids)}
+    lens = lens_tokens(Lens.of(model), tok, sae, [1221], n=5)   # {1221: (up ids, down ids)}
     scores = output_scores(model, tok, {"res2": sae}, [("res2", 1221, up_ids)], neutral_docs)
 
 After Arad, Mueller & Belinkov (2025), "SAEs Are Good for Steering - If You Select the Right
@@ -82,14 +82,13 @@ def special_ids(tok) -> list[int]:
 
 def has_lens(model, sae) -> bool:
     """Whether `sae`'s decoder rows live where the unembedding reads (same width)."""
-    lens = Lens.of(model)
-    return lens is not None and sae.d_in == lens.width
+    head = model.get_output_embeddings()
+    return getattr(head, "weight", None) is not None and sae.d_in == head.weight.shape[1]
 
 
-def lens_tokens(model, tok, sae, indices: Sequence[int], n: int) -> dict[int, tuple[list[int], list[int]]]:
+def lens_tokens(lens: Lens | None, tok, sae, indices: Sequence[int], n: int) -> dict[int, tuple[list[int], list[int]]]:
     """Feature index -> (top-n promoted, top-n suppressed) token ids, specials skipped; {}
     when the SAE does not write the unembedding's width (`has_lens`)."""
-    lens = Lens.of(model)
     indices = list(dict.fromkeys(int(i) for i in indices))
     if lens is None or sae.d_in != lens.width or not indices:
         return {}
@@ -146,12 +145,14 @@ def effects(model, tok, saes: dict, keys: Sequence[tuple[str, int]], neutral: Ne
             progress: bool | None = None) -> dict[tuple[str, int], Effect]:
     """(alias, index) -> Effect for every key: promoted / suppressed tokens always, the output
     score and KL when `neutral` is given (features without a lens get none)."""
+    lens = Lens.of(model)   # once: on a bf16 model it is a float32 copy of the unembedding
     ids: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
     for alias in dict.fromkeys(a for a, _ in keys):
-        got = lens_tokens(model, tok, saes[alias], [i for a, i in keys if a == alias], settings.n_tokens)
+        got = lens_tokens(lens, tok, saes[alias], [i for a, i in keys if a == alias], settings.n_tokens)
         ids.update({(alias, i): v for i, v in got.items()})
+    del lens
     scores = {}
-    if neutral is not None:
+    if neutral is not None and ids:
         scores = output_scores(model, saes, [(a, i, ids[(a, i)][0]) for a, i in keys if (a, i) in ids],
                                neutral, settings, progress=progress)
 
