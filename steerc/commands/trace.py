@@ -136,7 +136,7 @@ def _contrast(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps(contrast_json(rows, a, b, na, nb, rank, neutral, settings), indent=1))
     else:
-        show(contrast_table(rows, a, b, rank, neutral))
+        show(contrast_table(rows, a, b, rank, neutral, settings))
     return 0
 
 

@@ -134,7 +134,7 @@ def output_scores(model, saes: dict, features: Sequence[tuple[str, int, Sequence
         with apply(model, None, {alias: sae}, interventions=[iv]):
             steered = torch.log_softmax(model(input_ids=ids, use_cache=False).logits.float(), -1)
         t = torch.tensor(list(promoted), dtype=torch.long, device=steered.device)
-        gain = steered.exp()[..., t].sum(-1) - p_base[..., t].sum(-1)                # (N, T)
+        gain = steered[..., t].exp().sum(-1) - p_base[..., t].sum(-1)                # (N, T)
         kl = (p_base * (base - steered)).sum(-1)                                      # (N, T)
         out[(alias, index)] = Score(float(gain.mean()), float(kl.mean()))
     return out

@@ -1,4 +1,6 @@
-"""`steerc trace`: which SAE features fire on each token of a text (to write specs).
+"""`steerc trace`: which SAE features fire on each token of a text (to write specs); which
+differ most between two prompt sets (`contrast`), and what a feature does to the output
+(`inspect_features`; the measurements are `steerc.verify.effect`'s).
 
     sources = trace_sources(spec="specs/x.steer")                    # or model=, saes=, catalogue=
     rows = trace_text(model, tok, sources.saes, catalogue, "def f(x):", top=10)
@@ -284,16 +286,20 @@ def _score_cells(e: Effect) -> str:
     return f"{e.score.output_score:+8.3f}{e.score.kl:7.3f}"
 
 
+def _steering_line(neutral: Neutral, settings: EffectSettings) -> str:
+    return (f"output score and KL (nats/token): steering each feature by {settings.strength:g} x the mean "
+            f"residual norm on {neutral.tokens} tokens of {neutral.source}")
+
+
 def contrast_table(rows: list[ContrastRow], a: str, b: str, rank: str = "activation",
-                   neutral: Neutral | None = None) -> str:
+                   neutral: Neutral | None = None, settings: EffectSettings = EffectSettings()) -> str:
     """Plain-text table, two lines per feature (figures and label; promoted / suppressed
     tokens), in the order `contrast` ranked them (per SAE)."""
     order = {"activation": "largest |A - B| first", "both": "largest |A - B| first",
              "output": "highest output score first"}[rank]
     out = [f"features most different between A = {a} and B = {b} (mean activation per token; {order})"]
     if rank != "activation" and neutral is not None:
-        out.append(f"output score and KL (nats/token): steering each feature on {neutral.tokens} tokens "
-                   f"of {neutral.source}")
+        out.append(_steering_line(neutral, settings))
     out.append(f"  {'feature':<14}{'mean A':>9}{'mean B':>9}{'A - B':>9}{'output':>8}{'KL':>7}  label")
     for r in rows:
         out.append(f"  {f'{r.sae}[{r.index}]':<14}{r.mean_a:9.3f}{r.mean_b:9.3f}{r.diff:+9.3f}"
@@ -383,8 +389,7 @@ def inspect_features(model, tok, saes: list[TracedSae], catalogue, keys: list[tu
 
 def features_table(rows: list[FeatureRow], neutral: Neutral, settings: EffectSettings) -> str:
     """Plain text: per feature its label, promoted and suppressed tokens, output score, KL."""
-    out = [f"output score and KL (nats/token): steering each feature by {settings.strength:g} x the mean "
-           f"residual norm on {neutral.tokens} tokens of {neutral.source}"]
+    out = [_steering_line(neutral, settings)]
     for r in rows:
         e = r.effect
         out += [f"{r.sae}[{r.index}]  " + (r.label if r.label is not None else "-"),
