@@ -3,8 +3,12 @@ head make of it, for every supported family (a missed norm, gain, centring or he
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from steerc.arch.logitlens import Lens
 from steerc.arch.registry import adapter_for
@@ -63,3 +67,22 @@ def test_top_tokens_skip_specials_and_are_ordered():
         assert logits[k, down[k]].tolist() == sorted(logits[k, down[k]].tolist())
     up2, _ = lens.top_tokens(D, 5, chunk=1)   # chunking changes nothing
     assert torch.equal(up2[1:], lens.top_tokens(D, 5)[0][1:])
+
+
+@functools.cache
+def _llama_lens() -> Lens:
+    return Lens.of(make_tiny("llama", tied=False)[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0.01, 100.0))
+def test_promoted_of_minus_d_are_suppressed_of_d_and_scale_changes_nothing(seed, scale):
+    lens = _llama_lens()
+    d = torch.randn(1, HIDDEN, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).float()
+    up, down = lens.top_tokens(d, 5)
+    up_neg, down_neg = lens.top_tokens(-d, 5)
+    up_scaled, down_scaled = lens.top_tokens(scale * d, 5)
+    assert torch.equal(up, down_neg) and torch.equal(down, up_neg)
+    # ties aside (none in random float logits), a positive factor keeps the order
+    assert torch.equal(up, up_scaled) and torch.equal(down, down_scaled)
+
