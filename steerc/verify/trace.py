@@ -117,7 +117,27 @@ def load_sources(src: Sources, allow_pickle: bool = False):
         saes.append(TracedSae(alias, sae, match_catalogue(catalogue, alias, sae)))
     model = load_model(src.model, error_code="E511")  # never runs the checkpoint's code
     tok = load_tokenizer(src.model, error_code="E511")
+    _check_widths(model, saes)
     return model, tok, saes, catalogue
+
+
+def _check_widths(model, saes: list[TracedSae]) -> None:
+    """E309 for every SAE on a residual-space hook whose d_in is not the model's hidden size
+    (it would fail inside the encoder, or steer and lens at the wrong width)."""
+    from steerc.arch.hookpoint import HookPoint
+    from steerc.arch.registry import adapter_for
+    from steerc.saes import check_d_model
+
+    diags = []
+    for s in saes:
+        point = HookPoint.read(s.sae.hook_name)
+        if point is not None and point.residual_space:
+            try:
+                check_d_model(s.sae, adapter_for(model.config).d_model(model.config))
+            except DiagnosticError as e:
+                diags += e.diagnostics
+    if diags:
+        raise DiagnosticError(diags)
 
 
 @torch.no_grad()

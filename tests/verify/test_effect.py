@@ -161,3 +161,15 @@ def test_no_logit_lens_for_an_sae_of_another_width(tmp_path, capsys):
     rc, _, err = _trace(capsys, "--feature", "z[1]", "--model", tmp_path / "model", "--sae",
                         f"z={tmp_path / 'sae'}")
     assert rc == 1 and "E576" in err and "hook_z" in err and "Traceback" not in err
+
+
+def test_an_sae_of_another_model_is_refused_in_every_trace_mode(tmp_path, capsys):
+    """A 16-wide SAE on the 32-wide residual stream: E309 before any encode (was an internal
+    error inside the encoder for TEXT and --contrast)."""
+    save_tiny("llama", tmp_path / "model")
+    random_sae_dir(16, 4, HOOK, tmp_path / "sae", "standard")
+    (tmp_path / "a.txt").write_text("abc\n")
+    src = ("--model", tmp_path / "model", "--sae", f"x={tmp_path / 'sae'}")
+    for mode in (("hello",), ("--contrast", tmp_path / "a.txt", tmp_path / "a.txt"), ("--feature", "x[1]")):
+        rc, _, err = _trace(capsys, *mode, *src)
+        assert rc == 1 and "E309" in err and "internal error" not in err, mode
