@@ -29,8 +29,25 @@ def int_range(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_float(hi: float) -> Callable[[str], float]:
+    """An argparse `type` taking decimal numbers `0 < x <= hi` (no nan, no infinity)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number") from None
+        if not 0 < value <= hi:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text[:40]} is out of range: expected a number above 0, at most {hi:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 # The ranges: each far past any sensible value, so that nothing downstream overflows.
 COUNT = int_range(1, 1_000_000)          # --top, --limit, --max-windows, --max-new-tokens
 JOBS = int_range(1, 256)                  # --jobs: threads
 WIDTH = int_range(1, 1 << 40)             # --d-sae: features of an SAE
 TOKENS = int_range(1, 1 << 50)            # catalogue calibrate --max-tokens
+STRENGTH = positive_float(1000.0)   # trace --strength: residual norms

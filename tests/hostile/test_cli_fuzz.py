@@ -139,6 +139,7 @@ def _paths(kinds=KINDS):
     return st.sampled_from(kinds)
 
 
+FEATURE_REFS = ("res2[1]", "res2[-1]", "res2[99999999999]", "res2", "[1]", "res2[1", "nope[1]", "res2[١]", "")
 numbers = st.one_of(st.sampled_from(NUMBERS), st.integers(-10**30, 10**30).map(str))
 
 
@@ -163,7 +164,9 @@ def _argv(world, draw, command: str) -> list[str]:
         fmt = ()
         forms = [["hello", "--spec", P()], ["hello", "--model", P(), "--sae", world["sae"]],
                  ["hello", "--model", world["model"], "--sae", P()], ["hello", "--spec", spec, "--catalogue", P()],
-                 ["hello", "--spec", P(), "--top", draw(numbers)]]
+                 ["hello", "--spec", P(), "--top", draw(numbers)],
+                 ["--feature", draw(st.sampled_from(FEATURE_REFS) | st.text(max_size=12)), "--spec", spec],
+                 ["--feature", "res2[1]", "--spec", spec, "--neutral", P(), "--strength", draw(numbers)]]
     elif command == "catalogue":
         fmt = ()
         forms = [["catalogue", "check", P()], ["catalogue", "search", "email", "-c", P()],

@@ -73,9 +73,11 @@ def test_contrast_ranks_features_by_the_difference_of_their_means(tiny, capsys, 
     (tmp_path / "a.txt").write_text("\n".join(a) + "\n")
     (tmp_path / "b.jsonl").write_text("".join(json.dumps({"text": x}) + "\n" for x in b))
     rc, out, err = _trace(capsys, "--contrast", tmp_path / "a.txt", tmp_path / "b.jsonl", "--spec",
-                          tiny / "suppress.steer", "--top", 16, "--format", "json")
+                          tiny / "suppress.steer", "--top", 16, "--format", "json", "--rank", "activation")
     assert rc == 0, err
     doc = json.loads(out)
+    assert doc["rank"] == "activation" and doc["output"] is None
+    assert all(f["output_score"] is None and len(f["promotes"]) == 5 for f in doc["features"])
     tok = AutoTokenizer.from_pretrained(tiny / "model")
     model = AutoModelForCausalLM.from_pretrained(tiny / "model").eval()
     sae = load_sae(tiny / "sae")
@@ -93,8 +95,9 @@ def test_contrast_ranks_features_by_the_difference_of_their_means(tiny, capsys, 
     assert diffs == sorted(diffs, reverse=True)
     assert doc["features"][0]["label"] == (LABELS_OF(doc["features"][0]["index"]))
     rc, out, _ = _trace(capsys, "--contrast", tmp_path / "a.txt", tmp_path / "b.jsonl", "--spec",
-                        tiny / "suppress.steer", "--top", 3)
-    assert rc == 0 and "mean A" in out and len(out.strip().splitlines()) == 5
+                        tiny / "suppress.steer", "--top", 3, "--rank", "activation")
+    # title, header, then per feature its figures and its promoted / suppressed tokens
+    assert rc == 0 and "mean A" in out and len(out.strip().splitlines()) == 2 + 2 * 3
 
 
 def LABELS_OF(i):
@@ -113,3 +116,66 @@ def test_contrast_usage_errors(tiny, capsys, tmp_path):
     rc, _, err = _trace(capsys, "--contrast", tmp_path / "empty.txt", tmp_path / "empty.txt", "--spec",
                         tiny / "suppress.steer")
     assert rc == 1 and "E553" in err and "holds no prompts" in err
+
+
+def test_cli_constants_match_the_library():
+    """The CLI keeps --rank's choices literal (no torch import at startup): they must agree."""
+    from steerc.commands import trace as cli
+    from steerc.verify import trace as lib
+
+    assert (cli.RANKS, cli.POOL) == (lib.RANKS, lib.POOL)
+
+
+def _contrast_files(tmp_path):
+    (tmp_path / "a.txt").write_text("the cat sat\na dog ran far\n")
+    (tmp_path / "b.txt").write_text('{"key": 1}\n[1, 2, 3]\n')
+    return tmp_path / "a.txt", tmp_path / "b.txt"
+
+
+def test_contrast_rank_both_annotates_the_activation_order(tiny, capsys, tmp_path):
+    """Default `--rank both`: the same features in the same order as `activation`, each with
+    promotes / suppresses (the lens of its decoder row) and its output score and KL."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from steerc.arch.logitlens import Lens
+    from steerc.saes import load_sae
+
+    a, b = _contrast_files(tmp_path)
+    common = ("--contrast", a, b, "--spec", tiny / "suppress.steer", "--top", 4, "--format", "json")
+    rc, out, err = _trace(capsys, *common, "--rank", "activation")
+    assert rc == 0, err
+    act = json.loads(out)
+    rc, out, err = _trace(capsys, *common, "--neutral", tiny / "neutral.txt")
+    assert rc == 0, err
+    both = json.loads(out)
+    assert both["rank"] == "both" and both["output"]["neutral"] == str(tiny / "neutral.txt")
+    assert [f["index"] for f in both["features"]] == [f["index"] for f in act["features"]]
+    assert all(isinstance(f["output_score"], float) and f["kl"] > 0 for f in both["features"])
+    # promotes = the top lens tokens of the decoder row, specials skipped
+    tok = AutoTokenizer.from_pretrained(tiny / "model")
+    model = AutoModelForCausalLM.from_pretrained(tiny / "model").eval()
+    sae = load_sae(tiny / "sae")
+    f = both["features"][0]
+    logits = Lens.of(model).logits(sae.decoder_rows([f["index"]]))[0]
+    logits[tok.all_special_ids] = float("nan")
+    order = logits.nan_to_num(float("-inf")).argsort(descending=True)[:5].tolist()
+    assert f["promotes"] == [tok.decode([t]) for t in order]
+
+
+def test_contrast_rank_output_reorders_a_wider_pool(tiny, capsys, tmp_path):
+    a, b = _contrast_files(tmp_path)
+    common = ("--contrast", a, b, "--spec", tiny / "suppress.steer", "--neutral", tiny / "neutral.txt")
+    rc, out, err = _trace(capsys, *common, "--top", 3, "--rank", "output", "--format", "json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    scores = [f["output_score"] for f in doc["features"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    rc, out, _ = _trace(capsys, *common, "--top", 12, "--format", "json")  # the 4 x 3 pool, scored
+    pool = json.loads(out)["features"]
+    assert max(f["output_score"] for f in pool) == scores[0]
+    best = sorted(pool, key=lambda f: -f["output_score"])[:3]
+    assert [f["index"] for f in doc["features"]] == [f["index"] for f in best]
+    rc, out, _ = _trace(capsys, *common, "--top", 3, "--rank", "output")
+    lines = out.splitlines()
+    assert rc == 0 and "highest output score first" in lines[0] and "output score and KL" in lines[1]
+    assert len(lines) == 3 + 2 * 3 and lines[4].lstrip().startswith("promotes ")

@@ -1,5 +1,5 @@
-"""The model side of calibration: load model, tokenizer and SAEs; encode one batch; read
-each feature's output side through the unembedding.
+"""The model side of calibration: load model, tokenizer and SAEs; encode one batch (each
+feature's output side through the unembedding is `steerc.arch.logitlens.output_side`).
 
 `Encoder.activations(batch)` runs the model only up to the deepest hook an SAE reads
 (a forward hook there stops it), so layers after it and the LM head are never computed.
@@ -18,9 +18,6 @@ from steerc.diagnostics import Diagnostic, DiagnosticError
 E_MODEL = "E146"
 E_SAE_MISMATCH = "E144"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Final norm before the unembedding, by family: (module path, gain offset). Gemma norms
-# scale by (1 + weight).
-_FINAL_NORMS = (("model.norm", "gemma"), ("transformer.ln_f", "layernorm"), ("model.final_layernorm", "layernorm"))
 
 
 @dataclass(frozen=True)
@@ -145,44 +142,3 @@ def _encode(x: torch.Tensor, w: dict) -> torch.Tensor:
         return pre.relu_().mul_(pre > w["threshold"])
     return sae_activate(pre, w["arch"], k=w["k"])
 
-
-def final_norm_gain(model) -> tuple[torch.Tensor | None, str]:
-    """The final norm's per-channel gain (d,) folded into feature directions, and a note.
-
-    LayerNorm also centres its input, so for it directions are centred first (see
-    `output_side`); RMSNorm only scales. Gemma's norm multiplies by (1 + weight).
-    """
-    for path, kind in _FINAL_NORMS:
-        try:
-            norm = model.get_submodule(path)
-        except AttributeError:
-            continue
-        w = getattr(norm, "weight", None)
-        if w is None:
-            return None, kind
-        gemma = model.config.model_type.startswith("gemma")
-        return (w.detach().float() + (1.0 if gemma else 0.0)), ("layernorm" if kind == "layernorm" else "rmsnorm")
-    return None, "none"
-
-
-@torch.no_grad()
-def output_side(model, sae, n: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Top-n promoted and suppressed token ids per feature, (d_sae, n) each: the decoder
-    direction times the final norm gain (centred first under LayerNorm) through the
-    unembedding. None when the SAE does not write the residual stream's width."""
-    head = model.get_output_embeddings()
-    if head is None or sae.d_in != head.weight.shape[1]:
-        return None
-    W_U = head.weight.detach().float()  # (V, d)
-    gain, kind = final_norm_gain(model)
-    ups, downs = [], []
-    for lo in range(0, sae.d_sae, chunk):
-        D = sae.W_dec[lo:lo + chunk].float().to(W_U.device)  # (c, d)
-        if kind == "layernorm":
-            D = D - D.mean(-1, keepdim=True)
-        if gain is not None:
-            D = D * gain.to(D.device)
-        logits = D @ W_U.T  # (c, V)
-        ups.append(logits.topk(n, dim=-1).indices.cpu())
-        downs.append((-logits).topk(n, dim=-1).indices.cpu())
-    return torch.cat(ups), torch.cat(downs)

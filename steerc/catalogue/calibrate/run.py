@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from steerc.arch.logitlens import output_side
 from steerc.catalogue.calibrate import corpus
 from steerc.catalogue.calibrate.document import Shape, Tokens, features
 from steerc.catalogue.calibrate.job import Job
-from steerc.catalogue.calibrate.model import Encoder, SaeJob, check_saes, load_model, output_side
+from steerc.catalogue.calibrate.model import Encoder, SaeJob, check_saes, load_model
 from steerc.catalogue.calibrate.stats import Partial
 from steerc.diagnostics import Diagnostic, DiagnosticError
 
