@@ -56,8 +56,28 @@ def _complete(out: Path) -> dict:
     return manifest
 
 
-def _spawn(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+# Loaded into the spawned compile (a `sitecustomize` first on its path): every positional write
+# into a temp shard pauses first, so the write phase outlasts a signal sent once it started,
+# however fast or loaded the machine (a plain 128 MB write can finish before the signal lands).
+SLOW_WRITES = """
+import os, time
+_real = os.pwrite
+def _slow(fd, data, offset):
+    if ".steerc-tmp-" in os.readlink(f"/proc/self/fd/{fd}"):
+        time.sleep(0.25)
+    return _real(fd, data, offset)
+os.pwrite = _slow
+"""
+
+
+def _spawn(spec: Path, out: Path, *extra: str, slow: Path | None = None) -> subprocess.Popen:
+    """The compile CLI in a subprocess; `slow`: a folder for the SLOW_WRITES sitecustomize."""
+    path = [str(ROOT)]
+    if slow is not None:
+        slow.mkdir(exist_ok=True)
+        (slow / "sitecustomize.py").write_text(SLOW_WRITES)
+        path.insert(0, str(slow))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     return subprocess.Popen([sys.executable, "-m", "steerc", "compile", str(spec), "-o", str(out),
                              "--no-progress", *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -139,7 +159,7 @@ def test_disk_full_mid_stream(base_model, tmp_path, monkeypatch, existing):
 def test_signal_mid_write_leaves_nothing(big_model, tmp_path, sig, rc, says):
     spec = write_spec(tmp_path / "s.steer", big_model, FIX / "sae_res", EXACT)
     out = tmp_path / "out"
-    proc = _spawn(spec, out)
+    proc = _spawn(spec, out, slow=tmp_path / "slow")
     _wait_for_write(proc, tmp_path, out)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
