@@ -155,10 +155,12 @@ class DirFile:
 @dataclass(frozen=True)
 class DirMean:
     """`mean "a.txt" - mean "b.txt"`: the difference of the mean residual activations over
-    the prompts of two files (difference of means)."""
+    the prompts of two files (difference of means); `mean last "a" - mean last "b"`: over
+    each prompt's last token only (`last` is None, or the span of the first `last`)."""
 
     a: Str
     b: Str
+    last: Span | None = None
 
 
 @dataclass(frozen=True)

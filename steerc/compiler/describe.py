@@ -167,7 +167,8 @@ def describe_binding(b) -> str:
         return (f"sae {b.alias}: {b.path} ({b.format}, {b.hook}, d_in {b.d_in}, d_sae {b.d_sae}, "
                 f"sha256 {b.sha256[:12]})")
     if d.kind == "mean":
-        how = f"mean {d.paths[0]} - mean {d.paths[1]} (computed at compile time)"
+        last = "last " if d.last else ""
+        how = f"mean {last}{d.paths[0]} - mean {last}{d.paths[1]} (computed at compile time)"
     else:
         how = (f"file {d.paths[0]}" + (f" key {d.key!r}" if d.key else "")
                + ("" if d.layer is None else f", its layer {d.layer}"))

@@ -134,7 +134,8 @@ class DirectionSource:
     kind "file": read from `paths[0]` (`key`: which tensor; `layer`: which of the file's
     per-layer vectors, None for its one vector). kind "mean": the mean residual over the
     prompts of `paths[0]` minus that over `paths[1]`, at the binding's hook point, on the
-    spec's model. `sha256s`: of each file's bytes when the spec was resolved."""
+    spec's model (`last`: over each prompt's last token only). `sha256s`: of each file's
+    bytes when the spec was resolved."""
 
     name: str
     kind: str
@@ -142,6 +143,7 @@ class DirectionSource:
     sha256s: tuple[str, ...]
     key: str | None = None
     layer: int | None = None
+    last: bool = False
 
 
 @dataclass(frozen=True)

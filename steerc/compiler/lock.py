@@ -131,7 +131,8 @@ def _sae_entry(b, base: Path) -> dict[str, Any]:
     if d is not None:
         out["direction"] = {"kind": d.kind, "files": {_rel(p, base): h for p, h in zip(d.paths, d.sha256s)},
                             **({"key": d.key} if d.key is not None else {}),
-                            **({"layer": d.layer} if d.layer is not None else {})}
+                            **({"layer": d.layer} if d.layer is not None else {}),
+                            **({"last": True} if d.last else {})}
     return out
 
 

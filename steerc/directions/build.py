@@ -41,7 +41,7 @@ def direction_saes(bindings: Iterable[SaeBinding], model_dir: str, *, allow_pick
             v = vecs[d.layer]
             out[b.alias] = DirectionSAE(v, b.hook, vectors_sha256({b.hook: v}), path)
         else:
-            means.setdefault((d.paths, d.sha256s), []).append(b)
+            means.setdefault((d.paths, d.sha256s, d.last), []).append(b)
     if means:
         out.update(_mean_saes(means, model_dir, locate, progress))
     return out
@@ -54,9 +54,9 @@ def _mean_saes(groups: dict, model_dir: str, locate, progress: bool) -> dict:
     model = tok = None
     out = {}
     fingerprint = model_fingerprint(model_dir) if os.path.isdir(model_dir) else model_dir
-    for (paths, shas), bs in groups.items():
+    for (paths, shas, last), bs in groups.items():
         hooks = sorted({b.hook for b in bs})
-        key = (fingerprint, shas, tuple(hooks))
+        key = (fingerprint, shas, last, tuple(hooks))
         if key not in _MEANS:
             files = [read_prompts(locate(p), VERIFY_KIND) for p in paths]
             for f, want in zip(files, shas):
@@ -71,7 +71,7 @@ def _mean_saes(groups: dict, model_dir: str, locate, progress: bool) -> dict:
             from steerc.directions.meandiff import mean_difference
 
             _MEANS[key] = mean_difference(model, tok, files[0].prompts, files[1].prompts, hooks,
-                                          progress=progress)
+                                          last=last, progress=progress)
         vecs = _MEANS[key]
         for b in bs:
             _nonzero(b, vecs[b.hook])

@@ -6,8 +6,10 @@ compile time (the DiffMean / refusal-direction recipe: Arditi et al. 2024, AxBen
 For each prompt set: every prompt is tokenized on its own (BOS first when the tokenizer has
 one, at most `MAX_TOKENS` tokens, at most `MAX_PROMPTS` prompts), run through the base
 model in fixed batches, and the residual stream at each hook point (read where steerc edits
-it, `verify.capture`) is averaged over every content token (BOS/EOS/padding excluded). The
-direction is mean(A) - mean(B). Sums are float64 in a fixed order, so the same model and
+it, `verify.capture`) is averaged over every content token (BOS/EOS/padding excluded), or
+with `last` over each prompt's last content token (the position that predicts what comes
+next: prompts cut right before a behaviour give the direction of "about to do it", the
+refusal-direction recipe). The direction is mean(A) - mean(B). Sums are float64 in a fixed order, so the same model and
 files give the same bytes on every run.
 """
 
@@ -25,9 +27,10 @@ BATCH = 8
 
 
 @torch.no_grad()
-def token_means(model, tok, prompts, hooks: list[str], *, progress: bool = False,
-                desc: str = "") -> tuple[dict[str, np.ndarray], int]:
-    """hook -> mean residual over the content tokens of `prompts` (float64 sums); the count."""
+def token_means(model, tok, prompts, hooks: list[str], *, last: bool = False,
+                progress: bool = False, desc: str = "") -> tuple[dict[str, np.ndarray], int]:
+    """hook -> mean residual over the content tokens of `prompts` (`last`: each prompt's last
+    content token only), float64 sums; and the token count."""
     from steerc.verify.capture import capture, content_mask
 
     rows = [_ids(tok, p) for p in list(prompts)[:MAX_PROMPTS]]
@@ -46,6 +49,9 @@ def token_means(model, tok, prompts, hooks: list[str], *, progress: bool = False
             real = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in chunk])
             model(input_ids=ids, attention_mask=real, use_cache=False)
             mask = content_mask(ids, tok) & real.bool()
+            if last:  # keep each row's last content token (rows are right-padded)
+                at = torch.arange(width).expand_as(mask)
+                mask &= at == torch.where(mask, at, -1).max(1, keepdim=True).values
             for h in hooks:
                 sums[h] += got[h].double()[mask].sum(0)
             n += int(mask.sum())
@@ -58,9 +64,11 @@ def _ids(tok, text: str) -> list[int]:
     return (bos + ids)[:MAX_TOKENS]
 
 
-def mean_difference(model, tok, prompts_a, prompts_b, hooks: list[str], *,
+def mean_difference(model, tok, prompts_a, prompts_b, hooks: list[str], *, last: bool = False,
                     progress: bool = False) -> dict[str, np.ndarray]:
     """hook -> mean(A) - mean(B), float32 (see the module docstring)."""
-    ma, _ = token_means(model, tok, prompts_a, hooks, progress=progress, desc="direction: mean A")
-    mb, _ = token_means(model, tok, prompts_b, hooks, progress=progress, desc="direction: mean B")
+    ma, _ = token_means(model, tok, prompts_a, hooks, last=last, progress=progress,
+                        desc="direction: mean A")
+    mb, _ = token_means(model, tok, prompts_b, hooks, last=last, progress=progress,
+                        desc="direction: mean B")
     return {h: (ma[h] - mb[h]).astype(np.float32) for h in hooks}

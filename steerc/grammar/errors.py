@@ -22,7 +22,7 @@ KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
     "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id",
-    "least", "of", "kl", "below", "down", "up", "file", "key", "mean"))
+    "least", "of", "kl", "below", "down", "up", "file", "key", "mean", "last"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
 EXPECT_FORMS = ('`expect "prompt" is json` (or `matches schema "f"`, `[not] mentions "t"`), '

@@ -122,7 +122,8 @@ def format_direction(d: ast.DirectionDecl) -> str:
     if isinstance(src, ast.DirFile):
         body = f"file {quote(src.path.value)}" + (f" key {quote(src.key.value)}" if src.key else "")
     else:
-        body = f"mean {quote(src.a.value)} - mean {quote(src.b.value)}"
+        last = "last " if src.last is not None else ""
+        body = f"mean {last}{quote(src.a.value)} - mean {last}{quote(src.b.value)}"
     where = "" if d.layers is None else " " + format_scope(ast.Scope(layers=d.layers))
     return f"direction {d.name.value} = {body}{where}"
 

@@ -140,7 +140,15 @@ class Builder:
             key = None if c[1] is None else self.string(c[1].children[0])
             source = ast.DirFile(self.string(c[0]), key)
         else:
-            source = ast.DirMean(self.string(c[0]), self.string(c[1]))
+            last_a, a, last_b, b = c
+            if (last_a is None) != (last_b is None):
+                given = last_a if last_a is not None else last_b
+                self.diags.error("E037", "`last` on one side of a difference of means only",
+                                 self.tree_span(given), "write `mean last \"A\" - mean last \"B\"` "
+                                 "(both sides over their last token) or neither")
+            first = last_a if last_a is not None else last_b
+            source = ast.DirMean(self.string(a), self.string(b),
+                                 None if first is None else self.tree_span(first))
         layers = None if where is None else self.layers(where)
         return ast.DirectionDecl(self.name(name), source, layers, self.tree_span(t),
                                  None if where is None else self.tree_span(where))

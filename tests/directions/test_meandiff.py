@@ -21,16 +21,16 @@ A = ["def area(self):\n    return self.w * self.h", "for i in range(10):\n    pr
 B = ["The committee met on Tuesday to discuss the budget.", "She walked along the river at dusk."]
 
 
-def _reference(model, tok, prompts, layer):
-    """mean over content tokens of hidden_states[layer + 1] (the output of block `layer`),
-    one prompt at a time, float64."""
+def _reference(model, tok, prompts, layer, last=False):
+    """mean over content tokens (`last`: each prompt's last one) of hidden_states[layer + 1]
+    (the output of block `layer`), one prompt at a time, float64."""
     rows = []
     for p in prompts:
         ids = torch.tensor([[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"]])
         with torch.no_grad():
             h = model(input_ids=ids, output_hidden_states=True).hidden_states[layer + 1][0]
         keep = torch.tensor([i not in tok.all_special_ids for i in ids[0].tolist()])
-        rows.append(h[keep].double())
+        rows.append(h[keep].double()[-1:] if last else h[keep].double())
     return torch.cat(rows).mean(0).numpy()
 
 
@@ -43,6 +43,11 @@ def test_equals_hidden_states_and_is_deterministic():
         np.testing.assert_allclose(got[h], want, rtol=1e-4, atol=1e-5)
     again = mean_difference(model, tok, A, B, hooks)
     assert all(got[h].tobytes() == again[h].tobytes() for h in hooks)
+    # `mean last`: the last token of each prompt (the batch is right-padded to its longest)
+    last = mean_difference(model, tok, A, B, hooks, last=True)
+    want = _reference(model, tok, A, 2, last=True) - _reference(model, tok, B, 2, last=True)
+    np.testing.assert_allclose(last[hooks[1]], want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(last[hooks[1]], got[hooks[1]])
 
 
 def test_compiled_checkpoint_records_the_vector(tmp_path):

@@ -44,7 +44,7 @@ def _codes(path) -> list[tuple[str, int, int]]:
 def test_every_rule_takes_a_direction(spec):
     p = spec('direction v = file "v.safetensors" at layer 2\n'
              'direction cv = file "cv.svec"\n'
-             'direction m = mean "a.txt" - mean "b.txt" at layers 1..2\n'
+             'direction m = mean last "a.txt" - mean last "b.txt" at layers 1..2\n'
              "steer v by 2\nablate cv everywhere\nclamp v to 0.5\nscale m by 0.5 on generated\n"
              "suppress m on prompt\nwhen v > 0.2 { steer v by 1 }\nablate v at layers 0..1\n"
              "expect m down by at least 10%\n")
@@ -91,6 +91,7 @@ def test_check_summary_and_lock(spec, tmp_path):
     ('direction cv = file "cv.svec" at layer 3\nsteer cv by 1\n', ("E323", 2, 31)),
     ('direction v = file "v.safetensors" at layer 1\ndirection v = file "v.safetensors" at layer 2\n',
      ("E208", 3, 11)),
+    ('direction m = mean last "a.txt" - mean "b.txt" at layer 1\nsteer m by 1\n', ("E037", 2, 20)),
 ])
 def test_mistakes_point_at_their_span(spec, body, want):
     assert want in _codes(spec(body))

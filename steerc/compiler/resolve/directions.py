@@ -170,10 +170,12 @@ def _bind_mean(d: ast.DirectionDecl, src: ast.DirMean, n_layers, width, col
     for L in layers:
         hook = HookPoint(L, "hook_resid_post").name
         # the recipe, not the vector: the vector needs the model, which check does not load
-        recipe = bytes_sha256(("steerc-mean-direction-v1\0" + "\0".join((hook, *shas))).encode())
+        where = "last" if src.last is not None else "all"
+        recipe = bytes_sha256(("steerc-mean-direction-v1\0" + "\0".join((hook, where, *shas))).encode())
         out.append(SaeBinding(_alias(d, L, len(layers)), paths[0], hook, width or 0, 1, recipe,
                               "direction", span=d.span,
-                              direction=DirectionSource(d.name.value, "mean", paths, shas)))
+                              direction=DirectionSource(d.name.value, "mean", paths, shas,
+                                                        last=src.last is not None)))
     return tuple(out)
 
 
