@@ -1,5 +1,5 @@
 """The cost in tokens/s of the seed's three uses on the demo: format (JSON only), domain
-(prose only) and a feature guardrail (no `self`), each a compiled example spec.
+(prose only) and two feature guardrails (no `self`, no Amazon), each a compiled example spec.
 
     .venv/bin/python bench/seed_uses.py [--root /tmp/seed-uses] [--prompts 16] [--repeats 3]
 
@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 USES = (("format: JSON only", "json_rates", "requests.txt"),
         ("domain: prose only", "prose_rates", "code.jsonl"),
-        ("guardrail: no `self`", "no_self_rates", "code.jsonl"))
+        ("guardrail: no `self`", "no_self_rates", "code.jsonl"),
+        ("guardrail: no Amazon", "no_amazon_rates", "aws_docs.jsonl"))
 NEW_TOKENS = 48
 
 

@@ -86,5 +86,17 @@ def test_the_guardrail_example_resolves_with_its_held_out_code_prompts():
     p = load_program(ROOT / "specs" / "examples" / "no_self_rates.steer")
     rate, down, kl = p.expects
     assert (rate.kind, rate.arg, rate.percent) == ("not_mentions", "self", 90.0)
-    assert (down.kind, [f.index for f in down.features]) == ("down", [1221])
+    assert (down.kind, [f.index for f in down.features]) == ("down", [239])
+    assert len(p.interventions) == 10 and {iv.op.value for iv in p.interventions} == {"set_activation"}
+    assert sum(1 for ln in Path(rate.texts).read_text().splitlines() if ln.strip()) >= 50
+
+
+def test_the_entity_guardrail_example_resolves_with_its_held_out_aws_prompts():
+    from steerc.compiler.load import load_program
+
+    p = load_program(ROOT / "specs" / "examples" / "no_amazon_rates.steer")
+    rate, down, kl = p.expects
+    assert (rate.kind, rate.arg, rate.percent) == ("not_mentions", "Amazon", 90.0)
+    assert down.kind == "down" and kl.kind == "kl_below"
+    assert len(p.interventions) == 30
     assert sum(1 for ln in Path(rate.texts).read_text().splitlines() if ln.strip()) >= 50
