@@ -1,7 +1,8 @@
 """The cost in tokens/s of the seed's three uses on the demo: format (JSON only), domain
-(prose only) and two feature guardrails (no `self`, no Amazon), each a compiled example spec.
+(prose only), two feature guardrails (no `self`, no Amazon) and a direction guardrail (no
+`self`), each a compiled example spec.
 
-    .venv/bin/python bench/seed_uses.py [--root /tmp/seed-uses] [--prompts 16] [--repeats 3]
+    .venv/bin/python bench/seed_uses.py [--root /tmp/seed-uses] [--prompts 16] [--repeats 3] [--only SPEC ...]
 
 Each spec is compiled (`steerc compile`, target auto) and loaded the way `steerc verify`
 loads it (base and steered model, fp32, the shipped code only). Throughput is batched greedy
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 USES = (("format: JSON only", "json_rates", "requests.txt"),
         ("domain: prose only", "prose_rates", "code.jsonl"),
         ("guardrail: no `self`", "no_self_rates", "code.jsonl"),
+        ("guardrail: no `self`, a direction", "no_self_direction", "code.jsonl"),
         ("guardrail: no Amazon", "no_amazon_rates", "aws_docs.jsonl"))
 NEW_TOKENS = 48
 
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--root", default="/tmp/seed-uses")
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", nargs="*", metavar="SPEC", help="these example specs only (by name)")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -63,6 +66,8 @@ def main() -> None:
     torch.manual_seed(0)
     rows = []
     for use, spec, prompt_file in USES:
+        if a.only and spec not in a.only:
+            continue
         out = Path(a.root) / spec
         subprocess.run([sys.executable, "-m", "steerc", "compile", str(ROOT / "specs" / "examples" / f"{spec}.steer"),
                         "-o", str(out), "--force", "--no-progress"], check=True)

@@ -36,7 +36,7 @@ def test_prompt_file_is_held_out_from_the_calibration_corpus(path, calibration_t
 
 def test_the_guardrail_sets_are_large_enough_and_disjoint():
     """The guardrail examples' evaluation prompts share no text with the files their
-    features were chosen on (GUARDRAIL.md)."""
+    features were chosen on (docs/guardrail.md)."""
     read = {p.name: read_prompts(p, CHECK_KIND).prompts for p in FILES}
     for evaluated, chosen_on in (("code.jsonl", ("before_self.jsonl", "elsewhere_code.jsonl")),
                                  ("aws_docs.jsonl", ("aws_amazon.jsonl", "aws_no_amazon.jsonl"))):
