@@ -165,17 +165,17 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
     it. The lock file is `lock`, else `<spec>.lock` beside the spec. `catalogue` replaces the
     spec's own; `allow_pickle` lets torch-pickled SAE files load (they can run code)."""
     from steerc.compiler.describe import summary
-    from steerc.compiler.lock import build_lock, check_locked, write_lock as write
+    from steerc.compiler.lock import build_lock, write_lock as write
 
     if locked and write_lock:
         raise ValueError("check: locked and write_lock exclude each other")
-    program, warnings = _load(spec, catalogue, allow_pickle)
-    _validate(program, warnings)
     lock_path = _lock_path(spec, lock)
+    program, warnings, calibration = _load(spec, catalogue, allow_pickle, lock_path=lock_path)
+    _validate(program, warnings)
     if locked or write_lock:
-        new = build_lock(program, lock_path.parent)
+        new = build_lock(program, lock_path.parent, calibration)
         if locked:
-            check_locked(new, lock_path, str(spec), warnings)
+            _check_locked(new, program, lock_path, spec, warnings)
         else:  # never over, into or above an input of the spec
             from steerc.compiler.inputs import program_inputs
 
@@ -192,7 +192,7 @@ def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None 
     from steerc.compiler.plan import plan as make_plan
 
     _check_target(target)
-    program, warnings = _load(spec, catalogue, allow_pickle)
+    program, warnings, _ = _load(spec, catalogue, allow_pickle, lock_path=_lock_path(spec, None))
     info = _validate(program, warnings)
     config, _, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, target, check=False)
@@ -212,14 +212,15 @@ def compile(spec: PathLike, out: PathLike, *, target: str = "auto", force: bool 
     (`lock`, else `<spec>.lock`); the lock text is copied into the checkpoint as `steer.lock`.
     `jobs`: tensors made at once (the output does not depend on it)."""
     from steerc.compiler.build_checkpoint import compile_program
-    from steerc.compiler.lock import build_lock, check_locked, dumps_lock
+    from steerc.compiler.lock import build_lock, dumps_lock
 
     _check_target(target)
-    program, warnings = _load(spec, catalogue, allow_pickle, fetch_weights=True, progress=progress)
     lock_path = _lock_path(spec, lock)
-    new = build_lock(program, lock_path.parent)
+    program, warnings, calibration = _load(spec, catalogue, allow_pickle, fetch_weights=True,
+                                           progress=progress, lock_path=lock_path)
+    new = build_lock(program, lock_path.parent, calibration)
     if locked:
-        check_locked(new, lock_path, str(spec), warnings)
+        _check_locked(new, program, lock_path, spec, warnings)
     try:
         res = compile_program(program, out, target=target, force=force, progress=progress,
                               lock_text=dumps_lock(new), allow_pickle=allow_pickle,
@@ -285,15 +286,33 @@ def export_lm_eval(spec: PathLike, out: PathLike, *, catalogue: PathLike | None 
 
 
 def _load(spec: PathLike, catalogue: PathLike | None, allow_pickle: bool, *,
-          fetch_weights: bool = False, progress: bool = False) -> tuple[Program, list[Diagnostic]]:
-    """Parse + resolve. `fetch_weights`: a Hub model comes with its safetensors (compile),
-    not only its config and tokenizer (check, explain); `progress`: download bars."""
+          fetch_weights: bool = False, progress: bool = False, lock_path: Path,
+          strength=None) -> tuple[Program, list[Diagnostic], dict | None]:
+    """Parse + resolve, `auto` rules at the strength calibrated in the lock at `lock_path`
+    (or `strength`, a resolve.auto.Strength: calibrate's own). Returns the program, the
+    warnings and the lock's calibration entry. `fetch_weights`: a Hub model comes with its
+    safetensors (compile), not only its config and tokenizer (check, explain); `progress`:
+    download bars."""
     from steerc.compiler.load import DiskEnvironment, load
+    from steerc.compiler.lock_calibration import read_strength
 
+    entry = None
+    if strength is None:
+        strength, entry = read_strength(lock_path, str(spec))
     loaded = load(str(spec), catalogue_override=_str(catalogue),
                   env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=fetch_weights,
-                                      progress=progress))
-    return loaded.program, list(loaded.diagnostics)
+                                      progress=progress), strength=strength)
+    return loaded.program, list(loaded.diagnostics), entry
+
+
+def _check_locked(new: dict, program: Program, lock_path: Path, spec: PathLike,
+                  warnings: list[Diagnostic]) -> None:
+    """E222 when the resolution differs from the lock, E283 when its calibration was
+    measured on other inputs (steerc/compiler/lock_calibration.py)."""
+    from steerc.compiler.lock import check_locked
+    from steerc.compiler.lock_calibration import check_calibration
+
+    check_locked(new, lock_path, str(spec), warnings, check_calibration(new, program, lock_path, str(spec)))
 
 
 def _validate(program: Program, warnings: list[Diagnostic]):

@@ -162,16 +162,17 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
 
 
 def load(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,
-         env: Environment | None = None) -> Loaded:
+         env: Environment | None = None, strength=None) -> Loaded:
     """Parse, compose and resolve a spec. Raises DiagnosticError (with every diagnostic,
-    warnings included) when anything is an error; otherwise returns the warnings too."""
+    warnings included) when anything is an error; otherwise returns the warnings too.
+    `strength` (resolve.auto.Strength): the calibrated t of the spec's `auto` rules."""
     col = Collector()
     specs, statements = gather(spec_path, col)
     col.check()  # syntax errors or broken `use`s: resolving half a program only adds noise
     files = [s.file for s in specs]
     decls = merge(files[0], statements, files, col)
     program, diags = resolve(decls, env or DiskEnvironment(), catalogue_override=catalogue_override,
-                             collector=col)
+                             collector=col, strength=strength)
     return Loaded(program, tuple(diags), tuple(specs))
 
 

@@ -19,7 +19,11 @@ a limit take every tagged feature.
 
 from __future__ import annotations
 
-from steerc.compiler.ir import Program
+import dataclasses
+
+from steerc.compiler.ir import Calibrated, Program
+from steerc.compiler.resolve import auto
+from steerc.compiler import ast
 from steerc.compiler.locate import spec_relative
 from steerc.compiler.resolve.bind import bind
 from steerc.compiler.resolve.body import lower_body
@@ -39,16 +43,20 @@ __all__ = ["resolve", "bind", "lower_body", "Binding", "CatalogueView", "Context
 
 
 def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | None = None,
-            collector: Collector | None = None) -> tuple[Program, list[Diagnostic]]:
+            collector: Collector | None = None,
+            strength: auto.Strength | None = None) -> tuple[Program, list[Diagnostic]]:
     """Resolve merged declarations into a Program; returns it with the warnings (and those
     `collector` held already: `load` passes the ones it found while reading the files).
+    `strength`: the calibrated t of `auto` rules (E282 at each one without it).
 
     Raises DiagnosticError carrying every diagnostic (warnings too) if any is an error.
     """
     col = collector or Collector()
     ctx, bound = bind(decls, env, catalogue_override)
+    ctx = dataclasses.replace(ctx, strength=strength)
     body = lower_body(ctx)
     col.diagnostics.extend(bound + body.diagnostics)
+    auto.check_goals(decls.body, body.expects, col)
     for alias, b in ctx.bindings.items():
         if alias not in body.used and not col.has_errors:  # after an error it is mostly noise
             col.warn("W207", f"SAE '{alias}' is declared but no rule uses it", b.decl.alias.span,
@@ -62,5 +70,23 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         saes=tuple(b.sae for b in ctx.bindings.values()),
         catalogue=ctx.cat_path, interventions=body.interventions, json=body.json,
         expects=body.expects, files=decls.files, model_source=ctx.model_source,
-        model_span=decls.model.path.span if decls.model is not None else None)
+        model_span=decls.model.path.span if decls.model is not None else None,
+        calibrated=_calibrated(decls, strength))
     return program, list(col.diagnostics)
+
+
+def _calibrated(decls: Declarations, strength: auto.Strength | None) -> Calibrated | None:
+    """t and the origins of the `auto` rules (as `rules.lower_rule` writes them), if any."""
+    from steerc.grammar.printer import format_rule, format_when_head
+
+    origins: list[str] = []
+    for st in decls.body:
+        if isinstance(st, ast.When):
+            head = format_when_head(st)
+            origins += [f"{head} {{ {format_rule(r)} }}" for r in auto.auto_rules(st.body)
+                        if not isinstance(r, ast.When)]
+        elif isinstance(st, (ast.Steer, ast.Clamp, ast.Scale)) and auto.is_auto(st):
+            origins.append(format_rule(st))
+    if not origins or strength is None or strength.t is None:
+        return None
+    return Calibrated(float(strength.t), tuple(dict.fromkeys(origins)))

@@ -84,6 +84,7 @@ class Context:
     cat: CatalogueView | None = None
     cat_path: str | None = None
     catalogue_named: bool = False     # by the spec or --catalogue (it may have failed to load)
+    strength: Any = None              # auto.Strength: the calibrated t of `auto` rules
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bindings", MappingProxyType(dict(self.bindings)))
