@@ -32,6 +32,7 @@ from steerc.compiler.rulegroups import RuleGroup, group_by_rule, op_summary
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 
 if TYPE_CHECKING:
+    from steerc.calibration import Curve
     from steerc.compiler.plan import Plan
     from steerc.verify import Report
     from steerc.verify.trace import TokenRow, TracedSae
@@ -245,6 +246,45 @@ def verify(checkpoint: PathLike, *, prompts: PathLike | None = None, neutral: Pa
     opts = Options(prompts=_str(prompts), neutral=_str(neutral), base_model=_str(base_model),
                    max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle)
     return verify_checkpoint(checkpoint, opts)
+
+
+def calibrate(spec: PathLike, *, lock: PathLike | None = None, grid: Sequence[float] | None = None,
+              catalogue: PathLike | None = None, max_windows: int = 32, max_new_tokens: int = 48,
+              write: bool = True, progress: bool = False, allow_pickle: bool = False) -> "Curve":
+    """Find the strength t of the spec's `auto` rules (`steer X by auto`): at each t of `grid`
+    (default `steerc.calibration.DEFAULT_GRID`) apply the program to the base model in process
+    and measure every `expect`, as `verify` would on a compiled checkpoint; among the t where
+    all pass, choose the lowest KL on the text of the spec's first `expect kl`. With a choice
+    (`Curve.ok`) and `write`, the lock (`lock`, else `<spec>.lock`) is written with it;
+    without one the lock is untouched and `Curve.failure` says which point came closest
+    (E561). E562 when the spec has no `auto`; E280/E281 when its expectations cannot guide a
+    search (docs/calibrate.md)."""
+    import dataclasses
+
+    from steerc.calibration import DEFAULT_GRID
+    from steerc.calibration.search import search
+    from steerc.calibration.write import write_calibrated
+    from steerc.compiler.resolve.auto import Strength
+    from steerc.verify.run import Options
+
+    points = tuple(sorted(float(g) for g in (DEFAULT_GRID if grid is None else grid)))
+    lock_path = _lock_path(spec, lock)
+    # t = 1: each auto intervention holds its unit, which search scales per point
+    program, warnings, _ = _load(spec, catalogue, allow_pickle, fetch_weights=True, progress=progress,
+                                 lock_path=lock_path, strength=Strength(1.0, str(lock_path), str(spec)))
+    if program.calibrated is None:
+        raise DiagnosticError(list(warnings) + [Diagnostic(
+            "E562", f"nothing to calibrate: {spec} has no `auto` strength", None,
+            "write `by auto` (or `clamp X to auto`) where the strength should be found, e.g. "
+            "`steer res2[12] by auto`")])
+    _validate(program, warnings)
+    opts = Options(max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle)
+    curve = dataclasses.replace(search(program, str(spec), lock_path, points, opts, progress=progress),
+                                warnings=tuple(warnings))
+    if curve.ok and write:
+        write_calibrated(program, curve, points)
+        curve = dataclasses.replace(curve, lock_written=True)
+    return curve
 
 
 def trace(text: str, *, spec: PathLike | None = None, model: PathLike | None = None,

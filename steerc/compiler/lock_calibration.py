@@ -29,7 +29,7 @@ def read_strength(lock_path: Path, spec: str) -> tuple[Strength, dict | None]:
     """The calibrated t in the lock at `lock_path` (None when there is none, with why), and
     its `calibration` entry (to carry into a rewritten lock). Reads plain JSON, no schema:
     `--locked` validates the whole file (E223); here a bad entry only means "not calibrated"."""
-    shown = os.path.relpath(lock_path) if not os.path.isabs(str(lock_path)) else str(lock_path)
+    shown = os.path.relpath(lock_path)
     if not os.path.isfile(lock_path):
         return Strength(None, shown, spec, "the lock does not exist"), None
     try:

@@ -154,17 +154,19 @@ def generate_many(model, tok, prompts: list[str], max_new_tokens: int, guarded: 
 
 
 def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
-                max_new_tokens: int = 64) -> list[ExpectResult]:
+                max_new_tokens: int = 64, base_cache: dict | None = None) -> list[ExpectResult]:
     """Generate for every single-prompt expect (each prompt once per model; with a baseline
-    prompt, the base model once more with it prepended) and judge the checks."""
+    prompt, the base model once more with it prepended) and judge the checks. `base_cache`
+    keeps the base model's generations across calls (the steered ones are never kept)."""
     cache: dict[tuple[str, str], str] = {}
+    shared = {} if base_cache is None else base_cache
 
     def gen(which: str, prompt: str) -> str:
-        if (which, prompt) not in cache:
+        store, key = (shared, ("one", prompt)) if which == "base" else (cache, (which, prompt))
+        if key not in store:
             model = steered if which == "steered" else base
-            cache[(which, prompt)] = generate(model, tok, prompt, max_new_tokens,
-                                              guard and which == "steered")
-        return cache[(which, prompt)]
+            store[key] = generate(model, tok, prompt, max_new_tokens, guard and which == "steered")
+        return store[key]
 
     results = []
     for e in program.expects:

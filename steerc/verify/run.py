@@ -74,33 +74,66 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
         if b.sha256 and got != b.sha256:
             warnings.append(f"SAE '{b.alias}' at {ck.sae_paths[b.alias]} differs from the one "
                             "compiled against (content hash); activations use the file on disk")
-    baseline = next((e.baseline for e in program.expects if e.baseline is not None), None)
-    # room for the baseline prompt before a window (the prompted base reads both)
-    room = 0 if baseline is None else len(tok(baseline, add_special_tokens=False)["input_ids"])
-    win = max(2, _window(base, opts.window + room) - room)
-
-    pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
-    mask = content_mask(pwin, tok)
+    tw = text_windows(program, pset, nset, base, tok, opts)
     targets = with_max_activation(measure.targeted_features(program), program, Path(ck.path), saes)
-    feats = measure.feature_activations(base, steered, saes, targets, pwin, mask)
-    nwin = texts.windows(nset.docs, tok, win, opts.max_windows)
-    kl = measure.next_token_kl(base, steered, nwin)
-    singles = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
-                                 max_new_tokens=opts.max_new_tokens)
-    defaults = expectations.Defaults(pset.source, pwin, mask, nset.source, nwin, kl)
-    measured = expectations.run_measured(program, base, steered, tok, saes, files, defaults, Path(ck.path),
-                                         guard=ck.guard, max_new_tokens=opts.max_new_tokens,
-                                         window=win, max_windows=opts.max_windows)
-    order = {id(e): i for i, e in enumerate(program.expects)}
-    expects = sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
+    feats = measure.feature_activations(base, steered, saes, targets, tw.prompt_windows, tw.mask)
+    kl, expects = measure_expects(program, base, steered, tok, saes, files, tw, Path(ck.path),
+                                  guard=ck.guard, opts=opts)
     samples = ()
     if not expects:  # still show what the steering does to text
         starts = [d[:60] for d in pset.docs[:3]]
         samples = tuple(checks.samples(starts, base, steered, tok, guard=ck.guard,
                                        max_new_tokens=opts.max_new_tokens))
     return Report(str(ck.path), program.spec_file, str(ck.base_model), ck.target, ck.guard,
-                  pset.source, int(mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
-                  samples, tuple(warnings), baseline)
+                  pset.source, int(tw.mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
+                  samples, tuple(warnings), _baseline(program))
+
+
+@dataclass(frozen=True)
+class TextWindows:
+    """Verify's own text sets as token windows: the prompt set (feature activations, and
+    down/up expectations without a file) with its content mask, and the neutral text (KL)."""
+
+    prompts: texts.TextSet
+    neutral: texts.TextSet
+    window: int                   # tokens per window
+    prompt_windows: torch.Tensor  # (N, T)
+    mask: torch.Tensor            # (N, T) content tokens
+    neutral_windows: torch.Tensor  # (M, T)
+
+
+def _baseline(program) -> str | None:
+    return next((e.baseline for e in program.expects if e.baseline is not None), None)
+
+
+def text_windows(program, pset: texts.TextSet, nset: texts.TextSet, base, tok, opts: Options) -> TextWindows:
+    """Cut the text sets into windows that leave room for the spec's baseline prompt (the
+    prompted base reads both)."""
+    baseline = _baseline(program)
+    room = 0 if baseline is None else len(tok(baseline, add_special_tokens=False)["input_ids"])
+    win = max(2, _window(base, opts.window + room) - room)
+    pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
+    nwin = texts.windows(nset.docs, tok, win, opts.max_windows)
+    return TextWindows(pset, nset, win, pwin, content_mask(pwin, tok), nwin)
+
+
+def measure_expects(program, base, steered, tok, saes: dict, files: dict, tw: TextWindows,
+                    ck_dir: Path, *, guard: bool, opts: Options,
+                    base_cache: dict | None = None) -> tuple[measure.KL, list]:
+    """KL on the neutral windows and every `expect` of `program`, base vs steered, in spec
+    order (what `verify` reports and `calibrate` searches on). `base_cache`: the base
+    model's generations, kept across calls on the same base (calibrate's grid)."""
+    kl = measure.next_token_kl(base, steered, tw.neutral_windows)
+    singles = checks.run_expects(program, base, steered, tok, ck_dir, guard=guard,
+                                 max_new_tokens=opts.max_new_tokens, base_cache=base_cache)
+    defaults = expectations.Defaults(tw.prompts.source, tw.prompt_windows, tw.mask, tw.neutral.source,
+                                     tw.neutral_windows, kl)
+    measured = expectations.run_measured(program, base, steered, tok, saes, files, defaults, ck_dir,
+                                         guard=guard, max_new_tokens=opts.max_new_tokens,
+                                         window=tw.window, max_windows=opts.max_windows,
+                                         base_cache=base_cache)
+    order = {id(e): i for i, e in enumerate(program.expects)}
+    return kl, sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
 
 
 def with_max_activation(targets: list, program, ckpt: Path, saes: dict) -> list:
