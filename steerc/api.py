@@ -330,19 +330,15 @@ def _load(spec: PathLike, catalogue: PathLike | None, allow_pickle: bool, *,
           strength=None) -> tuple[Program, list[Diagnostic], dict | None]:
     """Parse + resolve, `auto` rules at the strength calibrated in the lock at `lock_path`
     (or `strength`, a resolve.auto.Strength: calibrate's own). Returns the program, the
-    warnings and the lock's calibration entry. `fetch_weights`: a Hub model comes with its
-    safetensors (compile), not only its config and tokenizer (check, explain); `progress`:
-    download bars."""
+    warnings and the lock's calibration entry (None without `auto`). `fetch_weights`: a Hub
+    model comes with its safetensors (compile), not only its config and tokenizer (check,
+    explain); `progress`: download bars."""
     from steerc.compiler.load import DiskEnvironment, load
-    from steerc.compiler.lock_calibration import read_strength
 
-    entry = None
-    if strength is None:
-        strength, entry = read_strength(lock_path, str(spec))
     loaded = load(str(spec), catalogue_override=_str(catalogue),
                   env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=fetch_weights,
-                                      progress=progress), strength=strength)
-    return loaded.program, list(loaded.diagnostics), entry
+                                      progress=progress), strength=strength, lock_path=lock_path)
+    return loaded.program, list(loaded.diagnostics), loaded.calibration
 
 
 def _check_locked(new: dict, program: Program, lock_path: Path, spec: PathLike,

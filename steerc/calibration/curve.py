@@ -34,7 +34,8 @@ class RuleValue:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One expectation at one t: passed, the measured value (its unit), the figure's words."""
+    """One expectation at one t: passed, the measured value (its unit), the figure's words,
+    and how far it is from passing (`shortfall`, 0 when it passes; in units of its bound)."""
 
     line: str
     where: str | None
@@ -42,6 +43,7 @@ class Outcome:
     value: float | None
     unit: str
     detail: str
+    shortfall: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,12 @@ class Curve:
 
     @property
     def closest(self) -> Point | None:
-        """With nothing passing: the point passing the most expectations, then the lowest KL."""
+        """With nothing passing: the point passing the most expectations, then the one its
+        failing expectations miss by least, then the lowest KL."""
         if not self.points:
             return None
-        return min(self.points, key=lambda p: (-p.n_passed, p.kl, self.points.index(p)))
+        return min(self.points, key=lambda p: (-p.n_passed, sum(o.shortfall for o in p.outcomes), p.kl,
+                                               self.points.index(p)))
 
     @property
     def failure(self) -> Diagnostic | None:

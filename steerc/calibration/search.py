@@ -44,11 +44,26 @@ def _values(program: Program) -> tuple[RuleValue, ...]:
     return tuple(rows)
 
 
+def shortfall(e, value: float | None, passed: bool) -> float:
+    """How far a figure is from its bound, relative to the bound (0 when it passes; 1 for a
+    failed check of one continuation or a figure that could not be measured)."""
+    if passed:
+        return 0.0
+    if value is None:
+        return 1.0
+    if e.kind == "kl_below":
+        return (value - e.bound) / e.bound
+    if e.kind == "down":
+        return (value + e.percent) / e.percent      # value is the change in %, need <= -percent
+    return max(e.percent - value, 0.0) / e.percent  # rates and `up`: need >= percent
+
+
 def _outcome(r) -> Outcome:
     where = str(r.expect.span) if r.expect.span else None
     if isinstance(r, expectations.MeasuredResult):
-        return Outcome(r.line, where, r.passed, r.steered.value, r.unit, r.steered.detail)
-    return Outcome(r.line, where, r.passed, None, "", r.steered.detail)
+        return Outcome(r.line, where, r.passed, r.steered.value, r.unit, r.steered.detail,
+                       shortfall(r.expect, r.steered.value, r.passed))
+    return Outcome(r.line, where, r.passed, None, "", r.steered.detail, shortfall(r.expect, None, r.passed))
 
 
 def search(program: Program, spec: str, lock: Path, grid: tuple[float, ...], opts: Options = Options(),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,17 @@ def inputs_of(lock: dict, program: Program, base: Path) -> dict[str, Any]:
         "saes": {a: s["sha256"] for a, s in lock.get("saes", {}).items()},
         "catalogue": None if cat is None else cat["sha256"],
         "prompt_files": dict(lock.get("prompt_files", {})),
+        "schemas": dict(lock.get("schemas", {})),
     }
 
 
 def _expect(e, base: Path) -> str:
-    """One expectation, as the snapshot records it (its file relative to the lock)."""
+    """One expectation as written, its file relative to the lock (not to the working
+    directory, which would make every other directory look like a change)."""
+    from steerc.compiler.expect_text import expect_line
+
     texts = None if not e.texts else os.path.relpath(os.path.abspath(e.texts), base).replace(os.sep, "/")
-    parts = (e.kind, e.percent, e.bound, e.arg, e.prompt or None, texts, e.baseline)
-    return " ".join(json.dumps(p) if isinstance(p, str) else f"{p:g}" for p in parts if p is not None)
+    return expect_line(replace(e, texts=texts, baseline=None))
 
 
 def entry(t: float, grid: list[float], kl: float, inputs: dict) -> dict[str, Any]:
@@ -90,6 +94,7 @@ def drift(old: dict, new: dict) -> list[str]:
     if old.get("catalogue") != new.get("catalogue"):
         out.append(f"catalogue changed {short_hash(old.get('catalogue'))} -> {short_hash(new.get('catalogue'))}")
     out += diff_map("prompt file", old.get("prompt_files", {}), new.get("prompt_files", {}))
+    out += diff_map("schema", old.get("schemas", {}), new.get("schemas", {}))
     return out
 
 

@@ -30,8 +30,6 @@ def export_lm_eval(spec: str | os.PathLike, out: str | os.PathLike, *, catalogue
     from steerc.compiler.build_checkpoint import load_base
     from steerc.compiler.inputs import program_inputs
     from steerc.compiler.load import DiskEnvironment, load
-    from steerc.compiler.lock import default_lock_path
-    from steerc.compiler.lock_calibration import read_strength
     from steerc.compiler.validate import validate_program
     from steerc.files.write import check_output_file, write_atomic
 
@@ -40,9 +38,8 @@ def export_lm_eval(spec: str | os.PathLike, out: str | os.PathLike, *, catalogue
         raise DiagnosticError([Diagnostic("E457", f"cannot tell the lm-eval file type of {str(out)!r}",
                                           None, "name the output FILE.pt (steering vectors) or "
                                                 "FILE.csv (SAE names)")])
-    strength, _ = read_strength(default_lock_path(spec), str(spec))  # `by auto`: the calibrated t
     loaded = load(str(spec), catalogue_override=None if catalogue is None else str(catalogue),
-                  env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=False), strength=strength)
+                  env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=False))
     program, warnings = loaded.program, tuple(loaded.diagnostics)
     inputs = program_inputs(program)
     check_output_file(out, inputs, "lm-eval steering file")  # before the work
