@@ -12,7 +12,6 @@ when they differ. A lock without `auto` rules has no entry and keeps its bytes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import replace
@@ -21,7 +20,8 @@ from typing import Any
 
 from steerc.compiler.ir import Program
 from steerc.compiler.resolve.auto import Strength
-from steerc.diagnostics import Diagnostic
+from steerc.diagnostics import Diagnostic, DiagnosticError
+from steerc.files import read
 
 KEY = "calibration"
 
@@ -31,12 +31,12 @@ def read_strength(lock_path: Path, spec: str) -> tuple[Strength, dict | None]:
     its `calibration` entry (to carry into a rewritten lock). Reads plain JSON, no schema:
     `--locked` validates the whole file (E223); here a bad entry only means "not calibrated"."""
     shown = os.path.relpath(lock_path)
-    if not os.path.isfile(lock_path):
+    if not os.path.lexists(lock_path):
         return Strength(None, shown, spec, "the lock does not exist"), None
-    try:
-        doc = json.loads(Path(lock_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        return Strength(None, shown, spec, f"the lock cannot be read ({type(e).__name__})"), None
+    try:  # the guarded reader: a FIFO or a device is refused, never read
+        doc = read.read_json(lock_path, read.LOCK, want=None)
+    except DiagnosticError as e:
+        return Strength(None, shown, spec, f"the lock cannot be read ({e.diagnostics[0].message})"), None
     entry = doc.get(KEY) if isinstance(doc, dict) else None
     t = entry.get("t") if isinstance(entry, dict) else None
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):

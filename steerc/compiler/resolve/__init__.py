@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 from steerc.compiler.ir import Calibrated, Program
-from steerc.compiler.resolve import auto
+from steerc.compiler.resolve.auto import Strength, auto_rules, check_goals, is_auto
 from steerc.compiler import ast
 from steerc.compiler.locate import spec_relative
 from steerc.compiler.resolve.bind import bind
@@ -44,7 +44,7 @@ __all__ = ["resolve", "bind", "lower_body", "Binding", "CatalogueView", "Context
 
 def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | None = None,
             collector: Collector | None = None,
-            strength: auto.Strength | None = None) -> tuple[Program, list[Diagnostic]]:
+            strength: Strength | None = None) -> tuple[Program, list[Diagnostic]]:
     """Resolve merged declarations into a Program; returns it with the warnings (and those
     `collector` held already: `load` passes the ones it found while reading the files).
     `strength`: the calibrated t of `auto` rules (E282 at each one without it).
@@ -56,7 +56,7 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
     ctx = dataclasses.replace(ctx, strength=strength)
     body = lower_body(ctx)
     col.diagnostics.extend(bound + body.diagnostics)
-    auto.check_goals(decls.body, body.expects, col)
+    check_goals(decls.body, body.expects, col)
     for alias, b in ctx.bindings.items():
         if alias not in body.used and not col.has_errors:  # after an error it is mostly noise
             col.warn("W207", f"SAE '{alias}' is declared but no rule uses it", b.decl.alias.span,
@@ -75,7 +75,7 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
     return program, list(col.diagnostics)
 
 
-def _calibrated(decls: Declarations, strength: auto.Strength | None) -> Calibrated | None:
+def _calibrated(decls: Declarations, strength: Strength | None) -> Calibrated | None:
     """t and the origins of the `auto` rules (as `rules.lower_rule` writes them), if any."""
     from steerc.grammar.printer import format_rule, format_when_head
 
@@ -83,9 +83,9 @@ def _calibrated(decls: Declarations, strength: auto.Strength | None) -> Calibrat
     for st in decls.body:
         if isinstance(st, ast.When):
             head = format_when_head(st)
-            origins += [f"{head} {{ {format_rule(r)} }}" for r in auto.auto_rules(st.body)
+            origins += [f"{head} {{ {format_rule(r)} }}" for r in auto_rules(st.body)
                         if not isinstance(r, ast.When)]
-        elif isinstance(st, (ast.Steer, ast.Clamp, ast.Scale)) and auto.is_auto(st):
+        elif isinstance(st, (ast.Steer, ast.Clamp, ast.Scale)) and is_auto(st):
             origins.append(format_rule(st))
     if not origins or strength is None or strength.t is None:
         return None

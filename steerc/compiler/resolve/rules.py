@@ -15,7 +15,7 @@ import math
 from steerc.arch.hookpoint import HookPoint
 from steerc.compiler import ast
 from steerc.compiler.ir import Condition, Intervention, Op
-from steerc.compiler.resolve import auto
+from steerc.compiler.resolve.auto import Strength, is_auto, missing, unit_of
 from steerc.compiler.resolve.context import Context, Lowered
 from steerc.compiler.resolve.names import Feat, feature, targets, uses
 from steerc.diagnostics import Collector
@@ -39,8 +39,8 @@ def lower_rule(ctx: Context, rule: ast.Rule, cond: Condition | None = None,
     origin: the source text explain shows, the rule itself by default)."""
     col = Collector()
     origin = rule_origin(rule) if origin is None else origin
-    if auto.is_auto(rule) and (ctx.strength is None or ctx.strength.t is None):
-        auto.missing(rule, ctx.strength or auto.Strength(None, "the lock"), col)
+    if is_auto(rule) and (ctx.strength is None or ctx.strength.t is None):
+        missing(rule, ctx.strength or Strength(None, "the lock"), col)
         targets(ctx, rule.target, col)  # still report the target's own errors
         return Lowered((), tuple(col.diagnostics), uses(ctx, rule.target))
     out = []
@@ -127,7 +127,7 @@ def _op_value(ctx: Context, rule: ast.Rule, f: Feat) -> tuple[Op, float] | None:
 def _amount(ctx: Context, rule: ast.Rule, a: ast.Amount, mx: float | None) -> float:
     """A written number, or the calibrated t times the feature's unit (resolve/auto.py)."""
     if isinstance(a, ast.Auto):
-        return ctx.strength.t * auto.unit_of(rule, mx)
+        return ctx.strength.t * unit_of(rule, mx)
     return float(a.value)
 
 
