@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,11 @@ def choose(points: list[Point]) -> Point | None:
     return min(passing, key=lambda p: p.kl) if passing else None
 
 
+def _shown(path) -> str:
+    """A path as seen from the working directory (the lock's default path is absolute)."""
+    return os.path.relpath(path)
+
+
 def _measured(o: Outcome) -> str:
     if o.value is None:
         return "n/a"
@@ -143,7 +149,7 @@ def render_curve(c: Curve) -> str:
         out.append("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
     out.append("")
     if c.chosen is not None:
-        where = f"; written to {c.lock}" if c.lock_written else ""
+        where = f"; written to {_shown(c.lock)}" if c.lock_written else ""
         out.append(f"chosen: t = {c.chosen.t:g} (*), KL {c.chosen.kl:.4f}, the lowest of "
                    f"{sum(p.passed for p in c.points)} passing strength(s){where}")
     else:
@@ -155,7 +161,7 @@ def curve_json(c: Curve) -> dict:
     """The curve as one JSON document (`--format json`; docs/calibrate.md)."""
     fail = c.failure
     return {
-        "version": CURVE_VERSION, "ok": c.ok, "spec": c.spec, "lock": str(c.lock),
+        "version": CURVE_VERSION, "ok": c.ok, "spec": c.spec, "lock": _shown(c.lock),
         "lock_written": c.lock_written, "kl_source": c.kl_source,
         "chosen": None if c.chosen is None else {"t": c.chosen.t, "kl": c.chosen.kl},
         "points": [{"t": p.t, "kl": p.kl, "passed": p.passed,

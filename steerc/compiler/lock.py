@@ -37,7 +37,8 @@ def default_lock_path(spec_file: str | os.PathLike) -> Path:
     """`<spec>.lock` beside the spec (`specs/no_code.steer` -> `specs/no_code.steer.lock`):
     one lock per spec, so two specs in one folder never compare against each other's."""
     spec = Path(os.path.abspath(spec_file))
-    return spec.with_name(spec.name + LOCK_SUFFIX)
+    # not with_name: a spec path of "/" has no name, and is reported as no spec file later
+    return spec.parent / (spec.name + LOCK_SUFFIX)
 
 
 def _missing_lock_hint(path: Path) -> str:
