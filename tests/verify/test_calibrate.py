@@ -152,3 +152,18 @@ def test_json_curve_and_usage_errors(work, capsys, monkeypatch):
     work.write_text(work.read_text().replace("by auto", "by 0.5"))
     assert main(["calibrate", "auto.steer"]) == 1
     assert "error[E562]: nothing to calibrate" in capsys.readouterr().err
+
+
+def test_the_shipped_example_is_calibrated_and_locked():
+    """specs/examples/prose_auto.steer's committed lock holds the t docs/calibrate.md measured,
+    and matches the demo's inputs (check --locked: no E222, no E283)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = root / "specs" / "examples" / "prose_auto.steer"
+    if not (root / "demo" / "model" / "config.json").exists():
+        pytest.skip("demo artefacts absent")
+    checked = steerc.check(spec, locked=True)
+    assert checked.program.calibrated.t == 0.375
+    assert {iv.value for iv in checked.program.interventions} == {0.375}
+    assert "t = 0.375" in (root / "docs" / "calibrate.md").read_text()
