@@ -10,6 +10,8 @@
     built.target, built.trust_remote_code, built.tensors_rewritten
     report = steerc.verify("build/no_code")                          # base vs steered
     report.ok
+    curve = steerc.calibrate("specs/examples/prose_auto.steer")     # the t of `by auto` rules
+    curve.chosen.t, curve.lock_written
     traced = steerc.trace("def f(x):", spec="specs/examples/no_code.steer", top=5)
     traced.rows[0].hits
 

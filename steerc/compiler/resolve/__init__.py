@@ -22,8 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 from steerc.compiler.ir import Calibrated, Program
-from steerc.compiler.resolve.auto import Strength, auto_rules, check_goals, is_auto
-from steerc.compiler import ast
+from steerc.compiler.resolve.auto import Strength, auto_rules, check_goals
 from steerc.compiler.locate import spec_relative
 from steerc.compiler.resolve.bind import bind
 from steerc.compiler.resolve.body import lower_body
@@ -71,22 +70,15 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         catalogue=ctx.cat_path, interventions=body.interventions, json=body.json,
         expects=body.expects, files=decls.files, model_source=ctx.model_source,
         model_span=decls.model.path.span if decls.model is not None else None,
-        calibrated=_calibrated(decls, strength))
+        calibrated=_calibrated(decls, body.interventions, strength))
     return program, list(col.diagnostics)
 
 
-def _calibrated(decls: Declarations, strength: Strength | None) -> Calibrated | None:
-    """t and the origins of the `auto` rules (as `rules.lower_rule` writes them), if any."""
-    from steerc.grammar.printer import format_rule, format_when_head
-
-    origins: list[str] = []
-    for st in decls.body:
-        if isinstance(st, ast.When):
-            head = format_when_head(st)
-            origins += [f"{head} {{ {format_rule(r)} }}" for r in auto_rules(st.body)
-                        if not isinstance(r, ast.When)]
-        elif isinstance(st, (ast.Steer, ast.Clamp, ast.Scale)) and is_auto(st):
-            origins.append(format_rule(st))
+def _calibrated(decls: Declarations, interventions, strength: Strength | None) -> Calibrated | None:
+    """t and the origins of the interventions the `auto` rules lowered to (by span: a rule
+    inside `when` carries the block's text in its origin), if any."""
+    spans = {r.span for r in auto_rules(decls.body)}
+    origins = tuple(dict.fromkeys(iv.origin for iv in interventions if iv.span in spans))
     if not origins or strength is None or strength.t is None:
         return None
-    return Calibrated(float(strength.t), tuple(dict.fromkeys(origins)))
+    return Calibrated(float(strength.t), origins)
