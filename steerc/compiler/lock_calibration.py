@@ -4,7 +4,8 @@ rules, and what it was measured on.
     "calibration": {"t": 0.25, "grid": [...], "kl": 0.012, "inputs": {...}}
 
 `inputs` is a snapshot of what the choice depends on (every rule's text, the expectations,
-the model, the SAEs, the catalogue and the prompt files), taken when it was calibrated.
+the model, the SAEs, the catalogue, the prompt and schema files; paths relative to the
+spec), taken when it was calibrated.
 `check --write-lock` carries the entry over unchanged, so the snapshot stays the one the
 search saw; `--locked` compares it with the inputs now and fails with E283 ("recalibrate")
 when they differ. A lock without `auto` rules has no entry and keeps its bytes.
@@ -44,22 +45,32 @@ def read_strength(lock_path: Path, spec: str) -> tuple[Strength, dict | None]:
     return Strength(float(t), shown, spec), entry
 
 
-def inputs_of(lock: dict, program: Program, base: Path) -> dict[str, Any]:
-    """The snapshot a calibration depends on, from a lock document built for `program`."""
+def inputs_of(lock: dict, program: Program, lock_dir: Path) -> dict[str, Any]:
+    """The snapshot a calibration depends on, from a lock document built for `program` in
+    `lock_dir`. Paths are relative to the spec's folder, not the lock's, so a lock written
+    elsewhere (`--lock PATH`) records the same snapshot."""
+    spec_dir = Path(os.path.dirname(os.path.abspath(program.spec_file)))
+
+    def rebase(path: str) -> str:
+        return os.path.relpath(os.path.normpath(os.path.join(lock_dir, path)), spec_dir).replace(os.sep, "/")
+
     cat = lock.get("catalogue")
+    model = dict(lock.get("model") or {})
+    if model.get("fingerprint") is not None and "hub" not in model:  # a local folder
+        model["ref"] = rebase(model["ref"])
     return {
         "rules": [r["origin"] for r in lock.get("rules", [])],
-        "expects": [_expect(e, base) for e in program.expects],
-        "model": lock.get("model"),
+        "expects": [_expect(e, spec_dir) for e in program.expects],
+        "model": model,
         "saes": {a: s["sha256"] for a, s in lock.get("saes", {}).items()},
         "catalogue": None if cat is None else cat["sha256"],
-        "prompt_files": dict(lock.get("prompt_files", {})),
-        "schemas": dict(lock.get("schemas", {})),
+        "prompt_files": {rebase(k): v for k, v in lock.get("prompt_files", {}).items()},
+        "schemas": {rebase(k): v for k, v in lock.get("schemas", {}).items()},
     }
 
 
 def _expect(e, base: Path) -> str:
-    """One expectation as written, its file relative to the lock (not to the working
+    """One expectation as written, its file relative to `base` (not to the working
     directory, which would make every other directory look like a change)."""
     from steerc.compiler.expect_text import expect_line
 

@@ -123,6 +123,17 @@ def test_locked_detects_an_input_changed_since_calibration(calibrated, edit, say
     assert [d.code for d in ei.value.diagnostics if d.is_error] == ["E283"]
 
 
+def test_a_lock_written_elsewhere_keeps_the_same_snapshot(calibrated, tmp_path_factory):
+    spec, _ = calibrated
+    other = tmp_path_factory.mktemp("elsewhere") / "sub" / "x.lock"
+    other.parent.mkdir()
+    shutil.copy(spec.with_name("auto.steer.lock"), other)
+    steerc.check(spec, lock=other, write_lock=True)   # paths in the lock now relative to sub/
+    doc = json.loads(other.read_text())
+    assert doc["calibration"] == read_lock(spec.with_name("auto.steer.lock"))["calibration"]
+    steerc.check(spec, lock=other, locked=True)       # no E283 for the move
+
+
 def test_nothing_passing_exits_1_with_the_curve_and_the_closest_point(work, capsys, monkeypatch):
     monkeypatch.chdir(work.parent)
     rc = main(["calibrate", "auto.steer", "--grid", "1,0.75", "--max-windows", "2",
