@@ -7,6 +7,7 @@ The public library API (see steerc/api.py and the README's "Python" section):
     steerc.compile(spec, out) -> steerc.Compiled    steerc.verify(out) -> steerc.verify.Report
     steerc.trace(text, spec=spec) -> steerc.Traced
     steerc.export_lm_eval(spec, "steer.pt")          # lm-eval `steered` vectors (docs/export.md)
+    steerc.calibrate(spec) -> steerc.calibration.Curve   # the strength of `by auto` rules (docs/calibrate.md)
 
 Bad input raises `steerc.DiagnosticError` (`.diagnostics`: a list of `steerc.Diagnostic`).
 `import steerc` stays light (no torch): the heavy modules load inside the calls that need them.
@@ -14,11 +15,11 @@ Bad input raises `steerc.DiagnosticError` (`.diagnostics`: a list of `steerc.Dia
 
 __version__ = "0.1.0"  # before the imports: modules below read it while steerc is importing
 
-from steerc.api import (Checked, Compiled, Explained, Lowered, RuleSummary, Traced, check, compile,
-                        explain, export_lm_eval, trace)
+from steerc.api import (Checked, Compiled, Explained, Lowered, RuleSummary, Traced, calibrate, check,
+                        compile, explain, export_lm_eval, trace)
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 
-__all__ = ["check", "explain", "compile", "verify", "trace", "export_lm_eval", "Checked", "Explained", "Compiled",
+__all__ = ["check", "explain", "compile", "verify", "trace", "export_lm_eval", "calibrate", "Checked", "Explained", "Compiled",
            "Traced", "RuleSummary", "Lowered", "Diagnostic", "DiagnosticError", "Span"]
 
 

@@ -10,6 +10,8 @@
     built.target, built.trust_remote_code, built.tensors_rewritten
     report = steerc.verify("build/no_code")                          # base vs steered
     report.ok
+    curve = steerc.calibrate("specs/examples/prose_auto.steer")     # the t of `by auto` rules
+    curve.chosen.t, curve.lock_written
     traced = steerc.trace("def f(x):", spec="specs/examples/no_code.steer", top=5)
     traced.rows[0].hits
 
@@ -32,6 +34,7 @@ from steerc.compiler.rulegroups import RuleGroup, group_by_rule, op_summary
 from steerc.diagnostics import Diagnostic, DiagnosticError, Span
 
 if TYPE_CHECKING:
+    from steerc.calibration import Curve
     from steerc.compiler.plan import Plan
     from steerc.verify import Report
     from steerc.verify.trace import TokenRow, TracedSae
@@ -165,17 +168,17 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
     it. The lock file is `lock`, else `<spec>.lock` beside the spec. `catalogue` replaces the
     spec's own; `allow_pickle` lets torch-pickled SAE files load (they can run code)."""
     from steerc.compiler.describe import summary
-    from steerc.compiler.lock import build_lock, check_locked, write_lock as write
+    from steerc.compiler.lock import build_lock, write_lock as write
 
     if locked and write_lock:
         raise ValueError("check: locked and write_lock exclude each other")
-    program, warnings = _load(spec, catalogue, allow_pickle)
-    _validate(program, warnings)
     lock_path = _lock_path(spec, lock)
+    program, warnings, calibration = _load(spec, catalogue, allow_pickle, lock_path=lock_path)
+    _validate(program, warnings)
     if locked or write_lock:
-        new = build_lock(program, lock_path.parent)
+        new = build_lock(program, lock_path.parent, calibration)
         if locked:
-            check_locked(new, lock_path, str(spec), warnings)
+            _check_locked(new, program, lock_path, spec, warnings)
         else:  # never over, into or above an input of the spec
             from steerc.compiler.inputs import program_inputs
 
@@ -192,7 +195,7 @@ def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None 
     from steerc.compiler.plan import plan as make_plan
 
     _check_target(target)
-    program, warnings = _load(spec, catalogue, allow_pickle)
+    program, warnings, _ = _load(spec, catalogue, allow_pickle, lock_path=_lock_path(spec, None))
     info = _validate(program, warnings)
     config, _, adapter = load_base(info.root)
     p = make_plan(program, config, adapter, target, check=False)
@@ -212,14 +215,15 @@ def compile(spec: PathLike, out: PathLike, *, target: str = "auto", force: bool 
     (`lock`, else `<spec>.lock`); the lock text is copied into the checkpoint as `steer.lock`.
     `jobs`: tensors made at once (the output does not depend on it)."""
     from steerc.compiler.build_checkpoint import compile_program
-    from steerc.compiler.lock import build_lock, check_locked, dumps_lock
+    from steerc.compiler.lock import build_lock, dumps_lock
 
     _check_target(target)
-    program, warnings = _load(spec, catalogue, allow_pickle, fetch_weights=True, progress=progress)
     lock_path = _lock_path(spec, lock)
-    new = build_lock(program, lock_path.parent)
+    program, warnings, calibration = _load(spec, catalogue, allow_pickle, fetch_weights=True,
+                                           progress=progress, lock_path=lock_path)
+    new = build_lock(program, lock_path.parent, calibration)
     if locked:
-        check_locked(new, lock_path, str(spec), warnings)
+        _check_locked(new, program, lock_path, spec, warnings)
     try:
         res = compile_program(program, out, target=target, force=force, progress=progress,
                               lock_text=dumps_lock(new), allow_pickle=allow_pickle,
@@ -247,6 +251,45 @@ def verify(checkpoint: PathLike, *, prompts: PathLike | None = None, neutral: Pa
                    max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle,
                    blame=blame, blame_rules=blame_rules)
     return verify_checkpoint(checkpoint, opts)
+
+
+def calibrate(spec: PathLike, *, lock: PathLike | None = None, grid: Sequence[float] | None = None,
+              catalogue: PathLike | None = None, max_windows: int = 32, max_new_tokens: int = 48,
+              write: bool = True, progress: bool = False, allow_pickle: bool = False) -> "Curve":
+    """Find the strength t of the spec's `auto` rules (`steer X by auto`): at each t of `grid`
+    (default `steerc.calibration.DEFAULT_GRID`) apply the program to the base model in process
+    and measure every `expect`, as `verify` would on a compiled checkpoint; among the t where
+    all pass, choose the lowest KL on the text of the spec's first `expect kl`. With a choice
+    (`Curve.ok`) and `write`, the lock (`lock`, else `<spec>.lock`) is written with it;
+    without one the lock is untouched and `Curve.failure` says which point came closest
+    (E561). E562 when the spec has no `auto`; E280/E281 when its expectations cannot guide a
+    search (docs/calibrate.md)."""
+    import dataclasses
+
+    from steerc.calibration import DEFAULT_GRID
+    from steerc.calibration.search import search
+    from steerc.calibration.write import write_calibrated
+    from steerc.compiler.resolve.auto import Strength
+    from steerc.verify.run import Options
+
+    points = tuple(sorted(float(g) for g in (DEFAULT_GRID if grid is None else grid)))
+    lock_path = _lock_path(spec, lock)
+    # t = 1: each auto intervention holds its unit, which search scales per point
+    program, warnings, _ = _load(spec, catalogue, allow_pickle, fetch_weights=True, progress=progress,
+                                 lock_path=lock_path, strength=Strength(1.0, str(lock_path), str(spec)))
+    if program.calibrated is None:
+        raise DiagnosticError(list(warnings) + [Diagnostic(
+            "E562", f"nothing to calibrate: {spec} has no `auto` strength", None,
+            "write `by auto` (or `clamp X to auto`) where the strength should be found, e.g. "
+            "`steer res2[12] by auto`")])
+    _validate(program, warnings)
+    opts = Options(max_windows=max_windows, max_new_tokens=max_new_tokens, allow_pickle=allow_pickle)
+    curve = dataclasses.replace(search(program, str(spec), lock_path, points, opts, progress=progress),
+                                warnings=tuple(warnings))
+    if curve.ok and write:
+        write_calibrated(program, curve, points)
+        curve = dataclasses.replace(curve, lock_written=True)
+    return curve
 
 
 def trace(text: str, *, spec: PathLike | None = None, model: PathLike | None = None,
@@ -288,15 +331,29 @@ def export_lm_eval(spec: PathLike, out: PathLike, *, catalogue: PathLike | None 
 
 
 def _load(spec: PathLike, catalogue: PathLike | None, allow_pickle: bool, *,
-          fetch_weights: bool = False, progress: bool = False) -> tuple[Program, list[Diagnostic]]:
-    """Parse + resolve. `fetch_weights`: a Hub model comes with its safetensors (compile),
-    not only its config and tokenizer (check, explain); `progress`: download bars."""
+          fetch_weights: bool = False, progress: bool = False, lock_path: Path,
+          strength=None) -> tuple[Program, list[Diagnostic], dict | None]:
+    """Parse + resolve, `auto` rules at the strength calibrated in the lock at `lock_path`
+    (or `strength`, a resolve.auto.Strength: calibrate's own). Returns the program, the
+    warnings and the lock's calibration entry (None without `auto`). `fetch_weights`: a Hub
+    model comes with its safetensors (compile), not only its config and tokenizer (check,
+    explain); `progress`: download bars."""
     from steerc.compiler.load import DiskEnvironment, load
 
     loaded = load(str(spec), catalogue_override=_str(catalogue),
                   env=DiskEnvironment(allow_pickle=allow_pickle, fetch_weights=fetch_weights,
-                                      progress=progress))
-    return loaded.program, list(loaded.diagnostics)
+                                      progress=progress), strength=strength, lock_path=lock_path)
+    return loaded.program, list(loaded.diagnostics), loaded.calibration
+
+
+def _check_locked(new: dict, program: Program, lock_path: Path, spec: PathLike,
+                  warnings: list[Diagnostic]) -> None:
+    """E222 when the resolution differs from the lock, E283 when its calibration was
+    measured on other inputs (steerc/compiler/lock_calibration.py)."""
+    from steerc.compiler.lock import check_locked
+    from steerc.compiler.lock_calibration import check_calibration
+
+    check_locked(new, lock_path, str(spec), warnings, check_calibration(new, program, lock_path, str(spec)))
 
 
 def _validate(program: Program, warnings: list[Diagnostic]):

@@ -24,6 +24,7 @@ COMMANDS = (
     "check",
     "explain",
     "compile",
+    "calibrate",
     "verify",
     "trace",
     "catalogue",

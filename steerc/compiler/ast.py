@@ -26,6 +26,17 @@ class Num:
 
 
 @dataclass(frozen=True)
+class Auto:
+    """`auto` where a rule's strength goes (`steer X by auto`): `steerc calibrate` searches
+    it and writes it into the spec's lock; check and compile read it from there."""
+
+    span: Span
+
+
+Amount = Union[Num, Auto]
+
+
+@dataclass(frozen=True)
 class Name:
     value: str
     span: Span
@@ -214,17 +225,18 @@ class Steer:
 
     verb: Literal["steer", "amplify"]
     target: Target
-    amount: Num
+    amount: Amount
     scope: Scope
     span: Span
 
 
 @dataclass(frozen=True)
 class Clamp:
-    """`clamp X to v` (absolute) or `clamp X to 5x max` (times the catalogue max activation)."""
+    """`clamp X to v` (absolute), `clamp X to 5x max` (times the catalogue max activation) or
+    `clamp X to auto` (unit abs)."""
 
     target: Target
-    value: Num
+    value: Amount
     unit: Literal["abs", "max"]
     scope: Scope
     span: Span
@@ -235,7 +247,7 @@ class Scale:
     """`scale X by k`: activation <- k * activation."""
 
     target: Target
-    factor: Num
+    factor: Amount
     scope: Scope
     span: Span
 

@@ -58,6 +58,8 @@ def describe_program(program: Program, *, features: bool = False) -> str:
         lines = [describe_intervention(iv) for iv in program.interventions]
     else:
         lines = [ln for g in group_by_rule(program.interventions) for ln in describe_rule(g)]
+    if program.calibrated is not None:
+        lines.append(describe_calibrated(program))
     for b in program.saes:
         lines.append(describe_binding(b))
     if program.json is not None:
@@ -68,6 +70,15 @@ def describe_program(program: Program, *, features: bool = False) -> str:
     if program.expects and program.expects[0].baseline is not None:
         lines.append(f"baseline prompt {program.expects[0].baseline!r}")
     return "\n".join(lines)
+
+
+def describe_calibrated(program: Program) -> str:
+    """One line on the `auto` strength: its value and that `steerc calibrate` chose it."""
+    cal = program.calibrated
+    n = len(cal.rules)
+    return (f"calibrated: t = {cal.t:g} for {n} `auto` rule{'s' * (n != 1)} (chosen by `steerc "
+            "calibrate`, read from the spec's lock; value = t x the feature's max_activation, "
+            "or t for scale)")
 
 
 def describe_expect(e) -> str:

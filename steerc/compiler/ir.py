@@ -196,6 +196,16 @@ class ExpectCheck:
 
 
 @dataclass(frozen=True)
+class Calibrated:
+    """The strength t of a spec's `auto` rules (`steer X by auto`), found by `steerc
+    calibrate` and read from the spec's lock; `rules` are the origins of those rules, whose
+    interventions hold t times their unit (steerc/compiler/resolve/auto.py)."""
+
+    t: float
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Program:
     """A resolved spec: the root of the IR."""
 
@@ -209,6 +219,7 @@ class Program:
     files: tuple[str, ...] = ()  # every spec file read (the root and its `use`s)
     model_source: HubSource | None = None  # set when `model` names a Hub repo (model: its cache folder)
     model_span: Span | None = None  # the `model` line's path (model problems are reported there)
+    calibrated: Calibrated | None = None  # set when the spec has `auto` rules
 
     def sae(self, alias: str) -> SaeBinding:
         for b in self.saes:

@@ -22,6 +22,7 @@ from steerc.compiler import ast
 from steerc.files.hashing import bytes_sha256, cached_by_files, file_sha256
 from steerc.compiler.ir import Program
 from steerc.compiler.locate import sae_key
+from steerc.compiler.resolve.auto import auto_rules
 from steerc.compiler.resolve import (CatalogueView, Declarations, Environment, SaeInfo, missing_file,
                                      resolve, spec_relative)
 from steerc.diagnostics import Collector, Diagnostic, DiagnosticError, Span
@@ -35,6 +36,7 @@ class Loaded:
     program: Program
     diagnostics: tuple[Diagnostic, ...]
     specs: tuple[ast.Spec, ...]
+    calibration: dict | None = None  # the lock's `calibration` entry `auto` rules took t from
 
 
 def _display(path: str | os.PathLike) -> str:
@@ -171,17 +173,28 @@ def merge(spec_file: str, statements: list[ast.Statement], files: list[str],
 
 
 def load(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,
-         env: Environment | None = None) -> Loaded:
+         env: Environment | None = None, strength=None,
+         lock_path: str | os.PathLike | None = None) -> Loaded:
     """Parse, compose and resolve a spec. Raises DiagnosticError (with every diagnostic,
-    warnings included) when anything is an error; otherwise returns the warnings too."""
+    warnings included) when anything is an error; otherwise returns the warnings too.
+
+    A spec with `auto` strengths takes t from `strength` (resolve.auto.Strength) when given,
+    else from the lock at `lock_path` (default `<spec>.lock`), which is read only then."""
     col = Collector()
     specs, statements = gather(spec_path, col)
     col.check()  # syntax errors or broken `use`s: resolving half a program only adds noise
     files = [s.file for s in specs]
     decls = merge(files[0], statements, files, col)
+    entry = None
+    if strength is None and next(auto_rules(decls.body), None) is not None:
+        from steerc.compiler.lock import default_lock_path
+        from steerc.compiler.lock_calibration import read_strength
+
+        lock = default_lock_path(spec_path) if lock_path is None else Path(lock_path)
+        strength, entry = read_strength(lock, str(spec_path))
     program, diags = resolve(decls, env or DiskEnvironment(), catalogue_override=catalogue_override,
-                             collector=col)
-    return Loaded(program, tuple(diags), tuple(specs))
+                             collector=col, strength=strength)
+    return Loaded(program, tuple(diags), tuple(specs), entry)
 
 
 def load_program(spec_path: str | os.PathLike, *, catalogue_override: str | None = None,

@@ -37,7 +37,8 @@ def default_lock_path(spec_file: str | os.PathLike) -> Path:
     """`<spec>.lock` beside the spec (`specs/no_code.steer` -> `specs/no_code.steer.lock`):
     one lock per spec, so two specs in one folder never compare against each other's."""
     spec = Path(os.path.abspath(spec_file))
-    return spec.with_name(spec.name + LOCK_SUFFIX)
+    # not with_name: a spec path of "/" has no name, and is reported as no spec file later
+    return spec.parent / (spec.name + LOCK_SUFFIX)
 
 
 def _missing_lock_hint(path: Path) -> str:
@@ -61,8 +62,11 @@ def _rel(path: str, base: Path) -> str:
     return os.path.relpath(os.path.abspath(path), base).replace(os.sep, "/")
 
 
-def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
-    """The lock document of a resolved program (hashes computed now; cached by stat)."""
+def build_lock(program: Program, lock_dir: str | os.PathLike,
+               calibration: dict | None = None) -> dict[str, Any]:
+    """The lock document of a resolved program (hashes computed now; cached by stat);
+    `calibration`: the entry `steerc calibrate` wrote (steerc/compiler/lock_calibration.py),
+    kept only while the program has `auto` rules."""
     # abspath, not resolve(): the paths below are absolutized against the same working
     # directory, so a symlinked spelling of either end cancels out
     base = Path(os.path.abspath(lock_dir))
@@ -98,6 +102,8 @@ def build_lock(program: Program, lock_dir: str | os.PathLike) -> dict[str, Any]:
         "rules": rules,
         # only when there are some: a lock without prompt files keeps its bytes
         **({"prompt_files": prompt_files} if prompt_files else {}),
+        # only for a spec with `auto` rules: every other lock keeps its bytes
+        **({"calibration": calibration} if calibration and program.calibrated else {}),
     }
 
 
@@ -172,7 +178,7 @@ def read_lock(path: str | os.PathLike) -> dict:
 # ---- diff ---------------------------------------------------------------------------------
 
 
-def _h(x: str | None) -> str:
+def short_hash(x: str | None) -> str:
     return "none" if x is None else x[:12]
 
 
@@ -212,7 +218,7 @@ def _diff_rule(origin: str, a: list[list], b: list[list]) -> list[str]:
     return out
 
 
-def _diff_map(what: str, a: dict, b: dict) -> list[str]:
+def diff_map(what: str, a: dict, b: dict) -> list[str]:
     out = []
     for k in sorted(set(a) | set(b)):
         if k not in b:
@@ -220,7 +226,7 @@ def _diff_map(what: str, a: dict, b: dict) -> list[str]:
         elif k not in a:
             out.append(f"{what} {k} added")
         elif a[k] != b[k]:
-            out.append(f"{what} {k} changed {_h(a[k])} -> {_h(b[k])}")
+            out.append(f"{what} {k} changed {short_hash(a[k])} -> {short_hash(b[k])}")
     return out
 
 
@@ -234,8 +240,8 @@ def _diff_hub(what: str, a: dict | None, b: dict | None) -> list[str]:
            if a.get(k) != b.get(k)]
     if a.get("commit") != b.get("commit"):
         rev = b.get("revision") or "the default branch"
-        out.append(f"{what}: revision {rev} moved, commit {_h(a.get('commit'))} -> {_h(b.get('commit'))}"
-                   if not out else f"{what} commit {_h(a.get('commit'))} -> {_h(b.get('commit'))}")
+        out.append(f"{what}: revision {rev} moved, commit {short_hash(a.get('commit'))} -> {short_hash(b.get('commit'))}"
+                   if not out else f"{what} commit {short_hash(a.get('commit'))} -> {short_hash(b.get('commit'))}")
     return out
 
 
@@ -247,12 +253,12 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         out.append(f"lock format version {old.get('version')} -> {new.get('version')}")
     if old.get("spec") != new.get("spec"):
         out.append(f"spec {old.get('spec')} -> {new.get('spec')}")
-    out += _diff_map("spec file", old.get("files", {}), new.get("files", {}))
+    out += diff_map("spec file", old.get("files", {}), new.get("files", {}))
     mo, mn = old.get("model") or {}, new.get("model") or {}
     if mo.get("ref") != mn.get("ref"):
         out.append(f"model {mo.get('ref')} -> {mn.get('ref')}")
     elif mo.get("fingerprint") != mn.get("fingerprint"):
-        out.append(f"model fingerprint changed {_h(mo.get('fingerprint'))} -> {_h(mn.get('fingerprint'))}")
+        out.append(f"model fingerprint changed {short_hash(mo.get('fingerprint'))} -> {short_hash(mn.get('fingerprint'))}")
     else:
         out += _diff_hub(f"model {mn.get('ref')}", mo.get("hub"), mn.get("hub"))
     so, sn = old.get("saes", {}), new.get("saes", {})
@@ -265,7 +271,7 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         if a["path"] != b["path"]:
             out.append(f"{what} {alias} path {a['path']} -> {b['path']}")
         if a["sha256"] != b["sha256"]:
-            out.append(f"{what} {alias} hash changed {_h(a['sha256'])} -> {_h(b['sha256'])}")
+            out.append(f"{what} {alias} hash changed {short_hash(a['sha256'])} -> {short_hash(b['sha256'])}")
         if a.get("direction") != b.get("direction") and a["sha256"] == b["sha256"]:
             out.append(f"{what} {alias} source changed")
         out += _diff_hub(f"SAE {alias}", a.get("hub"), b.get("hub"))
@@ -276,9 +282,14 @@ def diff_lock(old: dict, new: dict) -> list[str]:
         if co["path"] != cn["path"]:
             out.append(f"catalogue path {co['path']} -> {cn['path']}")
         if co["sha256"] != cn["sha256"]:
-            out.append(f"catalogue hash changed {_h(co['sha256'])} -> {_h(cn['sha256'])}")
-    out += _diff_map("schema", old.get("schemas", {}), new.get("schemas", {}))
-    out += _diff_map("prompt file", old.get("prompt_files", {}), new.get("prompt_files", {}))
+            out.append(f"catalogue hash changed {short_hash(co['sha256'])} -> {short_hash(cn['sha256'])}")
+    out += diff_map("schema", old.get("schemas", {}), new.get("schemas", {}))
+    out += diff_map("prompt file", old.get("prompt_files", {}), new.get("prompt_files", {}))
+    co, cn = old.get("calibration"), new.get("calibration")
+    if (co is None) != (cn is None):
+        out.append(f"calibration {'added' if co is None else 'removed'}")
+    elif co and cn and co.get("t") != cn.get("t"):
+        out.append(f"calibrated strength t {co.get('t')} -> {cn.get('t')}")
     ro, rn = _keyed(old.get("rules", [])), _keyed(new.get("rules", []))
     for k, r in ro.items():
         if k not in rn:
@@ -292,10 +303,15 @@ def diff_lock(old: dict, new: dict) -> list[str]:
 
 
 def check_locked(new: dict, lock_path: str | os.PathLike, spec: str,
-                 carried: list[Diagnostic] = ()) -> None:
-    """Raise E222 (with the diff, plus `carried` warnings) when `new` differs from the lock file."""
+                 carried: list[Diagnostic] = (), stale: list[Diagnostic] = ()) -> None:
+    """Raise E222 (with the diff, plus `carried` warnings) when `new` differs from the lock
+    file; `stale` errors (E283, a calibration measured on other inputs) are raised with it."""
     diff = diff_lock(read_lock(lock_path), new)
+    errors = list(stale)
     if diff:
-        raise DiagnosticError(list(carried) + [Diagnostic(
+        errors.append(Diagnostic(
             "E222", f"resolution differs from {lock_path}:\n    " + "\n    ".join(diff), None,
-            f"if the change is intended, run `steerc check {spec} --write-lock`")])
+            f"if the change is intended, run `steerc check {spec} --write-lock`"
+            + (f" (a spec with `auto`: `steerc calibrate {spec}`)" if new.get("calibration") else "")))
+    if errors:
+        raise DiagnosticError(list(carried) + errors)

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 
 from steerc.targets import TARGETS
+from steerc.compiler.describe import describe_calibrated
 from steerc.compiler.rulegroups import group_by_rule
 
 _KIND = {"weights": "exact weight edit", "hook": "hook module (exact, runs in forward)"}
@@ -79,6 +80,8 @@ def model_card(program, plan, manifest: dict, *, sources=(), out: str | os.PathL
     lines += [_rule_row(g) for g in group_by_rule(plan.lowerings, key=lambda lo: lo.intervention)]
     if not plan.lowerings:
         lines.append("| (no rules) | 0 | unchanged | |")
+    if program.calibrated is not None:
+        lines += ["", describe_calibrated(program).replace("calibrated:", "Calibrated strength:", 1)]
     sections = getattr(target, "card_sections", None)
     if sections is not None:
         lines += [""] + sections(program, plan, manifest)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from steerc.compiler.ir import (Condition, ExpectCheck, FeatureId, HubSource, Intervention, JsonConstraint,
-                                Op, Program, SaeBinding, DirectionSource)
+from steerc.compiler.ir import (Calibrated, Condition, DirectionSource, ExpectCheck, FeatureId, HubSource,
+                                Intervention, JsonConstraint, Op, Program, SaeBinding)
 from steerc.diagnostics import Span
 
 FORMAT_VERSION = 1
@@ -138,6 +138,8 @@ def program_to_dict(p: Program) -> dict[str, Any]:
     }
     if p.model_source is not None:
         out["model_source"] = _source(p.model_source)
+    if p.calibrated is not None:  # only then: a spec without `auto` serializes as before
+        out["calibrated"] = {"t": _f(p.calibrated.t), "rules": list(p.calibrated.rules)}
     return out
 
 
@@ -156,4 +158,6 @@ def program_from_dict(d: dict[str, Any]) -> Program:
         files=tuple(d["files"]),
         model_source=HubSource(**d["model_source"]) if d.get("model_source") else None,
         model_span=_unspan(d.get("model_span")),
+        calibrated=Calibrated(float(d["calibrated"]["t"]), tuple(d["calibrated"]["rules"]))
+        if d.get("calibrated") else None,
     )

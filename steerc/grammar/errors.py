@@ -22,7 +22,7 @@ KEYWORDS = frozenset(STATEMENT_WORDS + (
     "by", "to", "max", "everywhere", "at", "layers", "layer", "on", "prompt", "generated", "all",
     "search", "features", "tagged", "matching", "in", "limit", "json", "format", "schema",
     "strength", "is", "matches", "mentions", "not", "hub", "path", "saelens", "id",
-    "least", "of", "kl", "below", "down", "up", "file", "key", "mean", "last"))
+    "least", "of", "kl", "below", "down", "up", "file", "key", "mean", "last", "auto"))
 FEATURE_FORMS = 'res2[123], res2["label"] or res2[search "text"]'
 TARGET_FORMS = FEATURE_FORMS + ', or features tagged "t" / features matching "text"'
 EXPECT_FORMS = ('`expect "prompt" is json` (or `matches schema "f"`, `[not] mentions "t"`), '
@@ -159,13 +159,23 @@ def classify(tok: Token, expected: set[str], file: str, statement: str | None = 
         if tok.type == "BY":
             hint = "`clamp` takes `to`: " + hint[6:]
         return d("E007", f"expected `to` after the target, found {found}", hint)
-    if expected == {"NUMBER", "MAXMUL"} and tok.type == "MAX":
+    numbers = expected - {"AUTO"}  # a rule's strength may also be `auto`
+    if numbers == {"NUMBER", "MAXMUL"} and tok.type == "MAX":
         return d("E010", "expected a number before `max`", "write `to 5x max` (N times the max activation)")
     if expected == {"NUMBER"} and tok.type == "EQUAL":
         return d("E022", "unsupported comparison '>='",
                  "conditions have the form `when res2[12] > 0.5 { ... }` (only `>`)")
+    if "NUMBER" in expected and tok.type == "AUTO":
+        return d("E040", "`auto` is only a rule's strength (`steer X by auto`, `scale X by auto`, "
+                 "`clamp X to auto`)", "write a number here; `steerc calibrate` searches only the "
+                 "strengths of steer, amplify, scale and clamp rules")
+    if "NUMBER" in expected and tok.type == "NAME" and "AUTO" in expected:
+        return d("E005", f"expected a number or `auto`, found {found}",
+                 did_you_mean(word, ("auto",)) or "numbers look like 4, -0.5, 2.5e-3; `auto` lets "
+                 "`steerc calibrate` find the strength")
     if "NUMBER" in expected:
-        return d("E005", f"expected a number, found {found}", "numbers look like 4, -0.5, 2.5e-3")
+        what = "a number or `auto`" if "AUTO" in expected else "a number"
+        return d("E005", f"expected {what}, found {found}", "numbers look like 4, -0.5, 2.5e-3")
     if "MAX" in expected:
         return d("E010", f"expected `max` after 'Nx', found {found}",
                  "write `clamp res2[1] to 5x max`")

@@ -142,12 +142,12 @@ def format_rule(r: ast.Rule) -> str:
     elif isinstance(r, ast.Ablate):
         body = f"ablate {target}"
     elif isinstance(r, ast.Steer):
-        body = f"{r.verb} {target} by {number(r.amount.value)}"
+        body = f"{r.verb} {target} by {amount(r.amount)}"
     elif isinstance(r, ast.Clamp):
         unit = "x max" if r.unit == "max" else ""
-        body = f"clamp {target} to {number(r.value.value)}{unit}"
+        body = f"clamp {target} to {amount(r.value)}{unit}"
     elif isinstance(r, ast.Scale):
-        body = f"scale {target} by {number(r.factor.value)}"
+        body = f"scale {target} by {amount(r.factor)}"
     else:
         raise TypeError(f"not a rule: {type(r).__name__}")
     scope = format_scope(r.scope)
@@ -187,6 +187,11 @@ def format_target(t: ast.Target) -> str:
     if t.limit is not None:
         out += f" limit {t.limit}"
     return out
+
+
+def amount(a: ast.Amount) -> str:
+    """A rule's strength: its number, or `auto`."""
+    return "auto" if isinstance(a, ast.Auto) else number(a.value)
 
 
 def number(v: float) -> str:

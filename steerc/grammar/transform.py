@@ -218,12 +218,16 @@ class Builder:
         if kind == "ablate":
             return ast.Ablate(target, scope, span)
         if kind in ("steer", "amplify"):
-            return ast.Steer(kind, target, self.number(c[1]), scope, span)
+            return ast.Steer(kind, target, self.amount(c[1]), scope, span)
         if kind == "clamp_abs":
-            return ast.Clamp(target, self.number(c[1]), "abs", scope, span)
+            return ast.Clamp(target, self.amount(c[1]), "abs", scope, span)
         if kind == "clamp_max":
             return ast.Clamp(target, self.number(c[1], suffixed=True), "max", scope, span)
-        return ast.Scale(target, self.number(c[1]), scope, span)
+        return ast.Scale(target, self.amount(c[1]), scope, span)
+
+    def amount(self, x: Token | Tree) -> ast.Amount:
+        """A rule's number, or `auto` (a Tree: the keyword is a rule of its own)."""
+        return ast.Auto(self.tree_span(x)) if isinstance(x, Tree) else self.number(x)
 
     def scope(self, t: Tree) -> ast.Scope:
         layers, everywhere, positions = None, False, "all"

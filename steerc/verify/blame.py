@@ -95,7 +95,7 @@ class Setup:
     max_new_tokens: int
     window: int
     max_windows: int
-    cache: dict  # ("base", prompt) -> continuation, shared with verify's own run
+    cache: dict  # the base model's continuations, shared with verify's own run
 
 
 def check_options(mode: str, max_rules: int) -> None:
@@ -195,16 +195,15 @@ class _Measurer:
         single = [e for e, r in zip(plain, results) if isinstance(r, ExpectResult)]
         rest = [e for e, r in zip(plain, results) if isinstance(r, MeasuredResult)]
         got_single = iter(checks.run_expects(replace(s.program, expects=tuple(single)), s.base, self.model,
-                                             s.tok, s.ck_dir, guard=guarded, max_new_tokens=s.max_new_tokens))
+                                             s.tok, s.ck_dir, guard=guarded, max_new_tokens=s.max_new_tokens,
+                                             base_cache=s.cache))
         defaults = s.defaults
         if any(e.kind == "kl_below" and not e.texts for e in rest):  # verify's KL is the checkpoint's
             defaults = replace(defaults, kl=measure.next_token_kl(s.base, self.model, defaults.neutral_windows))
-        cache = {k: v for k, v in s.cache.items() if k[0] == "base"}
         got_rest = iter(expectations.run_measured(
             replace(s.program, expects=tuple(rest)), s.base, self.model, s.tok, s.saes, s.files, defaults,
             s.ck_dir, guard=guarded, max_new_tokens=s.max_new_tokens, window=s.window,
-            max_windows=s.max_windows, cache=cache))
-        s.cache.update((k, v) for k, v in cache.items() if k[0] == "base")
+            max_windows=s.max_windows, base_cache=s.cache))
         out = []
         for r in results:
             if isinstance(r, ExpectResult):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from steerc.compiler.expect_text import check_text, expect_line  # noqa: F401 (re-exported)
 from steerc.compiler.ir import ExpectCheck, Program
 from steerc.diagnostics import Diagnostic, DiagnosticError
 from steerc.files import read
@@ -59,26 +60,6 @@ class ExpectResult:
     def line(self) -> str:
         """The expect as written (`expect "p" mentions "x"`)."""
         return expect_line(self.expect)
-
-
-def check_text(e: ExpectCheck) -> str:
-    """The check of an expect as written: `is json`, `not mentions "x"`."""
-    tail = {"is_json": "is json", "matches_schema": f'matches schema "{e.arg}"',
-            "mentions": f'mentions "{e.arg}"', "not_mentions": f'not mentions "{e.arg}"'}
-    return tail.get(e.kind, e.kind)
-
-
-def expect_line(e: ExpectCheck) -> str:
-    """An expect as written in the spec (paths as recorded in the checkpoint)."""
-    on = f" on {json.dumps(e.texts)}" if e.texts else ""
-    if e.kind == "kl_below":
-        return f"expect kl{on} below {e.bound:g}"
-    if e.kind in ("down", "up"):
-        what = e.arg or (str(e.features[0]) if len(e.features) == 1 else f"{len(e.features)} features")
-        return f"expect {what} {e.kind} by at least {e.percent:g}%{on}"
-    if e.percent is not None:
-        return f"expect at least {e.percent:g}% of {json.dumps(e.texts)} {check_text(e)}"
-    return f"expect {json.dumps(e.prompt)} {check_text(e)}"
 
 
 def load_schema(expect: ExpectCheck, ck_dir: Path):
@@ -154,17 +135,19 @@ def generate_many(model, tok, prompts: list[str], max_new_tokens: int, guarded: 
 
 
 def run_expects(program: Program, base, steered, tok, ck_dir: Path, *, guard: bool,
-                max_new_tokens: int = 64) -> list[ExpectResult]:
+                max_new_tokens: int = 64, base_cache: dict | None = None) -> list[ExpectResult]:
     """Generate for every single-prompt expect (each prompt once per model; with a baseline
-    prompt, the base model once more with it prepended) and judge the checks."""
+    prompt, the base model once more with it prepended) and judge the checks. `base_cache`
+    keeps the base model's generations across calls (the steered ones are never kept)."""
     cache: dict[tuple[str, str], str] = {}
+    shared = {} if base_cache is None else base_cache
 
     def gen(which: str, prompt: str) -> str:
-        if (which, prompt) not in cache:
+        store, key = (shared, ("one", prompt)) if which == "base" else (cache, (which, prompt))
+        if key not in store:
             model = steered if which == "steered" else base
-            cache[(which, prompt)] = generate(model, tok, prompt, max_new_tokens,
-                                              guard and which == "steered")
-        return cache[(which, prompt)]
+            store[key] = generate(model, tok, prompt, max_new_tokens, guard and which == "steered")
+        return store[key]
 
     results = []
     for e in program.expects:

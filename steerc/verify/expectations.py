@@ -113,21 +113,24 @@ class _Runner:
     expectations runs once."""
 
     def __init__(self, base, steered, tok, saes, files, defaults: Defaults, *, guard: bool,
-                 max_new_tokens: int, window: int, max_windows: int, cache: dict | None = None):
+                 max_new_tokens: int, window: int, max_windows: int, base_cache: dict | None = None):
         self.base, self.steered, self.tok, self.saes = base, steered, tok, saes
         self.files, self.defaults, self.guard = files, defaults, guard
         self.max_new_tokens, self.window, self.max_windows = max_new_tokens, window, max_windows
-        self.cache: dict[tuple[str, str], str] = {} if cache is None else cache
+        self.cache: dict[tuple[str, str], str] = {}
+        self.base_cache = {} if base_cache is None else base_cache  # may outlive this runner
 
     def gen(self, which: str, prompts: list[str]) -> list[str]:
         """Continuations of `prompts` by the steered or base model, batched, each once."""
-        todo = list(dict.fromkeys(p for p in prompts if (which, p) not in self.cache))
+        store = self.base_cache if which == "base" else self.cache
+        key = (lambda p: ("many", p)) if which == "base" else (lambda p: (which, p))
+        todo = list(dict.fromkeys(p for p in prompts if key(p) not in store))
         if todo:
             model = self.steered if which == "steered" else self.base
             for p, text in zip(todo, generate_many(model, self.tok, todo, self.max_new_tokens,
                                                    self.guard and which == "steered")):
-                self.cache[(which, p)] = text
-        return [self.cache[(which, p)] for p in prompts]
+                store[key(p)] = text
+        return [store[key(p)] for p in prompts]
 
     def prefix(self, e: ExpectCheck) -> torch.Tensor | None:
         if e.baseline is None:
@@ -213,12 +216,12 @@ class _Runner:
 
 def run_measured(program: Program, base, steered, tok, saes: dict, files: dict, defaults: Defaults,
                  ck_dir: Path, *, guard: bool, max_new_tokens: int, window: int,
-                 max_windows: int, cache: dict | None = None) -> list[MeasuredResult]:
-    """Every rate, kl and down/up expectation of `program`, in spec order. `cache`:
-    continuations by (`"base"` | `"steered"`, prompt), read and filled (blame shares the
-    base model's across the models it measures)."""
+                 max_windows: int, base_cache: dict | None = None) -> list[MeasuredResult]:
+    """Every rate, kl and down/up expectation of `program`, in spec order (`base_cache`:
+    the base model's generations, kept across calls on the same base)."""
     r = _Runner(base, steered, tok, saes, files, defaults, guard=guard,
-                max_new_tokens=max_new_tokens, window=window, max_windows=max_windows, cache=cache)
+                max_new_tokens=max_new_tokens, window=window, max_windows=max_windows,
+                base_cache=base_cache)
     out = []
     for e in program.expects:
         if e.kind in JUDGED and e.percent is not None:

@@ -62,7 +62,6 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
     checkpoint that is missing, not steerc's, tampered with, or whose base is gone)."""
     from steerc.directions.build import direction_saes
     from steerc.saes import load_sae
-    from steerc.verify.checkpoint import resolve_path
 
     check_options(opts.blame, opts.blame_rules)  # E570 before anything loads
 
@@ -85,46 +84,84 @@ def verify_checkpoint(ckpt: str | os.PathLike, opts: Options = Options()) -> Rep
         if b.sha256 and got != b.sha256:
             warnings.append(f"SAE '{b.alias}' at {ck.sae_paths[b.alias]} differs from the one "
                             "compiled against (content hash); activations use the file on disk")
-    baseline = next((e.baseline for e in program.expects if e.baseline is not None), None)
-    # room for the baseline prompt before a window (the prompted base reads both)
-    room = 0 if baseline is None else len(tok(baseline, add_special_tokens=False)["input_ids"])
-    win = max(2, _window(base, opts.window + room) - room)
-
-    pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
-    mask = content_mask(pwin, tok)
+    tw = text_windows(program, pset, nset, base, tok, opts)
     targets = with_max_activation(measure.targeted_features(program), program, Path(ck.path), saes)
-    feats = measure.feature_activations(base, steered, saes, targets, pwin, mask)
-    nwin = texts.windows(nset.docs, tok, win, opts.max_windows)
-    kl = measure.next_token_kl(base, steered, nwin)
-    singles = checks.run_expects(program, base, steered, tok, ck.path, guard=ck.guard,
-                                 max_new_tokens=opts.max_new_tokens)
-    defaults = expectations.Defaults(pset.source, pwin, mask, nset.source, nwin, kl)
-    cache: dict = {}  # continuations; blame reuses the base model's
-    measured = expectations.run_measured(program, base, steered, tok, saes, files, defaults, Path(ck.path),
-                                         guard=ck.guard, max_new_tokens=opts.max_new_tokens,
-                                         window=win, max_windows=opts.max_windows, cache=cache)
-    order = {id(e): i for i, e in enumerate(program.expects)}
-    expects = sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
-    blame = _blame(opts, expects, program, base, tok, saes, files, defaults, Path(ck.path), ck.guard, win, cache)
+    feats = measure.feature_activations(base, steered, saes, targets, tw.prompt_windows, tw.mask)
+    base_cache: dict = {}  # the base model's continuations; blame reuses them
+    kl, expects = measure_expects(program, base, steered, tok, saes, files, tw, Path(ck.path),
+                                  guard=ck.guard, opts=opts, base_cache=base_cache)
+    blame = _blame(opts, expects, program, base, tok, saes, files, _defaults(tw, kl), Path(ck.path),
+                   ck.guard, tw.window, base_cache)
     samples = ()
     if not expects:  # still show what the steering does to text
         starts = [d[:60] for d in pset.docs[:3]]
         samples = tuple(checks.samples(starts, base, steered, tok, guard=ck.guard,
                                        max_new_tokens=opts.max_new_tokens))
     return Report(str(ck.path), program.spec_file, str(ck.base_model), ck.target, ck.guard,
-                  pset.source, int(mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
-                  samples, tuple(warnings), baseline, blame)
+                  pset.source, int(tw.mask.sum()), nset.source, tuple(feats), kl, tuple(expects),
+                  samples, tuple(warnings), _baseline(program), blame)
+
+
+@dataclass(frozen=True)
+class TextWindows:
+    """Verify's own text sets as token windows: the prompt set (feature activations, and
+    down/up expectations without a file) with its content mask, and the neutral text (KL)."""
+
+    prompts: texts.TextSet
+    neutral: texts.TextSet
+    window: int                   # tokens per window
+    prompt_windows: torch.Tensor  # (N, T)
+    mask: torch.Tensor            # (N, T) content tokens
+    neutral_windows: torch.Tensor  # (M, T)
+
+
+def _baseline(program) -> str | None:
+    return next((e.baseline for e in program.expects if e.baseline is not None), None)
+
+
+def text_windows(program, pset: texts.TextSet, nset: texts.TextSet, base, tok, opts: Options) -> TextWindows:
+    """Cut the text sets into windows that leave room for the spec's baseline prompt (the
+    prompted base reads both)."""
+    baseline = _baseline(program)
+    room = 0 if baseline is None else len(tok(baseline, add_special_tokens=False)["input_ids"])
+    win = max(2, _window(base, opts.window + room) - room)
+    pwin = texts.windows(pset.docs, tok, win, opts.max_windows, per_doc=True)
+    nwin = texts.windows(nset.docs, tok, win, opts.max_windows)
+    return TextWindows(pset, nset, win, pwin, content_mask(pwin, tok), nwin)
+
+
+def _defaults(tw: TextWindows, kl: measure.KL) -> expectations.Defaults:
+    """What an expectation without its own prompt file is measured on."""
+    return expectations.Defaults(tw.prompts.source, tw.prompt_windows, tw.mask, tw.neutral.source,
+                                 tw.neutral_windows, kl)
+
+
+def measure_expects(program, base, steered, tok, saes: dict, files: dict, tw: TextWindows,
+                    ck_dir: Path, *, guard: bool, opts: Options,
+                    base_cache: dict | None = None) -> tuple[measure.KL, list]:
+    """KL on the neutral windows and every `expect` of `program`, base vs steered, in spec
+    order (what `verify` reports and `calibrate` searches on). `base_cache`: the base
+    model's generations, kept across calls on the same base (calibrate's grid)."""
+    kl = measure.next_token_kl(base, steered, tw.neutral_windows)
+    singles = checks.run_expects(program, base, steered, tok, ck_dir, guard=guard,
+                                 max_new_tokens=opts.max_new_tokens, base_cache=base_cache)
+    measured = expectations.run_measured(program, base, steered, tok, saes, files, _defaults(tw, kl), ck_dir,
+                                         guard=guard, max_new_tokens=opts.max_new_tokens,
+                                         window=tw.window, max_windows=opts.max_windows,
+                                         base_cache=base_cache)
+    order = {id(e): i for i, e in enumerate(program.expects)}
+    return kl, sorted([*singles, *measured], key=lambda x: order[id(x.expect)])
 
 
 def _blame(opts: Options, expects, program, base, tok, saes, files, defaults, ck_dir: Path, guard: bool,
-           window: int, cache: dict) -> tuple:
+           window: int, base_cache: dict) -> tuple:
     """Per-rule blame of the expectations `opts.blame` selects (steerc/verify/blame.py)."""
     from steerc.verify.blame import Setup, blame_expects
 
     if opts.blame == "off" or not expects:
         return ()
     setup = Setup(program, base, tok, saes, files, defaults, ck_dir, guard, opts.max_new_tokens,
-                  window, opts.max_windows, cache)
+                  window, opts.max_windows, base_cache)
     return blame_expects(setup, expects, mode=opts.blame, max_rules=opts.blame_rules)
 
 

@@ -67,6 +67,15 @@ def test_canonical_layout():
     assert "\n\n\n" not in out
 
 
+def test_auto_strengths_print_as_written():
+    text = ('steer r[1] by auto\namplify r[2] by auto at layers 1..2\nclamp r[3] to auto on prompt\n'
+            'scale features tagged "t" by auto\n')
+    spec = parse(text)
+    assert all(isinstance(getattr(x, "amount", getattr(x, "value", getattr(x, "factor", None))), A.Auto)
+               for x in spec.statements)
+    assert format_spec(spec) == text
+
+
 def test_number_and_quote_helpers_read_back_exactly():
     for v in [0.0, -0.0, 1.0, -3.0, 0.1, 1e-300, 2.5e17, 123456789.125, -1.5e-3]:
         assert float(number(v)) == v and math.copysign(1, float(number(v))) == math.copysign(1, v)
@@ -100,12 +109,15 @@ layers = st.none() | st.tuples(st.integers(0, 40), st.integers(0, 40)).map(lambd
 positions = st.sampled_from(["all", "prompt", "generated"])
 scope = st.builds(A.Scope, layers, st.just(False), positions, st.none())
 ablate_scope = st.one_of(scope, st.builds(A.Scope, st.none(), st.just(True), positions, st.none()))
+# a rule's strength: a number or `auto` (`clamp X to auto` has unit abs: there is no `autox max`)
+AMOUNT = st.one_of(N(), st.just(A.Auto(None)))
 rule = st.one_of(
     st.builds(A.Suppress, target, scope, st.none()),
     st.builds(A.Ablate, target, ablate_scope, st.none()),
-    st.builds(A.Steer, st.sampled_from(["steer", "amplify"]), target, N(), scope, st.none()),
+    st.builds(A.Steer, st.sampled_from(["steer", "amplify"]), target, AMOUNT, scope, st.none()),
     st.builds(A.Clamp, target, N(), st.sampled_from(["abs", "max"]), scope, st.none()),
-    st.builds(A.Scale, target, N(), scope, st.none()),
+    st.builds(A.Clamp, target, AMOUNT, st.just("abs"), scope, st.none()),
+    st.builds(A.Scale, target, AMOUNT, scope, st.none()),
 )
 item = st.recursive(rule, lambda inner: st.builds(
     A.When, feature, N(), st.lists(inner, min_size=1, max_size=3).map(tuple), st.none(), st.none()),
@@ -159,7 +171,7 @@ def test_random_asts_print_and_reparse_to_themselves(statements):
 
 # --- random layouts with comments: formatting is idempotent and loses nothing ------------
 
-LINES = ["suppress r[1]", 'steer r["a b"] by -2', "clamp r[2] to 5x max at layer 1", "ablate r[3] everywhere",
+LINES = ["suppress r[1]", 'steer r["a b"] by -2', "amplify r[6] by auto on prompt", "clamp r[7] to auto", "clamp r[2] to 5x max at layer 1", "ablate r[3] everywhere",
          "scale r[4] by .5; suppress r[5]", 'model "m"', "", "   ", "# own-line comment"]
 
 

@@ -1,6 +1,7 @@
 """Lock files (`<spec>.lock`): build, write/read round trip, schema, drift diff, `steerc check` flags."""
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -167,3 +168,20 @@ def test_old_shared_lock_gets_a_hint(local, capsys, whose):
         assert "rename it" in err and "s.steer.lock" in err
     else:
         assert "it locks first.steer" in err and "--write-lock" in err
+
+
+def test_a_lock_without_auto_keeps_its_bytes_and_validates():
+    """The `calibration` entry is only written for a spec with `auto`: the committed lock of
+    no_code.steer (written before it existed) is still exactly what `--write-lock` writes,
+    and still valid under the schema that added it."""
+    from steerc.compiler.load import load_program
+
+    root = Path(__file__).resolve().parents[2]
+    spec = root / "specs" / "examples" / "no_code.steer"
+    committed = spec.with_name(spec.name + ".lock")
+    if not (root / "demo" / "model" / "config.json").exists():
+        pytest.skip("demo artefacts absent")
+    doc = read_lock(committed)
+    assert "calibration" not in doc
+    new = build_lock(load_program(spec), committed.parent)
+    assert dumps_lock({**new, "steerc": doc["steerc"]}).encode() == committed.read_bytes()

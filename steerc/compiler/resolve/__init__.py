@@ -19,7 +19,10 @@ a limit take every tagged feature.
 
 from __future__ import annotations
 
-from steerc.compiler.ir import Program
+import dataclasses
+
+from steerc.compiler.ir import Calibrated, Program
+from steerc.compiler.resolve.auto import Strength, auto_rules, check_goals
 from steerc.compiler.locate import spec_relative
 from steerc.compiler.resolve.bind import bind
 from steerc.compiler.resolve.body import lower_body
@@ -39,16 +42,20 @@ __all__ = ["resolve", "bind", "lower_body", "Binding", "CatalogueView", "Context
 
 
 def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | None = None,
-            collector: Collector | None = None) -> tuple[Program, list[Diagnostic]]:
+            collector: Collector | None = None,
+            strength: Strength | None = None) -> tuple[Program, list[Diagnostic]]:
     """Resolve merged declarations into a Program; returns it with the warnings (and those
     `collector` held already: `load` passes the ones it found while reading the files).
+    `strength`: the calibrated t of `auto` rules (E282 at each one without it).
 
     Raises DiagnosticError carrying every diagnostic (warnings too) if any is an error.
     """
     col = collector or Collector()
     ctx, bound = bind(decls, env, catalogue_override)
+    ctx = dataclasses.replace(ctx, strength=strength)
     body = lower_body(ctx)
     col.diagnostics.extend(bound + body.diagnostics)
+    check_goals(decls.body, body.expects, col)
     for alias, b in ctx.bindings.items():
         if alias not in body.used and not col.has_errors:  # after an error it is mostly noise
             col.warn("W207", f"SAE '{alias}' is declared but no rule uses it", b.decl.alias.span,
@@ -62,5 +69,16 @@ def resolve(decls: Declarations, env: Environment, *, catalogue_override: str | 
         saes=tuple(b.sae for b in ctx.bindings.values()) + ctx.direction_saes(),
         catalogue=ctx.cat_path, interventions=body.interventions, json=body.json,
         expects=body.expects, files=decls.files, model_source=ctx.model_source,
-        model_span=decls.model.path.span if decls.model is not None else None)
+        model_span=decls.model.path.span if decls.model is not None else None,
+        calibrated=_calibrated(decls, body.interventions, strength))
     return program, list(col.diagnostics)
+
+
+def _calibrated(decls: Declarations, interventions, strength: Strength | None) -> Calibrated | None:
+    """t and the origins of the interventions the `auto` rules lowered to (by span: a rule
+    inside `when` carries the block's text in its origin), if any."""
+    spans = {r.span for r in auto_rules(decls.body)}
+    origins = tuple(dict.fromkeys(iv.origin for iv in interventions if iv.span in spans))
+    if not origins or strength is None or strength.t is None:
+        return None
+    return Calibrated(float(strength.t), origins)

@@ -86,6 +86,7 @@ class Context:
     cat_path: str | None = None
     catalogue_named: bool = False     # by the spec or --catalogue (it may have failed to load)
     directions: Mapping[str, Any] = field(default_factory=dict)  # name -> DirectionBinding; read-only
+    strength: Any = None              # auto.Strength: the calibrated t of `auto` rules
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bindings", MappingProxyType(dict(self.bindings)))

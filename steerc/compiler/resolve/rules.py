@@ -15,6 +15,7 @@ import math
 from steerc.arch.hookpoint import HookPoint
 from steerc.compiler import ast
 from steerc.compiler.ir import Condition, Intervention, Op
+from steerc.compiler.resolve.auto import Strength, is_auto, missing, unit_of
 from steerc.compiler.resolve.context import Context, Lowered
 from steerc.compiler.resolve.names import Feat, feature, targets, uses
 from steerc.diagnostics import Collector
@@ -39,6 +40,10 @@ def lower_rule(ctx: Context, rule: ast.Rule, cond: Condition | None = None,
     origin: the source text explain shows, the rule itself by default)."""
     col = Collector()
     origin = rule_origin(rule) if origin is None else origin
+    if is_auto(rule) and (ctx.strength is None or ctx.strength.t is None):
+        missing(rule, ctx.strength or Strength(None, "the lock"), col)
+        targets(ctx, rule.target, col)  # still report the target's own errors
+        return Lowered((), tuple(col.diagnostics), uses(ctx, rule.target))
     out = []
     said: set = set()  # each code once per rule, however many features it names
     missing_max = []
@@ -60,7 +65,7 @@ def lower_rule(ctx: Context, rule: ast.Rule, cond: Condition | None = None,
                           "declare the direction at one layer to apply its vector at others, or "
                           "drop `at layers`: the rule acts at each of its layers")
             continue
-        pv = _op_value(rule, f)
+        pv = _op_value(ctx, rule, f)
         if pv is None:
             missing_max.append(f)
             continue
@@ -119,22 +124,29 @@ def _flush(col: Collector) -> Lowered:
     return out
 
 
-def _op_value(rule: ast.Rule, f: Feat) -> tuple[Op, float] | None:
+def _op_value(ctx: Context, rule: ast.Rule, f: Feat) -> tuple[Op, float] | None:
     """(op, value) of a rule on feature f; None when `x max` lacks its statistic."""
     if isinstance(rule, ast.Suppress):
         return Op.SET, 0.0
     if isinstance(rule, ast.Ablate):
         return Op.PROJECT_OUT, 0.0
-    if isinstance(rule, ast.Steer):
-        return Op.ADD, float(rule.amount.value)
-    if isinstance(rule, ast.Scale):
-        return Op.SCALE, float(rule.factor.value)
-    if rule.unit == "abs":
-        return Op.SET, float(rule.value.value)
     mx = getattr(f.info, "max_activation", None)
+    if isinstance(rule, ast.Steer):
+        return Op.ADD, _amount(ctx, rule, rule.amount, mx)
+    if isinstance(rule, ast.Scale):
+        return Op.SCALE, _amount(ctx, rule, rule.factor, mx)
+    if rule.unit == "abs":
+        return Op.SET, _amount(ctx, rule, rule.value, mx)
     if mx is None:
         return None
     return Op.SET, float(rule.value.value) * float(mx)
+
+
+def _amount(ctx: Context, rule: ast.Rule, a: ast.Amount, mx: float | None) -> float:
+    """A written number, or the calibrated t times the feature's unit (resolve/auto.py)."""
+    if isinstance(a, ast.Auto):
+        return ctx.strength.t * unit_of(rule, mx)
+    return float(a.value)
 
 
 def _points(ctx: Context, rule: ast.Rule, hook: str, cond: Condition | None, said: set,
