@@ -24,7 +24,7 @@ class RuleValue:
 
     rule: str
     where: str | None
-    unit: str          # "max_activation" or "1"
+    unit: str          # "max_activation", "1 vector" (a named direction) or "1" (scale)
     low: float
     high: float
 

@@ -39,7 +39,8 @@ def _values(program: Program) -> tuple[RuleValue, ...]:
     rows = []
     for g in group_by_rule([iv for iv in program.interventions if iv.origin in program.calibrated.rules]):
         vals = [iv.value for iv in g.items]
-        unit = "1" if g.items[0].op is Op.SCALE else "max_activation"
+        unit = ("1" if g.items[0].op is Op.SCALE else
+                "1 vector" if all(iv.feature.direction for iv in g.items) else "max_activation")
         rows.append(RuleValue(g.origin, str(g.span) if g.span else None, unit, min(vals), max(vals)))
     return tuple(rows)
 
@@ -74,7 +75,7 @@ def search(program: Program, spec: str, lock: Path, grid: tuple[float, ...], opt
 
     from steerc.hfload import load_model, load_tokenizer
     from steerc.runtime import apply
-    from steerc.saes import load_sae
+    from steerc.compiler.build_checkpoint import load_saes
 
     torch.manual_seed(0)
     hf_logging.set_verbosity_error()  # long neutral documents are cut into windows, as verify does
@@ -83,7 +84,7 @@ def search(program: Program, spec: str, lock: Path, grid: tuple[float, ...], opt
     base_dir = Path(program.model)
     pset, nset = texts.prompt_set(None, base_dir), texts.neutral_set(None, base_dir)
     base, steered, tok = load_model(base_dir), load_model(base_dir), load_tokenizer(base_dir)
-    saes = {b.alias: load_sae(b.path, allow_pickle=opts.allow_pickle) for b in program.saes}
+    saes = load_saes(program, allow_pickle=opts.allow_pickle)  # named directions too
     tw = text_windows(program, pset, nset, base, tok, opts)
     kl_expect = next(e for e in program.expects if e.kind == "kl_below")  # resolve: E281
     base_cache: dict = {}

@@ -67,3 +67,20 @@ def test_compiled_checkpoint_records_the_vector(tmp_path):
     assert rows[0] == rows[1]  # the same vector from the same inputs
     for f in sorted((tmp_path / "o1").glob("*.safetensors")):
         assert f.read_bytes() == (tmp_path / "o2" / f.name).read_bytes()
+
+
+def test_calibrate_a_direction_strength(tmp_path):
+    """`steer D by auto` on a difference of means: the unit is one vector, and calibrate
+    finds the weakest passing strength within the KL budget."""
+    from steerc.api import calibrate, check
+
+    (tmp_path / "a.txt").write_text("\n".join(x.replace("\n", " ") for x in A) + "\n")
+    (tmp_path / "b.txt").write_text("\n".join(B) + "\n")
+    spec = tmp_path / "s.steer"
+    spec.write_text(f'model "{DEMO}"\ndirection code = mean "a.txt" - mean "b.txt" at layer 2\n'
+                    'steer code by auto\nexpect kl on "b.txt" below 0.5\n'
+                    'expect code up by at least 10% on "a.txt"\n')
+    curve = calibrate(spec, grid=[0, 0.25, 1, 4], max_windows=4)
+    assert curve.ok and curve.chosen.t == 0.25
+    assert curve.chosen.values[0].unit == "1 vector"
+    check(spec, locked=True)  # the lock holds the chosen strength, and matches

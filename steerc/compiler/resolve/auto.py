@@ -2,7 +2,8 @@
 
 Each `auto` rule's value is t times a reference unit, per feature:
 
-  steer / amplify X by auto   t x the feature's catalogue max_activation (else 1 decoder row)
+  steer / amplify X by auto   t x the feature's catalogue max_activation (else 1 decoder row;
+                              a named direction: 1 vector)
   clamp X to auto             t x the feature's catalogue max_activation (else 1)
   scale X by auto             t (a factor has no unit)
 
@@ -63,10 +64,6 @@ def unit_of(rule: ast.Rule, max_activation: float | None) -> float:
         return 1.0
     return float(max_activation)
 
-
-def unit_name(rule: ast.Rule) -> str:
-    """How the unit reads in explain and the curve: `max_activation` or `1`."""
-    return "1" if isinstance(rule, ast.Scale) else "max_activation"
 
 
 def check_goals(body, expects: tuple[ExpectCheck, ...], col: Collector) -> None:
