@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 # The first lines of a script run in an interpreter that must not see steerc (`python -S`,
@@ -16,6 +20,23 @@ try:
 except ImportError:
     pass
 '''
+
+
+def run_without_steerc(tmp_path: Path, script: str, cases: list, **env: str) -> str:
+    """Run `script` (starting with NO_STEERC) on `cases` (saved as argv[2]) in an isolated
+    interpreter that cannot import steerc; asserts it exits 0 and prints `ok ` once per
+    case; returns its stdout. `env`: extra environment variables."""
+    import torch
+
+    torch.save(cases, tmp_path / "cases.pt")
+    (tmp_path / "check.py").write_text(script)
+    proc = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "check.py"),
+                           sysconfig.get_paths()["purelib"], str(tmp_path / "cases.pt")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), cwd=tmp_path,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert proc.stdout.count("ok ") == len(cases), proc.stdout
+    return proc.stdout
 
 
 def top_level_imports(path: str | Path) -> set[str]:

@@ -5,10 +5,6 @@ steerc code), for the weight-edit rules (`steer`, `ablate ... everywhere`) and t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import sysconfig
 
 import pytest
 import torch
@@ -20,6 +16,7 @@ from steerc.compiler.load import load_program
 from tests.directions.conftest import vectors
 from tests.emit.conftest import FAMILIES, WEIGHTS
 from tests.emit.test_standalone import SCRIPT
+from tests.shipped import run_without_steerc
 from tests.tinymodels import HIDDEN
 
 TOL = 1e-4
@@ -154,11 +151,4 @@ def test_direction_checkpoints_load_without_steerc(bases, tmp_path):
                 h.remove()
         cases.append({"dir": str(out), "hooks": res.plan.target == "hooks", "ids": ids,
                       "ref": ref.float(), "gen": gen})
-    torch.save(cases, tmp_path / "cases.pt")
-    (tmp_path / "check.py").write_text(SCRIPT)
-    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "hf_modules"))
-    r = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "check.py"),
-                        sysconfig.get_paths()["purelib"], str(tmp_path / "cases.pt")],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("ok ") == len(cases)
+    run_without_steerc(tmp_path, SCRIPT, cases, HF_MODULES_CACHE=str(tmp_path / "hf_modules"))

@@ -5,17 +5,13 @@ One subprocess per target loads every family's checkpoint (subprocesses are slow
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import sysconfig
 
 import pytest
 import torch
 
 from steerc.runtime.apply import apply
 from tests.emit.conftest import FAMILIES, WEIGHTS
-from tests.shipped import NO_STEERC
+from tests.shipped import NO_STEERC, run_without_steerc
 
 SCRIPT = NO_STEERC + r'''
 import torch
@@ -56,11 +52,4 @@ def test_loads_without_steerc(bases, tmp_path, target):
             ref = model(ids).logits
             gen = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=3)
         cases.append({"dir": str(out), "hooks": target == "hooks", "ids": ids, "ref": ref, "gen": gen})
-    torch.save(cases, tmp_path / "cases.pt")
-    (tmp_path / "check.py").write_text(SCRIPT)
-    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "hf_modules"))
-    proc = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "check.py"),
-                           sysconfig.get_paths()["purelib"], str(tmp_path / "cases.pt")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("ok ") == len(cases)
+    run_without_steerc(tmp_path, SCRIPT, cases, HF_MODULES_CACHE=str(tmp_path / "hf_modules"))

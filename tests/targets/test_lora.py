@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,7 @@ from steerc.compiler.build_checkpoint import compile_program  # noqa: E402
 from steerc.compiler.ir import JsonConstraint, Op, Program  # noqa: E402
 from steerc.diagnostics import DiagnosticError, Span  # noqa: E402
 from tests.emit.conftest import P1, Bases, _iv, interventions  # noqa: E402
-from tests.shipped import NO_STEERC  # noqa: E402
+from tests.shipped import NO_STEERC, run_without_steerc  # noqa: E402
 
 SCRIPT = NO_STEERC + r'''
 import json, warnings
@@ -115,14 +112,7 @@ def test_peft_loads_the_adapter_without_steerc(bases, tmp_path):
         merge = not (scenario == "add_bias" and case == "llama")  # no base bias: PEFT refuses
         cases.append({"base": str(bases.base(case)[0]), "lora": str(lout), "ids": ids,
                       "ref": _weights_logits(wout, ids), "merge": merge})
-    torch.save(cases, tmp_path / "cases.pt")
-    (tmp_path / "check.py").write_text(SCRIPT)
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "check.py"),
-                           sysconfig.get_paths()["purelib"], str(tmp_path / "cases.pt")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert proc.stdout.count("ok ") == len(cases)
+    run_without_steerc(tmp_path, SCRIPT, cases, HF_HUB_OFFLINE="1")
 
 
 def test_adapter_is_deterministic_and_honest(bases):
