@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--contrast: rank by activation difference, by output score (re-ranks the "
                         f"{POOL} x --top largest differences), or both (default: activation order, "
                         "each feature given its output score)")
+    p.add_argument("--last", action="store_true",
+                   help="--contrast: compare each prompt's last token only (prompts cut right before a "
+                        "behaviour vs elsewhere: the features about to write it)")
     p.add_argument("--neutral", metavar="FILE",
                    help="--contrast/--feature: text the output score steers on (default: heldout/neutral.txt "
                         "beside the model, else built-in prose)")
@@ -71,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
         raise DiagnosticError([Diagnostic("E510", "trace takes one of TEXT, --contrast A B or --feature SAE[i]"
                                           + (f" (got {' and '.join(modes)})" if modes else ""), None,
                                           'e.g. steerc trace --contrast code.txt prose.txt --spec S')])
-    stray = [f for f, v in (("--rank", args.rank), ("--neutral", args.neutral), ("--strength", args.strength))
-             if v is not None and (args.text is not None or (f == "--rank" and args.feature is not None))]
+    stray = [f for f, v in (("--rank", args.rank), ("--last", args.last or None), ("--neutral", args.neutral),
+                            ("--strength", args.strength))
+             if v is not None and (args.text is not None or (f in ("--rank", "--last") and args.feature is not None))]
     if stray:
         raise DiagnosticError([Diagnostic(
             "E577", f"{', '.join(stray)} does not apply to trace {modes[0]}", None,
-            "--rank is for --contrast; --neutral and --strength for --contrast and --feature")])
+            "--rank and --last are for --contrast; --neutral and --strength for --contrast and --feature")])
     if args.contrast is not None or args.feature is not None:
         return _contrast(args) if args.contrast is not None else _feature(args)
     res = trace(args.text, spec=args.spec, model=args.model, saes=_sae_args(args.sae),
@@ -132,11 +136,11 @@ def _contrast(args: argparse.Namespace) -> int:
     model, tok, saes, cat = load_sources(src, allow_pickle=args.allow_pickle)
     neutral = neutral_windows(texts.docs, texts.source, tok, settings) if texts is not None else None
     rows, na, nb = contrast(model, tok, saes, cat, prompts_a, prompts_b, top=args.top, rank=rank,
-                            neutral=neutral, settings=settings)
+                            neutral=neutral, settings=settings, last=args.last)
     if args.output_format == "json":
-        print(json.dumps(contrast_json(rows, a, b, na, nb, rank, neutral, settings), indent=1))
+        print(json.dumps(contrast_json(rows, a, b, na, nb, rank, neutral, settings, args.last), indent=1))
     else:
-        show(contrast_table(rows, a, b, rank, neutral, settings))
+        show(contrast_table(rows, a, b, rank, neutral, settings, args.last))
     return 0
 
 

@@ -27,16 +27,19 @@ BATCH = 8
 
 
 @torch.no_grad()
-def token_means(model, tok, prompts, hooks: list[str], *, last: bool = False,
-                progress: bool = False, desc: str = "") -> tuple[dict[str, np.ndarray], int]:
-    """hook -> mean residual over the content tokens of `prompts` (`last`: each prompt's last
-    content token only), float64 sums; and the token count."""
+def token_sums(model, tok, prompts, hooks: list[str], reduce, *, last: bool = False,
+               progress: bool = False, desc: str = "") -> tuple[dict, int]:
+    """Run `prompts` (each on its own: BOS first, at most MAX_TOKENS, at most MAX_PROMPTS) and
+    sum `reduce({hook: x})` over the batches, x the residual at the content tokens (`last`:
+    each prompt's last content token only), (n, d); returns the sums and the token count n.
+    `reduce` maps a batch's residuals to named float64 sums (the mean residual, or an SAE's
+    mean activations, `steerc trace --contrast --last`)."""
     from steerc.verify.capture import capture, content_mask
 
     rows = [_ids(tok, p) for p in list(prompts)[:MAX_PROMPTS]]
     rows = [r for r in rows if r]
     pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-    sums = {h: torch.zeros(model.config.hidden_size, dtype=torch.float64) for h in hooks}
+    sums: dict = {}
     n = 0
     batches = range(0, len(rows), BATCH)
     bar = tqdm(batches, desc=desc, disable=not progress or len(batches) < 4, leave=False,
@@ -52,10 +55,21 @@ def token_means(model, tok, prompts, hooks: list[str], *, last: bool = False,
             if last:  # keep each row's last content token (rows are right-padded)
                 at = torch.arange(width).expand_as(mask)
                 mask &= at == torch.where(mask, at, -1).max(1, keepdim=True).values
-            for h in hooks:
-                sums[h] += got[h].double()[mask].sum(0)
+            for k, v in reduce({h: got[h][mask] for h in hooks}).items():
+                sums[k] = v if k not in sums else sums[k] + v
             n += int(mask.sum())
-    return {h: (s / max(n, 1)).numpy() for h, s in sums.items()}, n
+    return sums, n
+
+
+def token_means(model, tok, prompts, hooks: list[str], *, last: bool = False,
+                progress: bool = False, desc: str = "") -> tuple[dict[str, np.ndarray], int]:
+    """hook -> mean residual over the content tokens of `prompts` (`last`: each prompt's last
+    content token only), float64 sums; and the token count."""
+    sums, n = token_sums(model, tok, prompts, hooks,
+                         lambda xs: {h: x.double().sum(0) for h, x in xs.items()},
+                         last=last, progress=progress, desc=desc)
+    d = model.config.hidden_size
+    return {h: (sums.get(h, torch.zeros(d, dtype=torch.float64)) / max(n, 1)).numpy() for h in hooks}, n
 
 
 def _ids(tok, text: str) -> list[int]:

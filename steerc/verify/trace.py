@@ -229,11 +229,20 @@ def read_contrast_file(path: str):
 
 @torch.no_grad()
 def _means(model, tok, saes: list[TracedSae], prompts, window: int, max_windows: int,
-           batch: int = 8) -> tuple[dict[str, torch.Tensor], int]:
+           batch: int = 8, last: bool = False) -> tuple[dict[str, torch.Tensor], int]:
     """Per SAE alias: the mean activation of every feature (d_sae,) over the content tokens of
-    `prompts` cut into windows (as verify's KL windows); and the token count."""
+    `prompts` cut into windows (as verify's KL windows), or with `last` at each prompt's last
+    token (each prompt on its own, as `direction ... = mean last`); and the token count."""
     from steerc.verify.capture import content_mask
     from steerc.verify.texts import windows as cut
+
+    if last:
+        from steerc.directions.meandiff import token_sums
+
+        sums, n = token_sums(model, tok, prompts, sorted({s.sae.hook_name for s in saes}),
+                             lambda xs: {s.alias: s.sae.encode(xs[s.sae.hook_name].float()).sum(0)
+                                         for s in saes}, last=True)
+        return {s.alias: sums[s.alias] / max(n, 1) for s in saes}, n
 
     w = cut(prompts, tok, window, max_windows)
     mask = content_mask(w, tok)
@@ -252,7 +261,7 @@ def _means(model, tok, saes: list[TracedSae], prompts, window: int, max_windows:
 def contrast(model, tok, saes: list[TracedSae], catalogue, a_prompts, b_prompts, *, top: int = 10,
              window: int = 128, max_windows: int = 32, rank: str = "activation",
              neutral: Neutral | None = None, settings: EffectSettings = EffectSettings(),
-             progress: bool | None = None) -> tuple[list[ContrastRow], int, int]:
+             progress: bool | None = None, last: bool = False) -> tuple[list[ContrastRow], int, int]:
     """The `top` features of each SAE whose mean activation differs most between prompt sets
     A and B, labelled from the catalogue, each with its promoted / suppressed tokens; and the
     token counts of A and B.
@@ -260,13 +269,14 @@ def contrast(model, tok, saes: list[TracedSae], catalogue, a_prompts, b_prompts,
     `rank`: `activation` = largest |mean_A - mean_B| first; `both` = the same features, each
     also given its output score measured on `neutral`; `output` = the POOL x top features with
     the largest |A - B| re-ranked by output score (highest first; ties and unscored features
-    keep the activation order)."""
+    keep the activation order). `last`: the means are taken at each prompt's last token (prompts
+    cut right before a behaviour vs elsewhere give the features that are about to write it)."""
     if rank not in RANKS:
         raise ValueError(f"rank must be one of {RANKS}")
     if rank != "activation" and neutral is None:
         raise ValueError("rank by output needs the neutral windows")
-    ma, na = _means(model, tok, saes, a_prompts, window, max_windows)
-    mb, nb = _means(model, tok, saes, b_prompts, window, max_windows)
+    ma, na = _means(model, tok, saes, a_prompts, window, max_windows, last=last)
+    mb, nb = _means(model, tok, saes, b_prompts, window, max_windows, last=last)
     pool = top * (POOL if rank == "output" else 1)
     keys = []
     for s in saes:
@@ -312,12 +322,14 @@ def _steering_line(neutral: Neutral, settings: EffectSettings) -> str:
 
 
 def contrast_table(rows: list[ContrastRow], a: str, b: str, rank: str = "activation",
-                   neutral: Neutral | None = None, settings: EffectSettings = EffectSettings()) -> str:
+                   neutral: Neutral | None = None, settings: EffectSettings = EffectSettings(),
+                   last: bool = False) -> str:
     """Plain-text table, two lines per feature (figures and label; promoted / suppressed
     tokens), in the order `contrast` ranked them (per SAE)."""
     order = {"activation": "largest |A - B| first", "both": "largest |A - B| first",
              "output": "highest output score first"}[rank]
-    out = [f"features most different between A = {a} and B = {b} (mean activation per token; {order})"]
+    at = "at each prompt's last token" if last else "per token"
+    out = [f"features most different between A = {a} and B = {b} (mean activation {at}; {order})"]
     if rank != "activation" and neutral is not None:
         out.append(_steering_line(neutral, settings))
     out.append(f"  {'feature':<14}{'mean A':>9}{'mean B':>9}{'A - B':>9}{'output':>8}{'KL':>7}  label")
@@ -329,9 +341,10 @@ def contrast_table(rows: list[ContrastRow], a: str, b: str, rank: str = "activat
 
 
 def contrast_json(rows: list[ContrastRow], a: str, b: str, na: int, nb: int, rank: str = "activation",
-                  neutral: Neutral | None = None, settings: EffectSettings = EffectSettings()) -> dict:
+                  neutral: Neutral | None = None, settings: EffectSettings = EffectSettings(),
+                  last: bool = False) -> dict:
     """The `--format json` document of `trace --contrast`."""
-    return {"a": {"source": a, "tokens": na}, "b": {"source": b, "tokens": nb}, "rank": rank,
+    return {"a": {"source": a, "tokens": na}, "b": {"source": b, "tokens": nb}, "rank": rank, "last": last,
             "output": None if rank == "activation" or neutral is None else _settings_json(neutral, settings),
             "features": [{"sae": r.sae, "index": r.index, "label": r.label, "mean_a": r.mean_a,
                           "mean_b": r.mean_b, "diff": r.diff, **r.effect.to_json()} for r in rows]}
