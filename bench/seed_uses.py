@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 USES = (("format: JSON only", "json_rates", "requests.txt"),
+        ("format: JSON valid for a schema", "json_schema_rates", "requests.txt"),
         ("domain: prose only", "prose_rates", "code.jsonl"),
         ("guardrail: no `self`", "no_self_rates", "code.jsonl"),
         ("guardrail: no `self`, a direction", "no_self_direction", "code.jsonl"),

@@ -80,6 +80,15 @@ def test_the_json_rates_example_resolves():
     assert sum(1 for ln in Path(rate.texts).read_text().splitlines() if ln.strip()) >= 50
 
 
+def test_the_json_schema_rates_example_resolves():
+    from steerc.compiler.load import load_program
+
+    p = load_program(ROOT / "specs" / "examples" / "json_schema_rates.steer")
+    rate, kl = p.expects
+    assert (rate.kind, rate.percent) == ("matches_schema", 95.0) and rate.arg.endswith("ticket.json")
+    assert p.json is not None and p.json.schema_path.endswith("ticket.json") and kl.kind == "kl_below"
+
+
 def test_the_guardrail_example_resolves_with_its_held_out_code_prompts():
     from steerc.compiler.load import load_program
 
