@@ -78,6 +78,8 @@ class Checked:
     lock_path: Path
     locked: bool = False
     lock_written: bool = False
+    target: str | None = None    # what `target=` asked for (None: not planned)
+    planned: str | None = None   # what it resolved to (auto -> weights or hooks)
 
 
 @dataclass(frozen=True)
@@ -159,22 +161,29 @@ class Traced:
 
 
 def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike | None = None,
-          locked: bool = False, write_lock: bool = False, allow_pickle: bool = False) -> Checked:
+          locked: bool = False, write_lock: bool = False, allow_pickle: bool = False,
+          target: str | None = None) -> Checked:
     """Parse and resolve `spec` against its catalogue and SAEs, then run the validation pass
     (`compiler/validate.py`: the model's config.json and safetensors headers, never its
     weights, no torch), so a spec `check` accepts is not refused by `compile` for its model.
 
     `locked`: raise E222 when the resolution differs from the lock file; `write_lock`: write
     it. The lock file is `lock`, else `<spec>.lock` beside the spec. `catalogue` replaces the
-    spec's own; `allow_pickle` lets torch-pickled SAE files load (they can run code)."""
+    spec's own; `allow_pickle` lets torch-pickled SAE files load (they can run code).
+    `target`: also plan the spec for this target as `compile` does before writing (its
+    refusals, E410-E418; the tensors a weight edit would rewrite, E608/E609), from the model's
+    config and headers; this reads the config through transformers."""
     from steerc.compiler.describe import summary
     from steerc.compiler.lock import build_lock, write_lock as write
 
     if locked and write_lock:
         raise ValueError("check: locked and write_lock exclude each other")
+    if target is not None:
+        _check_target(target)
     lock_path = _lock_path(spec, lock)
     program, warnings, calibration = _load(spec, catalogue, allow_pickle, lock_path=lock_path)
-    _validate(program, warnings)
+    info = _validate(program, warnings)
+    planned = None if target is None else _plan_checked(program, info, target, warnings)
     if locked or write_lock:
         new = build_lock(program, lock_path.parent, calibration)
         if locked:
@@ -184,7 +193,24 @@ def check(spec: PathLike, *, catalogue: PathLike | None = None, lock: PathLike |
 
             write(new, lock_path, program_inputs(program))
     return Checked(str(spec), program, tuple(warnings), summary(program), _rules(program.interventions),
-                   lock_path, locked=locked, lock_written=write_lock)
+                   lock_path, locked=locked, lock_written=write_lock, target=target, planned=planned)
+
+
+def _plan_checked(program: Program, info, target: str, warnings: list[Diagnostic]) -> str:
+    """What `compile --target` checks before it writes, without loading a weight: the plan
+    (refusals raise) and the tensors its weight edits rewrite. Returns the planned target."""
+    from steerc.checkpoint.reader import open_checkpoint
+    from steerc.compiler.build_checkpoint import load_base
+    from steerc.compiler.plan import plan as make_plan
+    from steerc.compiler.weight_plan import check_edit_targets
+
+    try:
+        config, _, adapter = load_base(info.root)
+        p = make_plan(program, config, adapter, target)
+        check_edit_targets(p, open_checkpoint(info.root), config)
+    except DiagnosticError as e:  # after the resolve warnings, as the validation pass does
+        raise DiagnosticError(list(warnings) + list(e.diagnostics)) from None
+    return p.target
 
 
 def explain(spec: PathLike, *, target: str = "auto", catalogue: PathLike | None = None,

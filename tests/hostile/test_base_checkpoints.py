@@ -136,6 +136,28 @@ def test_broken_base_checkpoint(base_model, sharded_model, tmp_path, case, shard
     assert not [p for p in tmp_path.iterdir() if ".steerc-" in p.name]
 
 
+@pytest.mark.parametrize("case,breaker,code,text", [(c[0], c[2], c[3], c[4]) for c in CASES
+                                                      if c[3] in ("E608", "E609")], ids=lambda x: str(x))
+def test_check_with_a_target_finds_what_compile_would_refuse(base_model, tmp_path, case, breaker, code, text):
+    """`check --target weights` plans as compile does: a tensor the weight edit cannot take is
+    reported by check, not first by compile; plain `check` (no plan) stays header-only."""
+    model = tmp_path / "model"
+    shutil.copytree(base_model, model)
+    breaker(model)
+    spec = write_spec(tmp_path / "s.steer", model, FIX / "sae_res", EXACT)
+    rc, stdout, err = run_cli(["check", str(spec), "--target", "weights"])
+    assert rc == 1 and f"[{code}]" in err and text in err, (stdout, err)
+
+
+def test_check_with_a_target_reports_refusals(base_model, tmp_path):
+    spec = write_spec(tmp_path / "s.steer", base_model, FIX / "sae_res", "suppress res2[1]\n")
+    rc, _, err = run_cli(["check", str(spec), "--target", "weights"])
+    assert rc == 1 and "[E410]" in err and "s.steer:" in err, err
+    rc, out, err = run_cli(["check", str(spec), "--target", "auto"])
+    assert rc == 0 and "plans for target auto (hooks)" in out + err, (out, err)
+    assert run_cli(["check", str(spec)])[0] == 0
+
+
 def test_bin_is_never_unpickled(base_model, tmp_path, monkeypatch):
     """A .bin checkpoint is refused before anything could load it (no torch.load at all)."""
     model = tmp_path / "model"
