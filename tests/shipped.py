@@ -22,6 +22,22 @@ except ImportError:
 '''
 
 
+# The same for a script run with `python -c` in the test's own environment, where steerc is
+# installed: the import of steerc (or any of its modules) fails, so the script can only use
+# transformers, torch and the checkpoint; one torch thread, transformers imported as `tf`.
+BLOCK_STEERC = r'''
+import importlib.abc, sys, torch
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "steerc" or name.startswith("steerc."):
+            raise ImportError("steerc is not installed here")
+sys.meta_path.insert(0, Block())
+sys.path = [p for p in sys.path if p not in ("", ".")]
+torch.set_num_threads(1)
+import transformers as tf
+'''
+
+
 def run_without_steerc(tmp_path: Path, script: str, cases: list, **env: str) -> str:
     """Run `script` (starting with NO_STEERC) on `cases` (saved as argv[2]) in an isolated
     interpreter that cannot import steerc; asserts it exits 0 and prints `ok ` once per

@@ -13,7 +13,7 @@ from steerc.guard import GUARD_DIR, REQUIREMENTS, write_guard
 from steerc.guard import checkpoint as ck
 from steerc.guard import shipped_generate as tpl
 from tests.guard.conftest import SCHEMA
-from tests.shipped import top_level_imports
+from tests.shipped import BLOCK_STEERC, top_level_imports
 from tests.tinymodels import save_tiny
 
 # numpy: a dependency of xgrammar itself, so `pip install xgrammar` brings it
@@ -60,16 +60,8 @@ def test_unsupported_schema_writes_nothing(tmp_path):
 
 
 # Runs in a fresh interpreter where `import steerc` fails: the checkpoint must not need it.
-_LOAD_AND_GENERATE = r"""
-import importlib.abc, json, sys, torch
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "steerc" or name.startswith("steerc."):
-            raise ImportError("steerc is not installed here")
-sys.meta_path.insert(0, Block())
-sys.path = [p for p in sys.path if p not in ("", ".")]
-torch.set_num_threads(1)
-import transformers as tf
+_LOAD_AND_GENERATE = BLOCK_STEERC + r"""
+import json
 res = {}
 for d in sys.argv[1:]:
     model = tf.AutoModelForCausalLM.from_pretrained(d, trust_remote_code=True)

@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 
 from steerc.guard import CONFIG_KEY
+from tests.shipped import BLOCK_STEERC
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo"
@@ -49,16 +50,8 @@ def test_only_guarded_checkpoints_carry_the_key(compiled, tmp_path):
 
 
 # A fresh interpreter where `import steerc` fails: only transformers, torch and the checkpoint.
-_SCRIPT = r"""
-import importlib.abc, json, os, shutil, sys, torch
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "steerc" or name.startswith("steerc."):
-            raise ImportError("steerc is not installed here")
-sys.meta_path.insert(0, Block())
-sys.path = [p for p in sys.path if p not in ("", ".")]
-torch.set_num_threads(1)
-import transformers as tf
+_SCRIPT = BLOCK_STEERC + r"""
+import json, os, shutil
 out, work = sys.argv[1], sys.argv[2]
 tok = tf.AutoTokenizer.from_pretrained(out, trust_remote_code=True)
 ids = tok("Open a ticket for the broken printer:", return_tensors="pt").input_ids
